@@ -1,0 +1,400 @@
+//! The Odoo connector: reads sale orders over Odoo's external JSON-RPC API
+//! (`/jsonrpc`, `common.authenticate`, `object.execute_kw`).
+//!
+//! Odoo is the only source of truth for amounts. The connector asks `fields_get` which
+//! optional fields exist (`is_delivery` comes with `delivery`, `is_reward_line` with
+//! `sale_loyalty`), so it works whichever of those modules a shop has installed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use klarna_types::odoo::OrderDocument;
+use serde_json::{Map, Value, json};
+use tokio::sync::OnceCell;
+
+#[derive(Clone)]
+pub struct OdooConfig {
+    /// Odoo's base URL, e.g. `https://shop.example.com`.
+    pub url: String,
+    pub db: String,
+    pub login: String,
+    /// Password or API key. Never logged.
+    pub password: String,
+}
+
+impl std::fmt::Debug for OdooConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OdooConfig")
+            .field("url", &self.url)
+            .field("db", &self.db)
+            .field("login", &self.login)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OdooError {
+    #[error("cannot reach Odoo: {0}")]
+    Transport(String),
+    #[error("Odoo refused the login for {login:?} on database {db:?}")]
+    Login { login: String, db: String },
+    #[error("Odoo error {name}: {message}")]
+    Server { name: String, message: String },
+    #[error("unexpected answer from Odoo: {0}")]
+    Shape(String),
+}
+
+const ORDER_FIELDS: &[&str] = &[
+    "name",
+    "state",
+    "access_token",
+    "currency_id",
+    "amount_untaxed",
+    "amount_tax",
+    "amount_total",
+    "partner_id",
+    "partner_invoice_id",
+    "partner_shipping_id",
+    "fiscal_position_id",
+    "tax_calculation_rounding_method",
+    "order_line",
+];
+const LINE_FIELDS: &[&str] = &[
+    "sequence",
+    "name",
+    "display_type",
+    "product_id",
+    "product_type",
+    "product_uom_qty",
+    "product_uom",
+    "price_unit",
+    "discount",
+    "tax_id",
+    "price_subtotal",
+    "price_tax",
+    "price_total",
+    "is_delivery",
+    "is_reward_line",
+    "is_downpayment",
+];
+const TAX_FIELDS: &[&str] = &[
+    "name",
+    "amount",
+    "amount_type",
+    "price_include",
+    "include_base_amount",
+    "children_tax_ids",
+];
+const PARTNER_FIELDS: &[&str] = &[
+    "name",
+    "is_company",
+    "company_name",
+    "commercial_company_name",
+    "street",
+    "street2",
+    "zip",
+    "city",
+    "state_id",
+    "country_code",
+    "phone",
+    "mobile",
+    "email",
+    "vat",
+    "lang",
+];
+
+pub struct OdooClient {
+    http: reqwest::Client,
+    config: OdooConfig,
+    uid: OnceCell<i64>,
+    line_fields: OnceCell<Vec<&'static str>>,
+}
+
+impl OdooClient {
+    pub fn new(config: OdooConfig) -> Result<Self, OdooError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| OdooError::Transport(e.to_string()))?;
+        Ok(Self {
+            http,
+            config,
+            uid: OnceCell::new(),
+            line_fields: OnceCell::new(),
+        })
+    }
+
+    async fn call(&self, service: &str, method: &str, args: Value) -> Result<Value, OdooError> {
+        let request = json!({
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"service": service, "method": method, "args": args},
+            "id": 1,
+        });
+        let url = format!("{}/jsonrpc", self.config.url.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(url)
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| OdooError::Transport(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(OdooError::Transport(format!("HTTP {}", response.status())));
+        }
+        let mut answer: Value = response
+            .json()
+            .await
+            .map_err(|e| OdooError::Shape(e.without_url().to_string()))?;
+        if let Some(error) = answer.get("error") {
+            let data = error.get("data").unwrap_or(&Value::Null);
+            return Err(OdooError::Server {
+                name: data
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_owned(),
+                message: data
+                    .get("message")
+                    .or_else(|| error.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            });
+        }
+        Ok(answer
+            .get_mut("result")
+            .map(Value::take)
+            .unwrap_or(Value::Null))
+    }
+
+    async fn uid(&self) -> Result<i64, OdooError> {
+        self.uid
+            .get_or_try_init(|| async {
+                let c = &self.config;
+                let uid = self
+                    .call(
+                        "common",
+                        "authenticate",
+                        json!([c.db, c.login, c.password, {}]),
+                    )
+                    .await?;
+                uid.as_i64().ok_or_else(|| OdooError::Login {
+                    login: c.login.clone(),
+                    db: c.db.clone(),
+                })
+            })
+            .await
+            .copied()
+    }
+
+    async fn execute_kw(
+        &self,
+        model: &str,
+        method: &str,
+        args: Value,
+        kwargs: Value,
+    ) -> Result<Value, OdooError> {
+        let uid = self.uid().await?;
+        let c = &self.config;
+        self.call(
+            "object",
+            "execute_kw",
+            json!([c.db, uid, c.password, model, method, args, kwargs]),
+        )
+        .await
+    }
+
+    async fn read(
+        &self,
+        model: &str,
+        ids: &BTreeSet<i64>,
+        fields: &[&str],
+    ) -> Result<Vec<Map<String, Value>>, OdooError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().copied().collect();
+        let rows = self
+            .execute_kw(model, "read", json!([ids]), json!({"fields": fields}))
+            .await?;
+        records(rows, model)
+    }
+
+    /// The sale.order.line fields this Odoo has (optional modules add some).
+    async fn line_fields(&self) -> Result<&Vec<&'static str>, OdooError> {
+        self.line_fields
+            .get_or_try_init(|| async {
+                let known = self
+                    .execute_kw(
+                        "sale.order.line",
+                        "fields_get",
+                        json!([]),
+                        json!({"attributes": ["type"]}),
+                    )
+                    .await?;
+                let known = known.as_object().ok_or_else(|| {
+                    OdooError::Shape("fields_get did not return an object".into())
+                })?;
+                Ok(LINE_FIELDS
+                    .iter()
+                    .copied()
+                    .filter(|f| known.contains_key(*f))
+                    .collect())
+            })
+            .await
+    }
+
+    /// The sale order named `reference` with everything the mapping needs, or `None`.
+    pub async fn read_order(&self, reference: &str) -> Result<Option<OrderDocument>, OdooError> {
+        let found = self
+            .execute_kw(
+                "sale.order",
+                "search_read",
+                json!([[["name", "=", reference]]]),
+                json!({"fields": ORDER_FIELDS, "limit": 1}),
+            )
+            .await?;
+        let Some(order) = records(found, "sale.order")?.into_iter().next() else {
+            return Ok(None);
+        };
+        let line_ids = ids_of(order.get("order_line"));
+        let mut lines = self
+            .read("sale.order.line", &line_ids, self.line_fields().await?)
+            .await?;
+        lines.sort_by_key(|l| {
+            (
+                l.get("sequence").and_then(Value::as_i64).unwrap_or(0),
+                l.get("id").and_then(Value::as_i64).unwrap_or(0),
+            )
+        });
+
+        let product_ids: BTreeSet<i64> = lines
+            .iter()
+            .filter_map(|l| many2one_id(l.get("product_id")))
+            .collect();
+        let products = by_id(
+            self.read("product.product", &product_ids, &["default_code", "type"])
+                .await?,
+        );
+        let mut tax_ids: BTreeSet<i64> =
+            lines.iter().flat_map(|l| ids_of(l.get("tax_id"))).collect();
+        let mut taxes = self.read("account.tax", &tax_ids, TAX_FIELDS).await?;
+        let children: BTreeSet<i64> = taxes
+            .iter()
+            .flat_map(|t| ids_of(t.get("children_tax_ids")))
+            .filter(|id| !tax_ids.contains(id))
+            .collect();
+        taxes.extend(self.read("account.tax", &children, TAX_FIELDS).await?);
+        tax_ids.extend(children);
+
+        let currency_id = many2one_id(order.get("currency_id"))
+            .ok_or_else(|| OdooError::Shape("sale.order without currency_id".into()))?;
+        let currency = self
+            .read(
+                "res.currency",
+                &BTreeSet::from([currency_id]),
+                &["name", "decimal_places"],
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OdooError::Shape(format!("res.currency {currency_id} not readable")))?;
+
+        let roles = ["partner_id", "partner_invoice_id", "partner_shipping_id"];
+        let partner_ids: BTreeSet<i64> = roles
+            .iter()
+            .filter_map(|r| many2one_id(order.get(*r)))
+            .collect();
+        let partners = self
+            .read("res.partner", &partner_ids, PARTNER_FIELDS)
+            .await?;
+        let state_ids: BTreeSet<i64> = partners
+            .iter()
+            .filter_map(|p| many2one_id(p.get("state_id")))
+            .collect();
+        let states = by_id(
+            self.read("res.country.state", &state_ids, &["code"])
+                .await?,
+        );
+        let partners = by_id(
+            partners
+                .into_iter()
+                .map(|mut p| {
+                    let code = many2one_id(p.get("state_id"))
+                        .and_then(|id| states.get(&id))
+                        .and_then(|s| s.get("code").cloned())
+                        .unwrap_or(Value::Bool(false));
+                    p.insert("state_code".into(), code);
+                    p
+                })
+                .collect(),
+        );
+
+        for line in &mut lines {
+            let product = many2one_id(line.get("product_id"))
+                .and_then(|id| products.get(&id))
+                .map_or(Value::Null, |p| Value::Object(p.clone()));
+            line.insert("product".into(), product);
+            let uom = line
+                .get("product_uom")
+                .and_then(|u| u.get(1))
+                .cloned()
+                .unwrap_or(Value::Bool(false));
+            line.insert("product_uom_name".into(), uom);
+        }
+        let mut by_role = Map::new();
+        for role in roles {
+            let partner = many2one_id(order.get(role))
+                .and_then(|id| partners.get(&id))
+                .map_or(Value::Null, |p| Value::Object(p.clone()));
+            by_role.insert(role.into(), partner);
+        }
+        let document = json!({
+            "order": order,
+            "lines": lines,
+            "taxes": taxes,
+            "currency": currency,
+            "partners": by_role,
+        });
+        serde_json::from_value(document)
+            .map(Some)
+            .map_err(|e| OdooError::Shape(format!("sale order {reference}: {e}")))
+    }
+}
+
+fn records(value: Value, model: &str) -> Result<Vec<Map<String, Value>>, OdooError> {
+    match value {
+        Value::Array(rows) => rows
+            .into_iter()
+            .map(|r| match r {
+                Value::Object(m) => Ok(m),
+                _ => Err(OdooError::Shape(format!(
+                    "{model}: a record is not an object"
+                ))),
+            })
+            .collect(),
+        _ => Err(OdooError::Shape(format!(
+            "{model}: expected a list of records"
+        ))),
+    }
+}
+
+fn by_id(rows: Vec<Map<String, Value>>) -> HashMap<i64, Map<String, Value>> {
+    rows.into_iter()
+        .filter_map(|r| Some((r.get("id")?.as_i64()?, r)))
+        .collect()
+}
+
+fn many2one_id(value: Option<&Value>) -> Option<i64> {
+    value?.get(0)?.as_i64()
+}
+
+fn ids_of(value: Option<&Value>) -> BTreeSet<i64> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}

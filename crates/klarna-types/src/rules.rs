@@ -1,0 +1,217 @@
+//! Klarna's amount rules for an order body, checked the way Klarna checks them.
+//!
+//! The mapping must never produce a body that fails here, and the sandbox refuses any body
+//! that does, with Klarna's `BAD_VALUE` and the offending field path.
+
+use crate::klarna::{LineType, OrderBody, OrderLine};
+use crate::money::MAX_AMOUNT;
+
+pub const MAX_ORDER_LINES: usize = 1000;
+
+/// One broken rule: the field path Klarna would name, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct RuleViolation {
+    pub field: String,
+    pub reason: String,
+}
+
+fn violation(field: impl Into<String>, reason: impl Into<String>) -> RuleViolation {
+    RuleViolation {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The tax Klarna expects on a tax-included `total` at `rate` (percent × 100):
+/// `total − total × 10000 / (10000 + rate)`, rounded half away from zero.
+pub fn expected_tax(total: i64, rate: i64) -> i64 {
+    let total = i128::from(total);
+    let denom = 10_000 + i128::from(rate);
+    let net_x2 = 2 * total * 10_000 / denom;
+    // Half away from zero, on integers.
+    let net = if net_x2 >= 0 {
+        (net_x2 + 1) / 2
+    } else {
+        (net_x2 - 1) / 2
+    };
+    // Bounded by `total`, which is an i64.
+    i64::try_from(total - net).unwrap_or(i64::MAX)
+}
+
+/// Every rule the body breaks; empty when Klarna would accept its amounts.
+pub fn check_amounts(body: &OrderBody) -> Vec<RuleViolation> {
+    let mut out = Vec::new();
+    let n = body.order_lines.len();
+    if n == 0 || n > MAX_ORDER_LINES {
+        out.push(violation(
+            "order_lines",
+            format!("must hold 1 to {MAX_ORDER_LINES} lines, holds {n}"),
+        ));
+    }
+    if !(0..=MAX_AMOUNT).contains(&body.order_amount) {
+        out.push(violation(
+            "order_amount",
+            format!("must be 0 to {MAX_AMOUNT}, is {}", body.order_amount),
+        ));
+    }
+    let mut sum_total: i128 = 0;
+    let mut sum_tax: i128 = 0;
+    for (i, line) in body.order_lines.iter().enumerate() {
+        check_line(i, line, &mut out);
+        sum_total += i128::from(line.total_amount);
+        sum_tax += i128::from(line.total_tax_amount);
+    }
+    if i128::from(body.order_amount) != sum_total {
+        out.push(violation(
+            "order_amount",
+            format!(
+                "is {} but the order lines' total_amount add up to {sum_total}",
+                body.order_amount
+            ),
+        ));
+    }
+    if i128::from(body.order_tax_amount) != sum_tax {
+        out.push(violation(
+            "order_tax_amount",
+            format!(
+                "is {} but the order lines' total_tax_amount add up to {sum_tax}",
+                body.order_tax_amount
+            ),
+        ));
+    }
+    out
+}
+
+fn check_line(i: usize, line: &OrderLine, out: &mut Vec<RuleViolation>) {
+    let at = |field: &str| format!("order_lines[{i}].{field}");
+    if line.name.is_empty() || line.name.chars().count() > 255 {
+        out.push(violation(at("name"), "must be 1 to 255 characters"));
+    }
+    if line.quantity < 0 {
+        out.push(violation(at("quantity"), "must not be negative"));
+    }
+    if !(0..=10_000).contains(&line.tax_rate) {
+        out.push(violation(
+            at("tax_rate"),
+            format!("must be 0 to 10000, is {}", line.tax_rate),
+        ));
+    }
+    for (field, value) in [
+        ("unit_price", line.unit_price),
+        ("total_amount", line.total_amount),
+    ] {
+        if value.abs() > MAX_AMOUNT {
+            out.push(violation(at(field), format!("exceeds {MAX_AMOUNT}")));
+        }
+    }
+    if line.total_discount_amount < 0 {
+        out.push(violation(
+            at("total_discount_amount"),
+            "must not be negative",
+        ));
+    }
+    let gross = i128::from(line.quantity) * i128::from(line.unit_price)
+        - i128::from(line.total_discount_amount);
+    if gross != i128::from(line.total_amount) {
+        out.push(violation(
+            at("total_amount"),
+            format!(
+                "is {} but quantity × unit_price − total_discount_amount is {gross}",
+                line.total_amount
+            ),
+        ));
+    }
+    if line.kind == Some(LineType::SalesTax) {
+        return;
+    }
+    let expected = expected_tax(line.total_amount, line.tax_rate);
+    if (line.total_tax_amount - expected).abs() > 1 {
+        out.push(violation(
+            at("total_tax_amount"),
+            format!(
+                "is {} but {} at tax_rate {} gives {expected} (±1 allowed)",
+                line.total_tax_amount, line.total_amount, line.tax_rate
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(total: i64, rate: i64, tax: i64) -> OrderLine {
+        OrderLine {
+            kind: Some(LineType::Physical),
+            reference: None,
+            name: "Item".into(),
+            quantity: 1,
+            quantity_unit: None,
+            unit_price: total,
+            tax_rate: rate,
+            total_amount: total,
+            total_discount_amount: 0,
+            total_tax_amount: tax,
+        }
+    }
+
+    fn body(lines: Vec<OrderLine>) -> OrderBody {
+        OrderBody {
+            purchase_country: "SE".into(),
+            purchase_currency: "SEK".into(),
+            locale: None,
+            order_amount: lines.iter().map(|l| l.total_amount).sum(),
+            order_tax_amount: lines.iter().map(|l| l.total_tax_amount).sum(),
+            order_lines: lines,
+            billing_address: None,
+            shipping_address: None,
+            merchant_reference1: None,
+            merchant_reference2: None,
+            intent: None,
+        }
+    }
+
+    #[test]
+    fn klarnas_own_tax_example_passes_and_its_mislabelled_twin_fails() {
+        // docs.klarna.com tax-handling: 59500 @ 20 % → 9917, 2900 @ 20 % → 483.
+        let ok = body(vec![line(59_500, 2000, 9917), line(2900, 2000, 483)]);
+        assert_eq!(check_amounts(&ok), vec![]);
+        assert_eq!(ok.order_amount, 62_400);
+        assert_eq!(ok.order_tax_amount, 10_400);
+        let bad = body(vec![line(59_500, 2500, 9917), line(2900, 2500, 483)]);
+        let errors = check_amounts(&bad);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].field, "order_lines[0].total_tax_amount");
+    }
+
+    #[test]
+    fn order_sums_must_match_lines() {
+        let mut b = body(vec![line(10_000, 2500, 2000)]);
+        b.order_amount += 1;
+        b.order_tax_amount -= 1;
+        let fields: Vec<_> = check_amounts(&b).into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["order_amount", "order_tax_amount"]);
+    }
+
+    #[test]
+    fn line_arithmetic_is_checked() {
+        let mut l = line(3000, 0, 0);
+        l.quantity = 3;
+        l.unit_price = 1000;
+        l.total_discount_amount = 1;
+        let fields: Vec<_> = check_amounts(&body(vec![l]))
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["order_lines[0].total_amount"]);
+    }
+
+    #[test]
+    fn expected_tax_rounds_half_away_from_zero() {
+        assert_eq!(expected_tax(12_500, 2500), 2500);
+        assert_eq!(expected_tax(-12_500, 2500), -2500);
+        assert_eq!(expected_tax(0, 2500), 0);
+        assert_eq!(expected_tax(100, 0), 0);
+    }
+}

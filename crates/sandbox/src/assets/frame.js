@@ -1,0 +1,34 @@
+/* klarna-sandbox: the script of the sandbox's Klarna iframes. */
+(function () {
+  "use strict";
+  var root = document.getElementById("klarna-sandbox");
+  var parentOrigin = root.getAttribute("data-parent");
+  var sessionId = root.getAttribute("data-session");
+  var category = root.getAttribute("data-category");
+
+  function post(message) {
+    message.source = "klarna-sandbox";
+    message.category = category;
+    window.parent.postMessage(message, parentOrigin);
+  }
+
+  if (root.getAttribute("data-kind") === "load") {
+    post({ type: "loaded", height: Math.ceil(document.documentElement.scrollHeight) });
+    return;
+  }
+
+  var buttons = document.querySelectorAll("button[data-outcome]");
+  Array.prototype.forEach.call(buttons, function (button) {
+    button.addEventListener("click", function () {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+      fetch("/kp/frame/authorize", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ session_id: sessionId, category: category, outcome: button.getAttribute("data-outcome") })
+      })
+        .then(function (r) { return r.json(); })
+        .then(function (result) { post({ type: "result", result: result }); })
+        .catch(function () { post({ type: "result", result: { approved: false, show_form: true } }); });
+    });
+  });
+})();

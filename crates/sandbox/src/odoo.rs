@@ -1,0 +1,463 @@
+//! A small Odoo 18 behind `/jsonrpc`: `common.authenticate` and `object.execute_kw`
+//! (`search_read`, `read`, `search`, `search_count`, `fields_get`) over sale orders that a
+//! real Odoo 18 computed (the project's fixtures), split back into Odoo's models.
+//!
+//! It fails the way Odoo fails: a wrong password is `AccessDenied`, an unknown model or
+//! field is a `ValueError`, each in Odoo's JSON-RPC error envelope.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+
+use crate::state::Sandbox;
+
+/// The user id `authenticate` returns for the configured login (Odoo's admin is 2).
+pub const UID: i64 = 2;
+
+const FIXTURES: &str = include_str!("../../../fixtures/odoo18-orders.jsonl");
+
+type Record = Map<String, Value>;
+
+/// Odoo's tables, by model name and record id.
+#[derive(Debug, Default)]
+pub struct Database {
+    models: BTreeMap<String, BTreeMap<i64, Record>>,
+}
+
+/// Keys the fixtures add to `sale.order.line` that are not fields of that model.
+const LINE_EXPANSIONS: &[&str] = &[
+    "product",
+    "product_uom_name",
+    "no_variant_attribute_values",
+    "reward",
+];
+
+impl Database {
+    /// The demo database: every fixture order, as Odoo stores it.
+    pub fn demo() -> Self {
+        let mut db = Self::default();
+        for line in FIXTURES.lines().filter(|l| !l.trim().is_empty()) {
+            if let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(line) {
+                db.load_document(&doc);
+            }
+        }
+        db
+    }
+
+    fn insert(&mut self, model: &str, record: Record) {
+        if let Some(id) = record.get("id").and_then(Value::as_i64) {
+            self.models
+                .entry(model.to_owned())
+                .or_default()
+                .insert(id, record);
+        }
+    }
+
+    fn load_document(&mut self, doc: &Record) {
+        let Some(Value::Object(order)) = doc.get("order") else {
+            return;
+        };
+        let order_ref = json!([order.get("id"), order.get("name")]);
+        self.insert("sale.order", order.clone());
+        for key in ["currency", "company"] {
+            if let Some(Value::Object(r)) = doc.get(key) {
+                let model = if key == "currency" {
+                    "res.currency"
+                } else {
+                    "res.company"
+                };
+                self.insert(model, r.clone());
+            }
+        }
+        for tax in doc
+            .get("taxes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Value::Object(t) = tax {
+                self.insert("account.tax", t.clone());
+            }
+        }
+        if let Some(Value::Object(partners)) = doc.get("partners") {
+            for partner in partners.values() {
+                if let Value::Object(p) = partner {
+                    let mut p = p.clone();
+                    let code = p.remove("state_code");
+                    if let (Some(Value::Array(state)), Some(code)) = (p.get("state_id"), code) {
+                        let mut st = Record::new();
+                        st.insert("id".into(), state.first().cloned().unwrap_or(Value::Null));
+                        st.insert("name".into(), state.get(1).cloned().unwrap_or(Value::Null));
+                        st.insert("code".into(), code);
+                        self.insert("res.country.state", st);
+                    }
+                    self.insert("res.partner", p);
+                }
+            }
+        }
+        for line in doc
+            .get("lines")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Value::Object(line) = line else { continue };
+            let mut line = line.clone();
+            if let Some(Value::Object(product)) = line.get("product") {
+                let mut product = product.clone();
+                for ptav in product
+                    .remove("product_template_attribute_values")
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Value::Object(v) = ptav {
+                        self.insert("product.template.attribute.value", v.clone());
+                    }
+                }
+                self.insert("product.product", product);
+            }
+            for v in line
+                .get("no_variant_attribute_values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Value::Object(v) = v {
+                    self.insert("product.template.attribute.value", v.clone());
+                }
+            }
+            if let Some(Value::Object(reward)) = line.get("reward") {
+                self.insert("loyalty.reward", reward.clone());
+            }
+            for key in LINE_EXPANSIONS {
+                line.remove(*key);
+            }
+            line.insert("order_id".into(), order_ref.clone());
+            self.insert("sale.order.line", line);
+        }
+    }
+
+    /// All records of a model, in id order.
+    pub fn records(&self, model: &str) -> impl Iterator<Item = &Record> {
+        self.models
+            .get(model)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+    }
+
+    pub fn get(&self, model: &str, id: i64) -> Option<&Record> {
+        self.models.get(model)?.get(&id)
+    }
+
+    fn table(&self, model: &str) -> Result<&BTreeMap<i64, Record>, RpcError> {
+        self.models
+            .get(model)
+            .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))
+    }
+
+    fn search(&self, model: &str, domain: &Value) -> Result<Vec<i64>, RpcError> {
+        let table = self.table(model)?;
+        let terms = parse_domain(domain)?;
+        Ok(table
+            .iter()
+            .filter(|(_, r)| terms.iter().all(|t| t.matches(r)))
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
+    fn read(&self, model: &str, ids: &[i64], fields: &[String]) -> Result<Vec<Value>, RpcError> {
+        let table = self.table(model)?;
+        let known = |f: &String| table.values().any(|r| r.contains_key(f));
+        if let Some(bad) = fields.iter().find(|f| !known(f)) {
+            return Err(RpcError::value_error(format!(
+                "Invalid field '{bad}' on model '{model}'"
+            )));
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| table.get(id))
+            .map(|r| {
+                if fields.is_empty() {
+                    Value::Object(r.clone())
+                } else {
+                    let mut out = Record::new();
+                    out.insert("id".into(), r.get("id").cloned().unwrap_or(Value::Null));
+                    for f in fields {
+                        out.insert(f.clone(), r.get(f).cloned().unwrap_or(Value::Bool(false)));
+                    }
+                    Value::Object(out)
+                }
+            })
+            .collect())
+    }
+
+    fn fields_get(&self, model: &str) -> Result<Value, RpcError> {
+        let table = self.table(model)?;
+        let mut fields = Record::new();
+        for record in table.values() {
+            for (name, value) in record {
+                let kind = match value {
+                    Value::Bool(_) => "boolean",
+                    Value::Number(n) if n.is_i64() => "integer",
+                    Value::Number(_) => "float",
+                    Value::String(_) => "char",
+                    Value::Array(a) if a.len() == 2 && a[1].is_string() => "many2one",
+                    Value::Array(_) => "many2many",
+                    _ => continue,
+                };
+                fields
+                    .entry(name.clone())
+                    .or_insert_with(|| json!({"type": kind, "string": name}));
+            }
+        }
+        Ok(Value::Object(fields))
+    }
+}
+
+struct Term {
+    field: String,
+    op: String,
+    value: Value,
+}
+
+impl Term {
+    fn matches(&self, record: &Record) -> bool {
+        let field = record.get(&self.field).unwrap_or(&Value::Bool(false));
+        // A many2one compares by id, as in Odoo.
+        let field = match field {
+            Value::Array(a) if a.len() == 2 && a[1].is_string() => &a[0],
+            other => other,
+        };
+        let list = self.value.as_array();
+        match self.op.as_str() {
+            "=" => field == &self.value,
+            "!=" => field != &self.value,
+            "in" => list.is_some_and(|l| l.contains(field)),
+            "not in" => list.is_none_or(|l| !l.contains(field)),
+            _ => false,
+        }
+    }
+}
+
+fn parse_domain(domain: &Value) -> Result<Vec<Term>, RpcError> {
+    let items = match domain {
+        Value::Array(items) => items,
+        Value::Null => return Ok(Vec::new()),
+        _ => return Err(RpcError::value_error("Invalid domain")),
+    };
+    let mut terms = Vec::new();
+    for item in items {
+        match item {
+            Value::String(op) if op == "&" => {}
+            Value::Array(t) if t.len() == 3 => {
+                let (Some(field), Some(op)) = (t[0].as_str(), t[1].as_str()) else {
+                    return Err(RpcError::value_error(format!("Invalid leaf {item}")));
+                };
+                if !["=", "!=", "in", "not in"].contains(&op) {
+                    return Err(RpcError::value_error(format!(
+                        "Invalid operator {op:?} (the sandbox knows =, !=, in, not in)"
+                    )));
+                }
+                terms.push(Term {
+                    field: field.to_owned(),
+                    op: op.to_owned(),
+                    value: t[2].clone(),
+                });
+            }
+            other => return Err(RpcError::value_error(format!("Invalid leaf {other}"))),
+        }
+    }
+    Ok(terms)
+}
+
+/// An error in Odoo's JSON-RPC envelope.
+#[derive(Debug)]
+pub struct RpcError {
+    name: &'static str,
+    message: String,
+}
+
+impl RpcError {
+    fn value_error(message: impl Into<String>) -> Self {
+        Self {
+            name: "builtins.ValueError",
+            message: message.into(),
+        }
+    }
+
+    fn access_denied() -> Self {
+        Self {
+            name: "odoo.exceptions.AccessDenied",
+            message: "Access Denied".into(),
+        }
+    }
+
+    fn into_json(self) -> Value {
+        json!({
+            "code": 200,
+            "message": "Odoo Server Error",
+            "data": {
+                "name": self.name,
+                "debug": "",
+                "message": self.message,
+                "arguments": [self.message],
+                "context": {}
+            }
+        })
+    }
+}
+
+pub fn routes() -> Router<Arc<Sandbox>> {
+    Router::new().route("/jsonrpc", post(jsonrpc))
+}
+
+async fn jsonrpc(State(sandbox): State<Arc<Sandbox>>, Json(request): Json<Value>) -> Json<Value> {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let params = request.get("params").cloned().unwrap_or(Value::Null);
+    let result = dispatch(&sandbox, &params);
+    Json(match result {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(e) => json!({"jsonrpc": "2.0", "id": id, "error": e.into_json()}),
+    })
+}
+
+fn dispatch(sandbox: &Sandbox, params: &Value) -> Result<Value, RpcError> {
+    let service = params.get("service").and_then(Value::as_str).unwrap_or("");
+    let method = params.get("method").and_then(Value::as_str).unwrap_or("");
+    let empty = Vec::new();
+    let args = params
+        .get("args")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    let cfg = &sandbox.config;
+    match (service, method) {
+        ("common", "version") => Ok(
+            json!({"server_version": "18.0", "server_version_info": [18, 0, 0, "final", 0, ""], "protocol_version": 1}),
+        ),
+        ("common", "authenticate" | "login") => {
+            let ok = args.first().and_then(Value::as_str) == Some(cfg.odoo_db.as_str())
+                && args.get(1).and_then(Value::as_str) == Some(cfg.odoo_login.as_str())
+                && args.get(2).and_then(Value::as_str) == Some(cfg.odoo_password.as_str());
+            Ok(if ok { json!(UID) } else { json!(false) })
+        }
+        ("object", "execute_kw" | "execute") => {
+            let authorized = args.first().and_then(Value::as_str) == Some(cfg.odoo_db.as_str())
+                && args.get(1).and_then(Value::as_i64) == Some(UID)
+                && args.get(2).and_then(Value::as_str) == Some(cfg.odoo_password.as_str());
+            if !authorized {
+                return Err(RpcError::access_denied());
+            }
+            let model = args.get(3).and_then(Value::as_str).unwrap_or("");
+            let method = args.get(4).and_then(Value::as_str).unwrap_or("");
+            let call_args = args.get(5).and_then(Value::as_array).unwrap_or(&empty);
+            let kwargs = args.get(6).cloned().unwrap_or(Value::Null);
+            execute(&sandbox.odoo, model, method, call_args, &kwargs)
+        }
+        _ => Err(RpcError::value_error(format!(
+            "the sandbox does not serve {service}.{method}"
+        ))),
+    }
+}
+
+fn fields_arg(call_args: &[Value], kwargs: &Value, position: usize) -> Vec<String> {
+    kwargs
+        .get("fields")
+        .or_else(|| call_args.get(position))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn execute(
+    db: &Database,
+    model: &str,
+    method: &str,
+    call_args: &[Value],
+    kwargs: &Value,
+) -> Result<Value, RpcError> {
+    let domain = call_args.first().unwrap_or(&Value::Null);
+    match method {
+        "search" => Ok(json!(db.search(model, domain)?)),
+        "search_count" => Ok(json!(db.search(model, domain)?.len())),
+        "search_read" => {
+            let mut ids = db.search(model, domain)?;
+            if let Some(limit) = kwargs.get("limit").and_then(Value::as_u64) {
+                ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            }
+            Ok(Value::Array(db.read(
+                model,
+                &ids,
+                &fields_arg(call_args, kwargs, 1),
+            )?))
+        }
+        "read" => {
+            let ids: Vec<i64> = match call_args.first() {
+                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_i64).collect(),
+                Some(Value::Number(n)) => n.as_i64().into_iter().collect(),
+                _ => Vec::new(),
+            };
+            Ok(Value::Array(db.read(
+                model,
+                &ids,
+                &fields_arg(call_args, kwargs, 1),
+            )?))
+        }
+        "fields_get" => db.fields_get(model),
+        other => Err(RpcError::value_error(format!(
+            "the sandbox does not implement {model}.{other}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_database_holds_every_fixture_order_split_into_models() {
+        let db = Database::demo();
+        assert_eq!(db.records("sale.order").count(), 60);
+        let order = db.records("sale.order").next().expect("an order");
+        let line_ids = order["order_line"].as_array().expect("line ids");
+        for id in line_ids {
+            let line = db
+                .get("sale.order.line", id.as_i64().expect("id"))
+                .expect("line");
+            assert!(!line.contains_key("product"), "expansions are removed");
+        }
+    }
+
+    #[test]
+    fn search_read_filters_and_unknown_fields_fail_like_odoo() {
+        let db = Database::demo();
+        let found = execute(
+            &db,
+            "sale.order",
+            "search_read",
+            &[json!([["name", "=", "S00037"]])],
+            &json!({"fields": ["name", "amount_total"]}),
+        )
+        .expect("search_read");
+        assert_eq!(found.as_array().map(Vec::len), Some(1));
+        assert_eq!(found[0]["name"], "S00037");
+        let err = execute(
+            &db,
+            "sale.order",
+            "read",
+            &[json!([37])],
+            &json!({"fields": ["nope"]}),
+        )
+        .expect_err("unknown field");
+        assert!(err.message.contains("Invalid field 'nope'"));
+    }
+}

@@ -1,0 +1,19 @@
+//! What can go wrong in the widget, in words a shopper (and a developer) can act on.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WidgetError {
+    #[error("the widget is missing its {0} setting")]
+    MissingSetting(&'static str),
+    #[error("Klarna could not be loaded")]
+    SdkLoad,
+    #[error("Klarna took too long to answer")]
+    Timeout,
+    #[error("Klarna reported {name}: {message}")]
+    Sdk { name: String, message: String },
+    #[error("the payment service could not be reached")]
+    Network,
+    #[error("{message}")]
+    Gateway { code: String, message: String },
+}

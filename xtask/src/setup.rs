@@ -1,0 +1,162 @@
+//! `cargo xtask setup`: installs what is missing, and only that, from the registries.
+//! Nothing is downloaded from anywhere else: Trunk runs offline with the wasm-bindgen-cli
+//! installed here, and wasm-opt comes from npm's `binaryen` package when npm exists.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::util::{self, Result, cargo, step, version_of};
+
+pub const TRUNK_VERSION: &str = "0.21.14";
+/// binaryen from npm (a JS/wasm build). Debian's binaryen (wasm-opt 108) miscompiles
+/// wasm-bindgen 0.2.130 output, so it is never used.
+pub const BINARYEN_VERSION: &str = "132.0.0";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// Trunk, wasm-bindgen-cli, the wasm target (and wasm-opt if npm is there).
+    pub bundle: bool,
+    /// Chromium and chromedriver for the browser tests.
+    pub browser: bool,
+}
+
+impl Needs {
+    pub fn all() -> Self {
+        Self {
+            bundle: true,
+            browser: true,
+        }
+    }
+}
+
+pub fn run(needs: Needs) -> Result {
+    if needs.bundle {
+        wasm_target()?;
+        trunk()?;
+        wasm_bindgen()?;
+        wasm_opt();
+    }
+    if needs.browser {
+        browser()?;
+    }
+    Ok(())
+}
+
+fn wasm_target() -> Result {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET)
+        });
+    match installed {
+        Ok(true) => Ok(()),
+        Ok(false) => step(
+            "rustup target add wasm32-unknown-unknown",
+            Command::new("rustup").args(["target", "add", WASM_TARGET]),
+        ),
+        Err(_) => Err(format!(
+            "rustup is not available: install the {WASM_TARGET} target for your Rust toolchain"
+        )),
+    }
+}
+
+fn trunk() -> Result {
+    if version_of("trunk").as_deref() == Some(&format!("trunk {TRUNK_VERSION}")) {
+        return Ok(());
+    }
+    // Trunk 0.22 needs a newer rustc; its own lock file builds here, and LTO off halves
+    // the build time of a tool we only run.
+    step(
+        &format!("cargo install trunk@{TRUNK_VERSION}"),
+        cargo()
+            .args(["install", "--locked", &format!("trunk@{TRUNK_VERSION}")])
+            .env("CARGO_PROFILE_RELEASE_LTO", "off")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+            .env_remove("CARGO_TARGET_DIR"),
+    )
+}
+
+fn wasm_bindgen() -> Result {
+    let pinned = util::locked_version("wasm-bindgen")?;
+    if version_of("wasm-bindgen").as_deref() == Some(&format!("wasm-bindgen {pinned}"))
+        && version_of("wasm-bindgen-test-runner").is_some()
+    {
+        return Ok(());
+    }
+    // Not --locked: its lock file wants a webpki-roots version the registry lacks.
+    step(
+        &format!("cargo install wasm-bindgen-cli@{pinned}"),
+        cargo()
+            .args(["install", "--force", &format!("wasm-bindgen-cli@{pinned}")])
+            .env("CARGO_PROFILE_RELEASE_LTO", "off")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+            .env_remove("CARGO_TARGET_DIR"),
+    )
+}
+
+/// The wasm-opt binary xtask installed, if any.
+pub fn wasm_opt_path() -> Option<PathBuf> {
+    let path = util::tools_dir().join("node_modules/.bin/wasm-opt");
+    let version = version_of(path.to_str()?)?;
+    version
+        .contains(BINARYEN_VERSION.split('.').next()?)
+        .then_some(path)
+}
+
+/// wasm-opt is optional: without npm the bundle is built without it (and is larger).
+fn wasm_opt() {
+    if wasm_opt_path().is_some() {
+        return;
+    }
+    if version_of("npm").is_none() {
+        eprintln!(
+            "note: npm is not installed, so wasm-opt (npm binaryen@{BINARYEN_VERSION}) is skipped; \
+             the widget's wasm stays about 30 % larger"
+        );
+        return;
+    }
+    let dir = util::tools_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    if let Err(e) = step(
+        &format!("npm install binaryen@{BINARYEN_VERSION}"),
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(format!("binaryen@{BINARYEN_VERSION}")),
+    ) {
+        eprintln!("note: {e}; the bundle is built without wasm-opt");
+    }
+}
+
+pub fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|p| version_of(p).is_some())
+}
+
+fn browser() -> Result {
+    if chromium().is_some() && version_of("chromedriver").is_some() {
+        return Ok(());
+    }
+    if !util::is_root() {
+        return Err(
+            "Chromium and ChromeDriver are missing. On Debian install them with \
+             `sudo apt-get install chromium chromium-driver`, then run this again."
+                .into(),
+        );
+    }
+    step(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-q"]),
+    )?;
+    step(
+        "apt-get install chromium chromium-driver",
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
