@@ -48,22 +48,24 @@ fn sdk_present() -> bool {
 /// Loads the SDK script unless the page has it already. However many widgets ask, the
 /// script is requested once.
 pub fn ensure_loaded(url: &str) -> impl Future<Output = Result<(), WidgetError>> + use<> {
-    let existing = SCRIPT.with(|s| s.borrow().as_ref().map(|(u, f)| (u.clone(), f.clone())));
-    let shared = match existing {
-        Some((_, f)) => f,
-        None => {
-            let fut: Pin<Box<dyn Future<Output = Result<(), WidgetError>>>> =
-                Box::pin(load_script(url.to_owned()));
-            let shared = fut.shared();
-            SCRIPT.with(|s| *s.borrow_mut() = Some((url.to_owned(), shared.clone())));
-            shared
+    let shared = SCRIPT.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match &*slot {
+            Some((loading, fut)) if loading == url => fut.clone(),
+            _ => {
+                let fut: Pin<Box<dyn Future<Output = Result<(), WidgetError>>>> =
+                    Box::pin(load_script(url.to_owned()));
+                let fut = fut.shared();
+                *slot = Some((url.to_owned(), fut.clone()));
+                fut
+            }
         }
-    };
+    });
     async move {
         let result = shared.await;
         if result.is_err() {
             // A failed load may be retried: forget it so the next call starts afresh.
-            SCRIPT.with(|s| *s.borrow_mut() = None);
+            SCRIPT.with(|slot| *slot.borrow_mut() = None);
         }
         result
     }

@@ -1,10 +1,10 @@
 //! `klarna-gateway`: the backend between the checkout widget, Odoo and Klarna.
 //!
-//! - [`http`]: the routes, their limits and CORS
-//! - [`checkout`]: session for an Odoo order → order placed from an authorization
-//! - [`odoo`]: the Odoo JSON-RPC connector (the only source of amounts)
-//! - [`store`]: SQLite storage and its migrations
-//! - [`error`]: the one error type and its mapping to HTTP
+//! - [`http`] — the routes, their limits and CORS
+//! - [`checkout`] — session for an Odoo order → order placed from an authorization
+//! - [`odoo`] — the Odoo JSON-RPC connector (the only source of amounts)
+//! - [`store`] — SQLite storage and its migrations
+//! - [`error`] — the one error type and its mapping to HTTP
 
 pub mod checkout;
 pub mod error;

@@ -211,6 +211,12 @@ impl Store {
             .ok_or_else(|| GatewayError::SessionNotFound(session_id.to_owned()))
     }
 
+    pub async fn session_count(&self) -> Result<i64, GatewayError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Every transaction, oldest first.
     pub async fn transactions(&self) -> Result<Vec<Transaction>, GatewayError> {
         let rows = sqlx::query("SELECT * FROM transactions ORDER BY id")

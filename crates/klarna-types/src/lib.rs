@@ -1,12 +1,12 @@
 //! Wire types and pure domain logic shared by the Klarna widget, the gateway and the
 //! sandbox. No I/O: this crate compiles for `wasm32-unknown-unknown` as well as natively.
 //!
-//! - [`money`]: integer minor units that carry their currency.
-//! - [`odoo`]: the Odoo 18 records the gateway reads (the mapping's input).
-//! - [`klarna`]: Klarna's Payments API wire shapes.
-//! - [`rules`]: Klarna's amount rules, checked as Klarna checks them.
-//! - [`mapping`]: Odoo order → Klarna order body.
-//! - [`contract`]: the widget ↔ gateway HTTP contract.
+//! - [`money`] — integer minor units that carry their currency.
+//! - [`odoo`] — the Odoo 18 records the gateway reads (the mapping's input).
+//! - [`klarna`] — Klarna's Payments API wire shapes.
+//! - [`rules`] — Klarna's amount rules, checked as Klarna checks them.
+//! - [`mapping`] — Odoo order → Klarna order body.
+//! - [`contract`] — the widget ↔ gateway HTTP contract.
 
 pub mod contract;
 pub mod klarna;

@@ -5,11 +5,11 @@
 //! answers in Klarna's error format with Klarna's status codes; where it must guess how
 //! Klarna behaves, `docs/klarna-sandbox.md` says what it chose.
 //!
-//! - [`payments`]: `/payments/v1/...` (sessions, authorizations → orders)
-//! - [`sdk`]: `/kp/lib/v1/api.js` and the iframes it renders
-//! - [`odoo`]: `/jsonrpc` over a small database of Odoo 18 sale orders
-//! - [`storefront`]: an Odoo-like checkout page that embeds the widget bundle
-//! - [`state`]: the sandbox's memory
+//! - [`payments`] — `/payments/v1/...` (sessions, authorizations → orders)
+//! - [`sdk`] — `/kp/lib/v1/api.js` and the iframes it renders
+//! - [`odoo`] — `/jsonrpc` over a small database of Odoo 18 sale orders
+//! - [`storefront`] — an Odoo-like checkout page that embeds the widget bundle
+//! - [`state`] — the sandbox's memory
 
 pub mod odoo;
 pub mod payments;

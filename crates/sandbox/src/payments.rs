@@ -356,6 +356,6 @@ async fn create_order(
 /// Control endpoint (sandbox only): every order placed so far.
 async fn list_orders(State(sandbox): State<Arc<Sandbox>>) -> Json<Vec<Order>> {
     let mut orders: Vec<Order> = sandbox.state().orders.values().cloned().collect();
-    orders.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    orders.sort_by_key(|o| o.created_at);
     Json(orders)
 }
