@@ -69,6 +69,7 @@ async fn start_system(dist: PathBuf) -> System {
             password: sandbox_config.odoo_password.clone(),
         },
         allowed_origins: vec![sandbox_url.clone()],
+        surcharge_codes: Vec::new(),
     };
     let gateway = Arc::new(Gateway::new(config).await.expect("gateway starts"));
     tokio::spawn(klarna_gateway::serve(

@@ -6,6 +6,7 @@
 //! - `test`: fmt, clippy, every crate's tests, the browser tests, the end-to-end test
 //! - `bundle`: build the widget bundle only
 
+mod bench;
 mod bundle;
 mod demo;
 mod setup;
@@ -23,7 +24,8 @@ commands:
   demo     build the widget and run sandbox + gateway + storefront until Ctrl-C
            [--sandbox-port 7070] [--gateway-port 7080]
   test     run every check and test (fmt, clippy, unit, integration, browser, end-to-end)
-  bundle   build the release widget bundle and print its size"
+  bundle   build the release widget bundle and print its size
+  bench    run the benchmarks: `bench mapping` (Odoo → Klarna mapping, criterion)"
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(),
         Some("bundle") => bundle::build().map(|b| bundle::report(&b)),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{}", usage());
             return ExitCode::SUCCESS;

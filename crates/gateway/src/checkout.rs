@@ -5,7 +5,7 @@ use klarna_client::ErrorKind;
 use klarna_types::contract::{
     AuthorizeRequest, AuthorizeResponse, SessionRequest, SessionResponse,
 };
-use klarna_types::mapping::{MappingOptions, map_order};
+use klarna_types::mapping::map_order;
 use subtle::ConstantTimeEq;
 
 use crate::Gateway;
@@ -49,7 +49,7 @@ pub async fn start_session(
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(req.access_token.as_bytes())) {
         return Err(GatewayError::OrderNotFound);
     }
-    let body = map_order(&doc, &MappingOptions::default())?;
+    let body = map_order(&doc, &gw.config.mapping_options())?;
     let hash = body_hash(&body);
     if let Some(existing) = gw.store.reusable_session(&doc.order.name, &hash).await? {
         tracing::info!(order = %doc.order.name, session = %existing.id, "reusing session for unchanged cart");

@@ -3,6 +3,7 @@
 //! - [`http`] — the routes, their limits and CORS
 //! - [`checkout`] — session for an Odoo order → order placed from an authorization
 //! - [`odoo`] — the Odoo JSON-RPC connector (the only source of amounts)
+//! - [`phone`] — phone numbers to E.164 for Klarna
 //! - [`store`] — SQLite storage and its migrations
 //! - [`error`] — the one error type and its mapping to HTTP
 
@@ -10,12 +11,14 @@ pub mod checkout;
 pub mod error;
 pub mod http;
 pub mod odoo;
+pub mod phone;
 pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use klarna_client::KlarnaClient;
+use klarna_types::mapping::MappingOptions;
 use tokio::net::TcpListener;
 
 pub use error::GatewayError;
@@ -30,6 +33,24 @@ pub struct Config {
     pub odoo: OdooConfig,
     /// Storefront origins whose pages may call the widget API (CORS).
     pub allowed_origins: Vec<String>,
+    /// Default codes of Odoo products that are fees (sent to Klarna as `surcharge`).
+    pub surcharge_codes: Vec<String>,
+}
+
+impl Config {
+    /// How Odoo orders become Klarna bodies in this installation.
+    pub fn mapping_options(&self) -> MappingOptions {
+        mapping_options(self.surcharge_codes.clone())
+    }
+}
+
+/// The mapping options the gateway uses (also for `klarna-gateway map`).
+pub fn mapping_options(surcharge_codes: Vec<String>) -> MappingOptions {
+    MappingOptions {
+        locale: None,
+        surcharge_codes,
+        phone: Some(phone::e164),
+    }
 }
 
 pub struct Gateway {

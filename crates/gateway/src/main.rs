@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use klarna_gateway::odoo::OdooConfig;
-use klarna_gateway::{Config, Gateway, serve};
-use klarna_types::mapping::{MappingError, MappingOptions, map_order};
+use klarna_gateway::{Config, Gateway, mapping_options, serve};
+use klarna_types::mapping::map_order;
 use klarna_types::odoo::OrderDocument;
 use tokio::net::TcpListener;
 
@@ -90,6 +90,20 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    #[command(flatten)]
+    mapping: MappingArgs,
+}
+
+#[derive(Args, Debug)]
+struct MappingArgs {
+    /// Default code of an Odoo product that is a fee (sent to Klarna as `surcharge`);
+    /// repeat for several.
+    #[arg(
+        long = "surcharge-product-code",
+        env = "GATEWAY_SURCHARGE_CODES",
+        value_delimiter = ','
+    )]
+    surcharge_codes: Vec<String>,
 }
 
 #[tokio::main]
@@ -102,7 +116,7 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Map { order }) => map(&order),
+        Some(Command::Map { order }) => map(&order, cli.serve.mapping.surcharge_codes),
         Some(Command::Serve) | None => match run(cli.serve).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -139,6 +153,7 @@ async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             password: args.odoo_password,
         },
         allowed_origins: args.allowed_origins,
+        surcharge_codes: args.mapping.surcharge_codes,
     };
     let listener = TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
@@ -149,7 +164,7 @@ async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn map(path: &PathBuf) -> ExitCode {
+fn map(path: &PathBuf, surcharge_codes: Vec<String>) -> ExitCode {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {
@@ -169,7 +184,7 @@ fn map(path: &PathBuf) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match map_order(&doc, &MappingOptions::default()) {
+    match map_order(&doc, &mapping_options(surcharge_codes)) {
         Ok(body) => {
             println!(
                 "{}",
@@ -177,14 +192,10 @@ fn map(path: &PathBuf) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(MappingError::Rules(violations)) => {
-            for v in violations {
+        Err(e) => {
+            for v in e.violations() {
                 eprintln!("{v}");
             }
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -6,6 +6,7 @@
 //! `sale_loyalty`), so it works whichever of those modules a shop has installed.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use klarna_types::odoo::OrderDocument;
@@ -76,7 +77,9 @@ const LINE_FIELDS: &[&str] = &[
     "price_total",
     "is_delivery",
     "is_reward_line",
+    "reward_id",
     "is_downpayment",
+    "product_no_variant_attribute_value_ids",
 ];
 const TAX_FIELDS: &[&str] = &[
     "name",
@@ -88,6 +91,10 @@ const TAX_FIELDS: &[&str] = &[
 ];
 const PARTNER_FIELDS: &[&str] = &[
     "name",
+    "title",
+    "street_name",
+    "street_number",
+    "street_number2",
     "is_company",
     "company_name",
     "commercial_company_name",
@@ -108,7 +115,8 @@ pub struct OdooClient {
     http: reqwest::Client,
     config: OdooConfig,
     uid: OnceCell<i64>,
-    line_fields: OnceCell<Vec<&'static str>>,
+    /// Per model, the fields this Odoo has (optional modules add some).
+    fields: tokio::sync::Mutex<HashMap<&'static str, Arc<BTreeSet<String>>>>,
 }
 
 impl OdooClient {
@@ -122,7 +130,7 @@ impl OdooClient {
             http,
             config,
             uid: OnceCell::new(),
-            line_fields: OnceCell::new(),
+            fields: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -223,28 +231,96 @@ impl OdooClient {
         records(rows, model)
     }
 
-    /// The sale.order.line fields this Odoo has (optional modules add some).
-    async fn line_fields(&self) -> Result<&Vec<&'static str>, OdooError> {
-        self.line_fields
-            .get_or_try_init(|| async {
-                let known = self
-                    .execute_kw(
-                        "sale.order.line",
-                        "fields_get",
-                        json!([]),
-                        json!({"attributes": ["type"]}),
-                    )
-                    .await?;
-                let known = known.as_object().ok_or_else(|| {
-                    OdooError::Shape("fields_get did not return an object".into())
-                })?;
-                Ok(LINE_FIELDS
-                    .iter()
-                    .copied()
-                    .filter(|f| known.contains_key(*f))
-                    .collect())
+    /// Which of `wanted` exist on `model` in this Odoo (asked once per model).
+    async fn existing(
+        &self,
+        model: &'static str,
+        wanted: &[&'static str],
+    ) -> Result<Vec<&'static str>, OdooError> {
+        let known = {
+            let cached = self.fields.lock().await.get(model).cloned();
+            match cached {
+                Some(k) => k,
+                None => {
+                    let answer = self
+                        .execute_kw(
+                            model,
+                            "fields_get",
+                            json!([]),
+                            json!({"attributes": ["type"]}),
+                        )
+                        .await?;
+                    let known: BTreeSet<String> = answer
+                        .as_object()
+                        .ok_or_else(|| {
+                            OdooError::Shape(format!("{model}.fields_get did not return an object"))
+                        })?
+                        .keys()
+                        .cloned()
+                        .collect();
+                    let known = Arc::new(known);
+                    self.fields.lock().await.insert(model, known.clone());
+                    known
+                }
+            }
+        };
+        Ok(wanted
+            .iter()
+            .copied()
+            .filter(|f| known.contains(*f))
+            .collect())
+    }
+
+    /// `product.template.attribute.value` records by id.
+    async fn attribute_values(
+        &self,
+        ids: &BTreeSet<i64>,
+    ) -> Result<HashMap<i64, Map<String, Value>>, OdooError> {
+        Ok(by_id(
+            self.read(
+                "product.template.attribute.value",
+                ids,
+                &["name", "display_name"],
+            )
+            .await?,
+        ))
+    }
+
+    /// `{id, reward_type, program_type}` for each loyalty reward, when sale_loyalty is
+    /// installed.
+    async fn rewards(&self, ids: &BTreeSet<i64>) -> Result<HashMap<i64, Value>, OdooError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rewards = self
+            .read("loyalty.reward", ids, &["reward_type", "program_id"])
+            .await?;
+        let program_ids: BTreeSet<i64> = rewards
+            .iter()
+            .filter_map(|r| many2one_id(r.get("program_id")))
+            .collect();
+        let programs = by_id(
+            self.read("loyalty.program", &program_ids, &["program_type"])
+                .await?,
+        );
+        Ok(rewards
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.get("id")?.as_i64()?;
+                let program_type = many2one_id(r.get("program_id"))
+                    .and_then(|p| programs.get(&p))
+                    .and_then(|p| p.get("program_type").cloned())
+                    .unwrap_or(Value::Bool(false));
+                Some((
+                    id,
+                    json!({
+                        "id": id,
+                        "reward_type": r.get("reward_type").cloned().unwrap_or(Value::Bool(false)),
+                        "program_type": program_type,
+                    }),
+                ))
             })
-            .await
+            .collect())
     }
 
     /// The sale order named `reference` with everything the mapping needs, or `None`.
@@ -261,8 +337,9 @@ impl OdooClient {
             return Ok(None);
         };
         let line_ids = ids_of(order.get("order_line"));
+        let line_fields = self.existing("sale.order.line", LINE_FIELDS).await?;
         let mut lines = self
-            .read("sale.order.line", &line_ids, self.line_fields().await?)
+            .read("sale.order.line", &line_ids, &line_fields)
             .await?;
         lines.sort_by_key(|l| {
             (
@@ -276,9 +353,41 @@ impl OdooClient {
             .filter_map(|l| many2one_id(l.get("product_id")))
             .collect();
         let products = by_id(
-            self.read("product.product", &product_ids, &["default_code", "type"])
-                .await?,
+            self.read(
+                "product.product",
+                &product_ids,
+                &[
+                    "default_code",
+                    "type",
+                    "product_template_attribute_value_ids",
+                ],
+            )
+            .await?,
         );
+        let value_ids: BTreeSet<i64> = products
+            .values()
+            .flat_map(|p| ids_of(p.get("product_template_attribute_value_ids")))
+            .chain(
+                lines
+                    .iter()
+                    .flat_map(|l| ids_of(l.get("product_no_variant_attribute_value_ids"))),
+            )
+            .collect();
+        let values = self.attribute_values(&value_ids).await?;
+        let values_of = |ids: BTreeSet<i64>| -> Value {
+            Value::Array(
+                ids.iter()
+                    .filter_map(|id| values.get(id))
+                    .cloned()
+                    .map(Value::Object)
+                    .collect(),
+            )
+        };
+        let reward_ids: BTreeSet<i64> = lines
+            .iter()
+            .filter_map(|l| many2one_id(l.get("reward_id")))
+            .collect();
+        let rewards = self.rewards(&reward_ids).await?;
         let mut tax_ids: BTreeSet<i64> =
             lines.iter().flat_map(|l| ids_of(l.get("tax_id"))).collect();
         let mut taxes = self.read("account.tax", &tax_ids, TAX_FIELDS).await?;
@@ -308,8 +417,9 @@ impl OdooClient {
             .iter()
             .filter_map(|r| many2one_id(order.get(*r)))
             .collect();
+        let partner_fields = self.existing("res.partner", PARTNER_FIELDS).await?;
         let partners = self
-            .read("res.partner", &partner_ids, PARTNER_FIELDS)
+            .read("res.partner", &partner_ids, &partner_fields)
             .await?;
         let state_ids: BTreeSet<i64> = partners
             .iter()
@@ -336,8 +446,19 @@ impl OdooClient {
         for line in &mut lines {
             let product = many2one_id(line.get("product_id"))
                 .and_then(|id| products.get(&id))
-                .map_or(Value::Null, |p| Value::Object(p.clone()));
+                .map_or(Value::Null, |p| {
+                    let mut p = p.clone();
+                    let ids = ids_of(p.get("product_template_attribute_value_ids"));
+                    p.insert("product_template_attribute_values".into(), values_of(ids));
+                    Value::Object(p)
+                });
             line.insert("product".into(), product);
+            let no_variant = values_of(ids_of(line.get("product_no_variant_attribute_value_ids")));
+            line.insert("no_variant_attribute_values".into(), no_variant);
+            let reward = many2one_id(line.get("reward_id"))
+                .and_then(|id| rewards.get(&id).cloned())
+                .unwrap_or(Value::Null);
+            line.insert("reward".into(), reward);
             let uom = line
                 .get("product_uom")
                 .and_then(|u| u.get(1))

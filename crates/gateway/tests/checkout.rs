@@ -45,6 +45,7 @@ async fn harness() -> Harness {
             password: sandbox_config.odoo_password.clone(),
         },
         allowed_origins: vec!["https://shop.example".into()],
+        surcharge_codes: Vec::new(),
     };
     let (gw_addr, gateway) = klarna_gateway::spawn(config).await.expect("gateway");
     Harness {
@@ -144,6 +145,31 @@ async fn wrong_token_or_unknown_order_is_404_and_changes_nothing() {
     }
     assert_eq!(h.gateway.store.session_count().await.expect("count"), 0);
     assert!(h.sandbox.state().sessions.is_empty());
+}
+
+#[tokio::test]
+async fn an_order_klarna_would_refuse_is_422_with_its_fields_and_klarna_is_not_called() {
+    let h = harness().await;
+    // S00037 is a SEK order for a customer in Austria: not a Klarna market combination.
+    let (status, answer) = h
+        .post(
+            "/klarna/session",
+            &json!({"order_reference": "S00037", "access_token": "ceee7cd5-7afa-4cb4-9efc-396c2dda6250"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["code"], "order_not_payable");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("purchase_currency")),
+        "{answer}"
+    );
+    assert!(
+        h.sandbox.state().sessions.is_empty(),
+        "nothing was sent to Klarna"
+    );
+    assert_eq!(h.gateway.store.session_count().await.expect("count"), 0);
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ pub struct OrderBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<Address>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<Customer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_reference1: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_reference2: Option<String>,
@@ -66,6 +68,8 @@ pub struct OrderLine {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
@@ -87,6 +91,23 @@ pub struct Address {
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<String>,
+}
+
+/// The buyer. For a business: `type: organization` and its registration id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_identification_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_registration_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// A payment method category offered for a session (`pay_later`, `pay_over_time`, ...).

@@ -6,11 +6,17 @@
 //! - [`klarna`] — Klarna's Payments API wire shapes.
 //! - [`rules`] — Klarna's amount rules, checked as Klarna checks them.
 //! - [`mapping`] — Odoo order → Klarna order body.
+//! - [`address`] — Odoo partner → Klarna address: name split, street parsing.
+//! - [`validate`] — markets, required fields, postal codes, national ids.
+//! - [`payment`] — the payment state machine order management follows.
 //! - [`contract`] — the widget ↔ gateway HTTP contract.
 
+pub mod address;
 pub mod contract;
 pub mod klarna;
 pub mod mapping;
 pub mod money;
 pub mod odoo;
+pub mod payment;
 pub mod rules;
+pub mod validate;

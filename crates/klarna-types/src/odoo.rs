@@ -29,6 +29,23 @@ where
     }
 }
 
+/// A many2one read as its display name; a plain string is taken as the name.
+pub fn name_of<'de, D>(de: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NameOrRef {
+        Name(String),
+        Ref(Many2one),
+    }
+    Ok(falsy::<D, NameOrRef>(de)?.map(|v| match v {
+        NameOrRef::Name(n) => n,
+        NameOrRef::Ref(m) => m.1,
+    }))
+}
+
 /// A many2one value: `[id, "display name"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Many2one(pub i64, pub String);
@@ -123,6 +140,12 @@ pub struct SaleOrderLine {
     pub is_downpayment: bool,
     #[serde(default, deserialize_with = "falsy")]
     pub product: Option<Product>,
+    /// Attribute values that do not make a variant (engraving, gift wrap, ...).
+    #[serde(default)]
+    pub no_variant_attribute_values: Vec<AttributeValue>,
+    /// The loyalty reward behind a reward line, with its program's type.
+    #[serde(default, deserialize_with = "falsy")]
+    pub reward: Option<Reward>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +155,29 @@ pub struct Product {
     pub default_code: Option<String>,
     #[serde(default, deserialize_with = "falsy", rename = "type")]
     pub kind: Option<String>,
+    /// The variant's attribute values (`product_template_attribute_value_ids`, read).
+    #[serde(default, rename = "product_template_attribute_values")]
+    pub attribute_values: Vec<AttributeValue>,
+}
+
+/// A `product.template.attribute.value`: `name` "XL", `display_name` "Size: XL".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeValue {
+    pub id: i64,
+    pub name: String,
+    #[serde(default, deserialize_with = "falsy")]
+    pub display_name: Option<String>,
+}
+
+/// A `loyalty.reward`, with `program_type` of its program (`gift_card`, `ewallet`,
+/// `promotion`, `coupons`, ...), which the gateway reads from `loyalty.program`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reward {
+    pub id: i64,
+    #[serde(default, deserialize_with = "falsy")]
+    pub reward_type: Option<String>,
+    #[serde(default, deserialize_with = "falsy")]
+    pub program_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,10 +214,14 @@ pub struct Partners {
     pub partner_shipping_id: Option<Partner>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Partner {
     pub id: i64,
     pub name: String,
+    /// The partner's title (`res.partner.title`): "Mister", "Madam", ... — its name, or
+    /// the many2one `[id, name]` as `read` returns it.
+    #[serde(default, deserialize_with = "name_of")]
+    pub title: Option<String>,
     #[serde(default)]
     pub is_company: bool,
     #[serde(default, deserialize_with = "falsy")]
@@ -182,6 +232,13 @@ pub struct Partner {
     pub street: Option<String>,
     #[serde(default, deserialize_with = "falsy")]
     pub street2: Option<String>,
+    /// `base_address_extended`'s split street, when the shop has that module.
+    #[serde(default, deserialize_with = "falsy")]
+    pub street_name: Option<String>,
+    #[serde(default, deserialize_with = "falsy")]
+    pub street_number: Option<String>,
+    #[serde(default, deserialize_with = "falsy")]
+    pub street_number2: Option<String>,
     #[serde(default, deserialize_with = "falsy")]
     pub zip: Option<String>,
     #[serde(default, deserialize_with = "falsy")]
@@ -200,6 +257,16 @@ pub struct Partner {
     pub vat: Option<String>,
     #[serde(default, deserialize_with = "falsy")]
     pub lang: Option<String>,
+}
+
+impl Partner {
+    /// A partner with only a name, for building records in code.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
 }
 
 #[cfg(test)]

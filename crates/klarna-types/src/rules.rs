@@ -166,6 +166,7 @@ mod tests {
             order_lines: lines,
             billing_address: None,
             shipping_address: None,
+            customer: None,
             merchant_reference1: None,
             merchant_reference2: None,
             intent: None,

@@ -133,6 +133,22 @@ impl Database {
                 }
             }
             if let Some(Value::Object(reward)) = line.get("reward") {
+                if let Some(Value::Array(program)) = reward.get("program_id") {
+                    let name = program.get(1).and_then(Value::as_str).unwrap_or("");
+                    // The fixtures name their programs; Odoo stores the type on the program.
+                    let kind = if name.to_lowercase().contains("gift") {
+                        "gift_card"
+                    } else if name.to_lowercase().contains("wallet") {
+                        "ewallet"
+                    } else {
+                        "promotion"
+                    };
+                    let mut p = Record::new();
+                    p.insert("id".into(), program.first().cloned().unwrap_or(Value::Null));
+                    p.insert("name".into(), json!(name));
+                    p.insert("program_type".into(), json!(kind));
+                    self.insert("loyalty.program", p);
+                }
                 self.insert("loyalty.reward", reward.clone());
             }
             for key in LINE_EXPANSIONS {

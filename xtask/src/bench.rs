@@ -1,0 +1,28 @@
+//! `cargo xtask bench [NAME]`: the benchmarks whose numbers the project reports.
+
+use crate::util::{Result, cargo, step};
+
+const BENCHES: &[&str] = &["mapping"];
+
+pub fn run(args: &[String]) -> Result {
+    let wanted: Vec<&str> = if args.is_empty() {
+        BENCHES.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    for name in wanted {
+        match name {
+            "mapping" => step(
+                "bench mapping (criterion: map_order on 50 and 1000 lines)",
+                cargo().args(["bench", "-p", "klarna-types", "--bench", "mapping"]),
+            )?,
+            other => {
+                return Err(format!(
+                    "unknown benchmark {other:?}; known: {}",
+                    BENCHES.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
