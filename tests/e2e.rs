@@ -55,12 +55,10 @@ async fn start_system(dist: PathBuf) -> System {
     let data = tempfile::tempdir().expect("tempdir");
     let config = Config {
         database_url: format!("sqlite://{}", data.path().join("gateway.db").display()),
-        klarna: klarna_client::Config::new(
+        klarna: klarna_client::Config::basic(
             sandbox_url.clone(),
-            klarna_client::Credentials {
-                username: sandbox_config.username.clone(),
-                password: sandbox_config.password.clone(),
-            },
+            &sandbox_config.username,
+            &sandbox_config.password,
         ),
         odoo: OdooConfig {
             url: sandbox_url.clone(),
@@ -208,7 +206,13 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
     assert!(status.contains("confirmed"), "status says {status:?}");
 
     // (b) one authorized transaction with the sandbox's order id and Odoo's exact amount
-    let orders: Vec<_> = system.sandbox.state().orders.values().cloned().collect();
+    let orders: Vec<_> = system
+        .sandbox
+        .state()
+        .orders
+        .values()
+        .map(|o| o.order.clone())
+        .collect();
     assert_eq!(orders.len(), 1, "the sandbox holds exactly one order");
     let transactions = system
         .gateway

@@ -96,7 +96,7 @@ pub fn run(args: &[String]) -> Result {
         return Err("the sandbox or the gateway did not start listening within 15 s".into());
     }
     println!(
-        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S00043  (add ?mode=modal for the modal)\n  Gateway:     {gateway_url}  (SQLite: {})\n\n  Ctrl-C stops everything.\n",
+        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S09001  (add ?mode=modal for the modal)\n  Gateway:     {gateway_url}  (SQLite: {})\n\n  Ctrl-C stops everything.\n",
         data_dir.join("gateway.db").display()
     );
     let result = loop {

@@ -124,7 +124,7 @@ pub async fn authorize(
         Err(e) => {
             gw.store.release_claim(&session.id).await?;
             match e.kind {
-                ErrorKind::Refused => Ok(AuthorizeResponse::Declined {
+                ErrorKind::Rejected => Ok(AuthorizeResponse::Declined {
                     reason: "Klarna declined the purchase".into(),
                 }),
                 ErrorKind::NotFound => Err(GatewayError::AuthorizationExpired),

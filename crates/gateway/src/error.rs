@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use klarna_client::{ClientError, ErrorKind};
+use klarna_client::ClientError;
 use klarna_types::contract::ApiError;
 use klarna_types::mapping::MappingError;
 
@@ -55,9 +55,7 @@ impl GatewayError {
             Self::AuthorizationInProgress => (StatusCode::CONFLICT, "authorization_in_progress"),
             Self::AuthorizationExpired => (StatusCode::GONE, "authorization_expired"),
             Self::NotPayable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "order_not_payable"),
-            Self::Klarna(e)
-                if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::RateLimited =>
-            {
+            Self::Klarna(e) if e.is_retryable() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "klarna_unavailable")
             }
             Self::Klarna(_) => (StatusCode::BAD_GATEWAY, "klarna_error"),

@@ -56,7 +56,7 @@ pub fn mapping_options(surcharge_codes: Vec<String>) -> MappingOptions {
 pub struct Gateway {
     pub config: Config,
     pub store: Store,
-    pub klarna: KlarnaClient,
+    pub klarna: Arc<KlarnaClient>,
     pub odoo: OdooClient,
 }
 

@@ -135,12 +135,10 @@ async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             format!("sqlite://{}", args.data_dir.join("gateway.db").display())
         }
     };
-    let mut klarna = klarna_client::Config::new(
+    let mut klarna = klarna_client::Config::basic(
         args.klarna_url,
-        klarna_client::Credentials {
-            username: args.klarna_username,
-            password: args.klarna_password,
-        },
+        &args.klarna_username,
+        &args.klarna_password,
     );
     klarna.timeout = Duration::from_secs(10);
     let config = Config {

@@ -8,6 +8,7 @@ use klarna_types::mapping::{MappingOptions, map_unvalidated};
 use klarna_types::odoo::OrderDocument;
 
 const FIXTURES: &str = include_str!("../../../fixtures/odoo18-orders.jsonl");
+const DEMO_ORDERS: &str = include_str!("../../sandbox/data/demo-orders.jsonl");
 
 async fn client(password: &str) -> OdooClient {
     let config = SandboxConfig::default();
@@ -28,7 +29,7 @@ async fn every_fixture_order_reads_back_to_the_same_klarna_body() {
     let odoo = client(&SandboxConfig::default().odoo_password).await;
     let opts = MappingOptions::default();
     let mut count = 0;
-    for line in FIXTURES.lines() {
+    for line in DEMO_ORDERS.lines().chain(FIXTURES.lines()) {
         let fixture: OrderDocument = serde_json::from_str(line).expect("fixture");
         let read = odoo
             .read_order(&fixture.order.name)
@@ -42,7 +43,7 @@ async fn every_fixture_order_reads_back_to_the_same_klarna_body() {
         assert_eq!(via_rpc, direct, "{}", fixture.order.name);
         count += 1;
     }
-    assert_eq!(count, 60);
+    assert_eq!(count, 63);
 }
 
 #[tokio::test]

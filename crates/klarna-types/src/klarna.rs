@@ -1,5 +1,5 @@
-//! Klarna's own wire shapes (Payments API v1), as both the client sends them and the
-//! sandbox receives them. Field names are Klarna's; amounts are minor units (`i64`).
+//! Klarna's own wire shapes (Payments API v1, Order Management API v1, customer tokens),
+//! as both the client sends them and the sandbox receives them. Field names are Klarna's; amounts are minor units (`i64`).
 //! Unknown fields in Klarna's answers are ignored so that additions on their side do not
 //! break us.
 
@@ -29,6 +29,24 @@ pub struct OrderBody {
     pub merchant_reference2: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_urls: Option<MerchantUrls>,
+    /// Placing the order captures it at once (create-order only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_capture: Option<bool>,
+}
+
+/// Where Klarna calls back: `{session.id}` and `{order.id}` are filled in by Klarna.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantUrls {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,18 +169,242 @@ pub struct OrderCreated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
     pub fraud_status: FraudStatus,
-    /// Klarna documents an object; one sample shows a bare string. Both are accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorized_payment_method: Option<serde_json::Value>,
+    pub authorized_payment_method: Option<AuthorizedPaymentMethod>,
 }
 
-/// Klarna's error body: `{error_code, error_messages[], correlation_id}`.
+/// Klarna documents an object; one sample shows a bare string. Both are accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AuthorizedPaymentMethod {
+    Detailed {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        number_of_days: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        number_of_installments: Option<i64>,
+    },
+    Name(String),
+}
+
+impl AuthorizedPaymentMethod {
+    /// `invoice`, `fixed_amount`, `direct_debit`, ...
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Detailed { kind, .. } | Self::Name(kind) => kind,
+        }
+    }
+}
+
+/// `GET /payments/v1/sessions/{id}`: the session's order data and its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    #[serde(flatten)]
+    pub order: OrderBody,
+    /// `complete` once an order was placed from it, else `incomplete`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub payment_method_categories: Vec<PaymentMethodCategory>,
+}
+
+/// `POST /payments/v1/authorizations/{token}/customer-token`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerTokenRequest {
+    pub purchase_country: String,
+    pub purchase_currency: String,
+    pub locale: String,
+    pub description: String,
+    /// `SUBSCRIPTION`
+    pub intended_use: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<Customer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerTokenCreated {
+    pub token_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Order Management API v1
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Authorized,
+    PartCaptured,
+    Captured,
+    Cancelled,
+    Expired,
+    /// Not defined by Klarna's spec; seen as "finished / remainder released".
+    Closed,
+}
+
+/// `shipping_info` of a capture: how a shipment travels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_company: Option<String>,
+    /// `PickUpStore`, `Home`, `BoxReg`, ... `Digital`, `Undefined`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_shipping_company: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_tracking_uri: Option<String>,
+}
+
+/// `POST /ordermanagement/v1/orders/{id}/captures`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureRequest {
+    pub captured_amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_lines: Vec<OrderLine>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shipping_info: Vec<ShippingInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_delay: Option<i64>,
+}
+
+/// `POST /ordermanagement/v1/orders/{id}/refunds`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    pub refunded_amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_lines: Vec<OrderLine>,
+}
+
+/// `PATCH /ordermanagement/v1/orders/{id}/authorization`: new amount (and lines) before
+/// capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateAuthorization {
+    pub order_amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_lines: Vec<OrderLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    pub capture_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub klarna_reference: Option<String>,
+    pub captured_amount: i64,
+    #[serde(default)]
+    pub captured_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub order_lines: Vec<OrderLine>,
+    #[serde(default)]
+    pub refunded_amount: i64,
+    #[serde(default)]
+    pub shipping_info: Vec<ShippingInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub refund_id: String,
+    pub refunded_amount: i64,
+    #[serde(default)]
+    pub refunded_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub order_lines: Vec<OrderLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// `GET /ordermanagement/v1/orders/{id}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub fraud_status: FraudStatus,
+    pub order_amount: i64,
+    pub original_order_amount: i64,
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    pub remaining_authorized_amount: i64,
+    pub purchase_currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub order_lines: Vec<OrderLine>,
+    #[serde(default)]
+    pub captures: Vec<Capture>,
+    #[serde(default)]
+    pub refunds: Vec<Refund>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub klarna_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_reference1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_reference2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_payment_method: Option<serde_json::Value>,
+}
+
+/// Klarna's error body: `{error_code, error_messages[], correlation_id}`; some endpoints
+/// send a single `error_message` instead, which is read into `error_messages`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     #[serde(default)]
     pub error_code: String,
     #[serde(default)]
     pub error_messages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
     #[serde(default)]
     pub correlation_id: String,
+}
+
+impl ErrorBody {
+    /// Every message, whichever field Klarna used.
+    pub fn messages(&self) -> Vec<String> {
+        self.error_messages
+            .iter()
+            .cloned()
+            .chain(self.error_message.clone())
+            .collect()
+    }
 }

@@ -207,6 +207,8 @@ pub fn map_unvalidated(
         merchant_reference1: Some(truncate(&doc.order.name, 255)),
         merchant_reference2: None,
         intent: Some("buy".into()),
+        merchant_urls: None,
+        auto_capture: None,
     })
 }
 

@@ -170,6 +170,8 @@ mod tests {
             merchant_reference1: None,
             merchant_reference2: None,
             intent: None,
+            merchant_urls: None,
+            auto_capture: None,
         }
     }
 

@@ -19,6 +19,9 @@ use crate::state::Sandbox;
 pub const UID: i64 = 2;
 
 const FIXTURES: &str = include_str!("../../../fixtures/odoo18-orders.jsonl");
+/// Hand-made orders for the demo: a Swedish shopper with a coupon, three tax rates, a
+/// fractional quantity and shipping; a US order with sales tax; a Swedish business.
+const DEMO_ORDERS: &str = include_str!("../data/demo-orders.jsonl");
 
 type Record = Map<String, Value>;
 
@@ -37,10 +40,14 @@ const LINE_EXPANSIONS: &[&str] = &[
 ];
 
 impl Database {
-    /// The demo database: every fixture order, as Odoo stores it.
+    /// The demo database: the demo orders and every fixture order, as Odoo stores them.
     pub fn demo() -> Self {
         let mut db = Self::default();
-        for line in FIXTURES.lines().filter(|l| !l.trim().is_empty()) {
+        for line in DEMO_ORDERS
+            .lines()
+            .chain(FIXTURES.lines())
+            .filter(|l| !l.trim().is_empty())
+        {
             if let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(line) {
                 db.load_document(&doc);
             }
@@ -442,7 +449,7 @@ mod tests {
     #[test]
     fn demo_database_holds_every_fixture_order_split_into_models() {
         let db = Database::demo();
-        assert_eq!(db.records("sale.order").count(), 60);
+        assert_eq!(db.records("sale.order").count(), 63);
         let order = db.records("sale.order").next().expect("an order");
         let line_ids = order["order_line"].as_array().expect("line ids");
         for id in line_ids {
@@ -451,6 +458,40 @@ mod tests {
                 .expect("line");
             assert!(!line.contains_key("product"), "expansions are removed");
         }
+    }
+
+    #[test]
+    fn demo_orders_are_valid_klarna_orders_that_exercise_the_mapping() {
+        use klarna_types::klarna::LineType;
+        use klarna_types::mapping::{MappingOptions, map_order};
+        use klarna_types::odoo::OrderDocument;
+        let bodies: Vec<_> = DEMO_ORDERS
+            .lines()
+            .map(|l| {
+                let doc: OrderDocument = serde_json::from_str(l).expect("demo order parses");
+                map_order(&doc, &MappingOptions::default())
+                    .unwrap_or_else(|e| panic!("{}: {e}", doc.order.name))
+            })
+            .collect();
+        let kinds = |i: usize| {
+            bodies[i]
+                .order_lines
+                .iter()
+                .filter_map(|l| l.kind)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            kinds(0).contains(&LineType::Discount) && kinds(0).contains(&LineType::ShippingFee)
+        );
+        let rates: std::collections::BTreeSet<_> =
+            bodies[0].order_lines.iter().map(|l| l.tax_rate).collect();
+        assert!(rates.len() >= 3, "several tax rates: {rates:?}");
+        assert_eq!(bodies[1].purchase_country, "US");
+        assert!(kinds(1).contains(&LineType::SalesTax));
+        assert_eq!(
+            bodies[2].customer.as_ref().and_then(|c| c.kind.as_deref()),
+            Some("organization")
+        );
     }
 
     #[test]

@@ -1,27 +1,34 @@
-//! Klarna Payments API v1: sessions and orders from authorizations.
+//! Klarna Payments API v1: sessions, orders from authorizations, cancelled authorizations
+//! and customer tokens — with Klarna's validation and its error codes.
+//!
+//! Test scenarios ride on the shopper's e-mail, as in Klarna's playground:
+//! `…+denied@…` is declined by the SDK's authorize, `…+reject@…` is refused when the order
+//! is placed, `…+pend-accept-5@…` / `…+pend-reject-5@…` place a PENDING order that Klarna
+//! decides after 5 minutes of sandbox time (see `docs/klarna-sandbox.md`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use klarna_types::klarna::{
-    AssetUrls, ErrorBody, FraudStatus, OrderBody, OrderCreated, PaymentMethodCategory,
-    SessionCreated,
+    AssetUrls, AuthorizedPaymentMethod, CustomerTokenCreated, CustomerTokenRequest, FraudStatus,
+    Order, OrderBody, OrderCreated, OrderStatus, PaymentMethodCategory, SessionCreated,
 };
 use klarna_types::rules::check_amounts;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
+use crate::api::{KlarnaError, KlarnaJson, MerchantAuth, Reply};
+use crate::clock::{rfc3339, unix};
 use crate::state::{
-    AUTHORIZATION_TTL, Order, SESSION_TTL, Sandbox, Session, SessionStatus, new_id, now, unix,
+    AUTHORIZATION_TTL, Memory, ORDER_AUTHORIZATION, SESSION_TTL, Sandbox, SandboxOrder, Session,
+    SessionStatus, new_id,
 };
+use crate::webhooks;
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
@@ -34,112 +41,66 @@ pub fn routes() -> Router<Arc<Sandbox>> {
             "/payments/v1/authorizations/{token}/order",
             post(create_order),
         )
-        .route("/_sandbox/orders", get(list_orders))
-}
-
-/// An error in Klarna's format: `{error_code, error_messages, correlation_id}`.
-#[derive(Debug)]
-pub struct KlarnaError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub messages: Vec<String>,
-}
-
-impl KlarnaError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            messages: vec![message.into()],
-        }
-    }
-}
-
-impl IntoResponse for KlarnaError {
-    fn into_response(self) -> Response {
-        let correlation_id = new_id();
-        let body = ErrorBody {
-            error_code: self.code.to_owned(),
-            error_messages: self.messages,
-            correlation_id: correlation_id.clone(),
-        };
-        (
-            self.status,
-            [("klarna-correlation-id", correlation_id)],
-            Json(body),
+        .route(
+            "/payments/v1/authorizations/{token}",
+            delete(cancel_authorization),
         )
-            .into_response()
-    }
-}
-
-impl From<JsonRejection> for KlarnaError {
-    fn from(rejection: JsonRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_VALUE",
-            format!("Bad value: {}", rejection.body_text()),
+        .route(
+            "/payments/v1/authorizations/{token}/customer-token",
+            post(customer_token),
         )
-    }
 }
 
-/// HTTP Basic with the sandbox's merchant credentials, compared in constant time.
-pub struct MerchantAuth;
-
-impl FromRequestParts<Arc<Sandbox>> for MerchantAuth {
-    type Rejection = KlarnaError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        sandbox: &Arc<Sandbox>,
-    ) -> Result<Self, Self::Rejection> {
-        let unauthorized = || {
-            KlarnaError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "Missing or invalid credentials",
-            )
-        };
-        let given = basic_credentials(&parts.headers).ok_or_else(unauthorized)?;
-        let expected = format!("{}:{}", sandbox.config.username, sandbox.config.password);
-        if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-            Ok(Self)
-        } else {
-            Err(unauthorized())
-        }
-    }
+fn alpha(s: &str, len: usize) -> bool {
+    s.len() == len && s.chars().all(|c| c.is_ascii_alphabetic())
 }
 
-fn basic_credentials(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?;
-    String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()
-}
-
-/// The checks Klarna makes on a session or order body before looking at anything else.
-fn validate(body: &OrderBody) -> Result<(), KlarnaError> {
+/// The checks Klarna makes on a session or order body.
+pub fn validate(body: &OrderBody) -> Result<(), KlarnaError> {
     let mut bad = Vec::new();
-    if body.purchase_country.len() != 2
-        || !body
-            .purchase_country
-            .chars()
-            .all(|c| c.is_ascii_alphabetic())
-    {
+    if !alpha(&body.purchase_country, 2) {
         bad.push("Bad value: purchase_country".to_owned());
     }
-    if body.purchase_currency.len() != 3
-        || !body
-            .purchase_currency
-            .chars()
-            .all(|c| c.is_ascii_alphabetic())
-    {
+    if !alpha(&body.purchase_currency, 3) {
         bad.push("Bad value: purchase_currency".to_owned());
     }
     if let Some(locale) = &body.locale {
         let mut parts = locale.split('-');
-        let ok = parts.next().is_some_and(|p| p.len() == 2)
-            && parts.all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_alphabetic()));
+        let ok = parts.next().is_some_and(|p| alpha(p, 2)) && parts.all(|p| alpha(p, 2));
         if !ok {
             bad.push("Bad value: locale".to_owned());
+        }
+    }
+    for (name, line) in body.order_lines.iter().enumerate() {
+        for (field, value, max) in [
+            ("name", Some(&line.name), 255),
+            ("reference", line.reference.as_ref(), 255),
+            ("quantity_unit", line.quantity_unit.as_ref(), 10),
+        ] {
+            if value.is_some_and(|v| v.chars().count() > max) {
+                bad.push(format!("Bad value: order_lines[{name}].{field}"));
+            }
+        }
+    }
+    for (prefix, address) in [
+        ("billing_address", &body.billing_address),
+        ("shipping_address", &body.shipping_address),
+    ] {
+        let Some(a) = address else { continue };
+        for (field, value, max) in [
+            ("given_name", &a.given_name, 99),
+            ("family_name", &a.family_name, 99),
+            ("email", &a.email, 99),
+            ("street_address", &a.street_address, 99),
+            ("street_address2", &a.street_address2, 99),
+            ("postal_code", &a.postal_code, 10),
+            ("city", &a.city, 99),
+            ("phone", &a.phone, 99),
+            ("title", &a.title, 20),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+                bad.push(format!("Bad value: {prefix}.{field}"));
+            }
         }
     }
     bad.extend(
@@ -150,31 +111,33 @@ fn validate(body: &OrderBody) -> Result<(), KlarnaError> {
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(KlarnaError {
-            status: StatusCode::BAD_REQUEST,
-            code: "BAD_VALUE",
-            messages: bad,
-        })
+        Err(KlarnaError::bad_value(bad))
     }
 }
 
 /// A JWT-shaped client token naming the session, as Klarna's is (the SDK checks the shape).
-fn client_token(session_id: &str, base_url: &str) -> String {
+fn client_token(session_id: &str, base_url: &str, now: u64) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = json!({"session_id": session_id, "base_url": base_url, "iat": unix(now())});
+    let claims = json!({"session_id": session_id, "base_url": base_url, "iat": now});
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     let signature = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
     format!("{header}.{payload}.{signature}")
 }
 
-/// The categories the sandbox offers every session, with Klarna's asset shapes.
-pub fn categories(base_url: &str) -> Vec<PaymentMethodCategory> {
+/// The categories the sandbox offers: all three in Klarna's markets, pay later only for
+/// business buyers (Klarna's B2B invoice).
+pub fn categories(base_url: &str, body: Option<&OrderBody>) -> Vec<PaymentMethodCategory> {
+    let b2b = body
+        .and_then(|b| b.customer.as_ref())
+        .and_then(|c| c.kind.as_deref())
+        == Some("organization");
     [
         ("pay_later", "Pay later."),
         ("pay_now", "Pay now."),
         ("pay_over_time", "Financing."),
     ]
     .into_iter()
+    .filter(|(id, _)| !b2b || *id == "pay_later")
     .map(|(identifier, name)| PaymentMethodCategory {
         identifier: identifier.to_owned(),
         name: name.to_owned(),
@@ -189,35 +152,38 @@ pub fn categories(base_url: &str) -> Vec<PaymentMethodCategory> {
 async fn create_session(
     State(sandbox): State<Arc<Sandbox>>,
     _auth: MerchantAuth,
-    body: Result<Json<OrderBody>, JsonRejection>,
-) -> Result<Json<SessionCreated>, KlarnaError> {
-    let Json(body) = body?;
+    KlarnaJson(body): KlarnaJson<OrderBody>,
+) -> Result<Reply, KlarnaError> {
     validate(&body)?;
     let id = new_id();
-    let token = client_token(&id, &sandbox.base_url);
+    let now = sandbox.now();
+    let token = client_token(&id, &sandbox.base_url, unix(now));
+    let created = SessionCreated {
+        session_id: id.clone(),
+        client_token: token.clone(),
+        payment_method_categories: categories(&sandbox.base_url, Some(&body)),
+    };
     sandbox.state().sessions.insert(
         id.clone(),
         Session {
-            id: id.clone(),
-            client_token: token.clone(),
+            id,
+            client_token: token,
             body,
             status: SessionStatus::Incomplete,
-            created_at: now(),
+            created_at: now,
         },
     );
-    Ok(Json(SessionCreated {
-        session_id: id,
-        client_token: token,
-        payment_method_categories: categories(&sandbox.base_url),
-    }))
+    Ok(Reply::json(StatusCode::OK, &created))
 }
 
-fn live_session<'a>(
-    sessions: &'a mut std::collections::HashMap<String, Session>,
+/// A session Klarna still holds (48 hours).
+pub fn live_session<'a>(
+    state: &'a mut Memory,
     id: &str,
+    now: std::time::SystemTime,
 ) -> Result<&'a mut Session, KlarnaError> {
-    match sessions.get_mut(id) {
-        Some(s) if now().duration_since(s.created_at).unwrap_or_default() < SESSION_TTL => Ok(s),
+    match state.sessions.get_mut(id) {
+        Some(s) if now.duration_since(s.created_at).unwrap_or_default() < SESSION_TTL => Ok(s),
         _ => Err(KlarnaError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -230,35 +196,33 @@ async fn read_session(
     State(sandbox): State<Arc<Sandbox>>,
     _auth: MerchantAuth,
     Path(session_id): Path<String>,
-) -> Result<Json<serde_json::Value>, KlarnaError> {
+) -> Result<Reply, KlarnaError> {
+    let now = sandbox.now();
     let mut state = sandbox.state();
-    let session = live_session(&mut state.sessions, &session_id)?;
-    let mut value = serde_json::to_value(&session.body).unwrap_or_default();
-    if let Some(map) = value.as_object_mut() {
-        map.insert("status".into(), json!(session.status));
-        map.insert("client_token".into(), json!(session.client_token));
-        map.insert(
-            "expires_at".into(),
-            json!(unix(session.created_at + SESSION_TTL)),
-        );
-        map.insert(
-            "payment_method_categories".into(),
-            json!(categories(&sandbox.base_url)),
-        );
-    }
-    Ok(Json(value))
+    let session = live_session(&mut state, &session_id, now)?;
+    let answer = klarna_types::klarna::Session {
+        order: session.body.clone(),
+        status: match session.status {
+            SessionStatus::Incomplete => "incomplete".into(),
+            SessionStatus::Complete => "complete".into(),
+        },
+        client_token: Some(session.client_token.clone()),
+        expires_at: Some(rfc3339(session.created_at + SESSION_TTL)),
+        payment_method_categories: categories(&sandbox.base_url, Some(&session.body)),
+    };
+    Ok(Reply::json(StatusCode::OK, &answer))
 }
 
 async fn update_session(
     State(sandbox): State<Arc<Sandbox>>,
     _auth: MerchantAuth,
     Path(session_id): Path<String>,
-    body: Result<Json<OrderBody>, JsonRejection>,
-) -> Result<StatusCode, KlarnaError> {
-    let Json(body) = body?;
+    KlarnaJson(body): KlarnaJson<OrderBody>,
+) -> Result<Reply, KlarnaError> {
     validate(&body)?;
+    let now = sandbox.now();
     let mut state = sandbox.state();
-    let session = live_session(&mut state.sessions, &session_id)?;
+    let session = live_session(&mut state, &session_id, now)?;
     if session.status == SessionStatus::Complete {
         return Err(KlarnaError::new(
             StatusCode::NOT_FOUND,
@@ -267,17 +231,23 @@ async fn update_session(
         ));
     }
     session.body = body;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
 /// The fields Klarna compares between the authorized cart and the order it is asked to
 /// place; any difference is a 409 "Not matching fields".
 fn mismatched_fields(authorized: &OrderBody, placed: &OrderBody) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if authorized.purchase_country != placed.purchase_country {
+    if !authorized
+        .purchase_country
+        .eq_ignore_ascii_case(&placed.purchase_country)
+    {
         out.push("purchase_country");
     }
-    if authorized.purchase_currency != placed.purchase_currency {
+    if !authorized
+        .purchase_currency
+        .eq_ignore_ascii_case(&placed.purchase_currency)
+    {
         out.push("purchase_currency");
     }
     if authorized.order_amount != placed.order_amount {
@@ -289,73 +259,248 @@ fn mismatched_fields(authorized: &OrderBody, placed: &OrderBody) -> Vec<&'static
     if authorized.order_lines != placed.order_lines {
         out.push("order_lines");
     }
+    if placed.billing_address.is_some() && authorized.billing_address != placed.billing_address {
+        out.push("billing_address");
+    }
     out
+}
+
+/// `+pend-accept-NN` / `+pend-reject-NN` in an e-mail: a decision after NN minutes.
+pub fn pending_scenario(email: &str) -> Option<(Duration, FraudStatus)> {
+    let local = email.split('@').next()?;
+    let (_, tag) = local.split_once('+')?;
+    let (decision, minutes) = if let Some(m) = tag.strip_prefix("pend-accept-") {
+        (FraudStatus::Accepted, m)
+    } else if let Some(m) = tag.strip_prefix("pend-reject-") {
+        (FraudStatus::Rejected, m)
+    } else {
+        return None;
+    };
+    Some((
+        Duration::from_secs(minutes.parse::<u64>().ok()? * 60),
+        decision,
+    ))
+}
+
+fn invalid_token() -> KlarnaError {
+    KlarnaError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "Invalid authorization token",
+    )
 }
 
 async fn create_order(
     State(sandbox): State<Arc<Sandbox>>,
     _auth: MerchantAuth,
     Path(token): Path<String>,
-    body: Result<Json<OrderBody>, JsonRejection>,
-) -> Result<Json<OrderCreated>, KlarnaError> {
-    let Json(body) = body?;
+    KlarnaJson(body): KlarnaJson<OrderBody>,
+) -> Result<Reply, KlarnaError> {
     validate(&body)?;
-    let mut state = sandbox.state();
-    let invalid_token = || {
-        KlarnaError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "Invalid authorization token",
-        )
+    let now = sandbox.now();
+    let (order, event) = {
+        let mut state = sandbox.state();
+        let authorization = state
+            .authorizations
+            .get(&token)
+            .filter(|a| {
+                !a.consumed
+                    && now.duration_since(a.created_at).unwrap_or_default() < AUTHORIZATION_TTL
+            })
+            .cloned()
+            .ok_or_else(invalid_token)?;
+        let mismatched = mismatched_fields(&authorization.body, &body);
+        if !mismatched.is_empty() {
+            return Err(KlarnaError::new(
+                StatusCode::CONFLICT,
+                "BAD_VALUE",
+                format!("Not matching fields: [{}]", mismatched.join(", ")),
+            ));
+        }
+        if authorization.email.contains("+reject@") {
+            if let Some(a) = state.authorizations.get_mut(&token) {
+                a.consumed = true;
+            }
+            return Err(KlarnaError::new(
+                StatusCode::FORBIDDEN,
+                "REJECTED",
+                "Rejected",
+            ));
+        }
+        let pending = pending_scenario(&authorization.email);
+        let order_id = new_id();
+        let auto_capture = body.auto_capture == Some(true);
+        let mut order = SandboxOrder {
+            order: Order {
+                order_id: order_id.clone(),
+                status: OrderStatus::Authorized,
+                fraud_status: if pending.is_some() {
+                    FraudStatus::Pending
+                } else {
+                    FraudStatus::Accepted
+                },
+                order_amount: body.order_amount,
+                original_order_amount: body.order_amount,
+                captured_amount: 0,
+                refunded_amount: 0,
+                remaining_authorized_amount: body.order_amount,
+                purchase_currency: body.purchase_currency.to_ascii_uppercase(),
+                purchase_country: Some(body.purchase_country.to_ascii_uppercase()),
+                locale: body.locale.clone(),
+                order_lines: body.order_lines.clone(),
+                captures: Vec::new(),
+                refunds: Vec::new(),
+                klarna_reference: Some(order_id[..8].to_ascii_uppercase()),
+                merchant_reference1: body.merchant_reference1.clone(),
+                merchant_reference2: body.merchant_reference2.clone(),
+                expires_at: None,
+                created_at: Some(rfc3339(now)),
+                billing_address: body.billing_address.clone(),
+                shipping_address: body.shipping_address.clone(),
+                initial_payment_method: Some(
+                    json!({"type": payment_type(&authorization.category), "description": authorization.category}),
+                ),
+            },
+            session_id: authorization.session_id.clone(),
+            notification_url: body
+                .merchant_urls
+                .as_ref()
+                .and_then(|u| u.notification.clone())
+                .or_else(|| sandbox.config.notification_url.clone())
+                .map(|u| {
+                    u.replace("{order.id}", &order_id)
+                        .replace("{session.id}", &authorization.session_id)
+                }),
+            created: now,
+            expires: now,
+            decision: pending.map(|(after, decision)| (now + after, decision)),
+            extended_on: None,
+        };
+        order.set_expiry(now + ORDER_AUTHORIZATION);
+        if auto_capture && pending.is_none() {
+            crate::ordermanagement::apply_capture(
+                &mut order,
+                body.order_amount,
+                None,
+                Vec::new(),
+                Vec::new(),
+                now,
+            );
+        }
+        if let Some(a) = state.authorizations.get_mut(&token) {
+            a.consumed = true;
+        }
+        if let Some(s) = state.sessions.get_mut(&authorization.session_id) {
+            s.status = SessionStatus::Complete;
+        }
+        let placed = OrderCreated {
+            order_id: order_id.clone(),
+            redirect_url: None,
+            fraud_status: order.order.fraud_status,
+            authorized_payment_method: Some(AuthorizedPaymentMethod::Detailed {
+                kind: payment_type(&authorization.category).into(),
+                number_of_days: (authorization.category == "pay_later").then_some(30),
+                number_of_installments: (authorization.category == "pay_over_time").then_some(12),
+            }),
+        };
+        let event = order.order.clone();
+        state.orders.insert(order_id, order);
+        (placed, event)
     };
+    webhooks::state_change(&sandbox, "authorized", &event);
+    Ok(Reply::json(StatusCode::OK, &order))
+}
+
+fn payment_type(category: &str) -> &'static str {
+    match category {
+        "pay_over_time" => "fixed_amount",
+        "pay_now" => "direct_debit",
+        _ => "invoice",
+    }
+}
+
+async fn cancel_authorization(
+    State(sandbox): State<Arc<Sandbox>>,
+    _auth: MerchantAuth,
+    Path(token): Path<String>,
+) -> Result<Reply, KlarnaError> {
+    let mut state = sandbox.state();
+    match state.authorizations.get_mut(&token) {
+        Some(a) if !a.consumed => {
+            a.consumed = true;
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(invalid_token()),
+    }
+}
+
+async fn customer_token(
+    State(sandbox): State<Arc<Sandbox>>,
+    _auth: MerchantAuth,
+    Path(token): Path<String>,
+    KlarnaJson(body): KlarnaJson<CustomerTokenRequest>,
+) -> Result<Reply, KlarnaError> {
+    let now = sandbox.now();
+    let mut state = sandbox.state();
     let authorization = state
         .authorizations
         .get(&token)
         .filter(|a| {
-            !a.consumed
-                && now().duration_since(a.created_at).unwrap_or_default() < AUTHORIZATION_TTL
+            !a.consumed && now.duration_since(a.created_at).unwrap_or_default() < AUTHORIZATION_TTL
         })
         .cloned()
         .ok_or_else(invalid_token)?;
-    let mismatched = mismatched_fields(&authorization.body, &body);
-    if !mismatched.is_empty() {
+    if body.intended_use != "SUBSCRIPTION"
+        || body.description.is_empty()
+        || body.description.chars().count() > 255
+    {
+        return Err(KlarnaError::bad_value(vec![
+            "Bad value: intended_use or description".into(),
+        ]));
+    }
+    if !authorization
+        .body
+        .purchase_currency
+        .eq_ignore_ascii_case(&body.purchase_currency)
+    {
         return Err(KlarnaError::new(
             StatusCode::CONFLICT,
             "BAD_VALUE",
-            format!("Not matching fields: [{}]", mismatched.join(", ")),
+            "Not matching fields: [purchase_currency]",
         ));
     }
-    let order = Order {
-        order_id: new_id(),
-        session_id: authorization.session_id.clone(),
-        status: "AUTHORIZED",
-        fraud_status: FraudStatus::Accepted,
-        order_amount: body.order_amount,
-        purchase_currency: body.purchase_currency.clone(),
-        merchant_reference1: body.merchant_reference1.clone(),
-        created_at: unix(now()),
-    };
+    let token_id = new_id();
+    state
+        .customer_tokens
+        .insert(token_id.clone(), authorization.session_id);
     if let Some(a) = state.authorizations.get_mut(&token) {
         a.consumed = true;
     }
-    if let Some(s) = state.sessions.get_mut(&authorization.session_id) {
-        s.status = SessionStatus::Complete;
-    }
-    state.orders.insert(order.order_id.clone(), order.clone());
-    Ok(Json(OrderCreated {
-        order_id: order.order_id,
-        redirect_url: None,
-        fraud_status: order.fraud_status,
-        authorized_payment_method: Some(json!({
-            "type": if authorization.category == "pay_over_time" { "fixed_amount" } else { "invoice" },
-            "number_of_days": 30,
-        })),
-    }))
+    Ok(Reply::json(
+        StatusCode::OK,
+        &CustomerTokenCreated {
+            token_id: token_id.clone(),
+            payment_method_reference: Some(new_id()),
+            redirect_url: Some(format!("{}/kp/tokens/{token_id}/done", sandbox.base_url)),
+        },
+    ))
 }
 
-/// Control endpoint (sandbox only): every order placed so far.
-async fn list_orders(State(sandbox): State<Arc<Sandbox>>) -> Json<Vec<Order>> {
-    let mut orders: Vec<Order> = sandbox.state().orders.values().cloned().collect();
-    orders.sort_by_key(|o| o.created_at);
-    Json(orders)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_scenarios_read_from_the_email() {
+        assert_eq!(
+            pending_scenario("anna+pend-accept-5@example.se"),
+            Some((Duration::from_secs(300), FraudStatus::Accepted))
+        );
+        assert_eq!(
+            pending_scenario("anna+pend-reject-30@example.se"),
+            Some((Duration::from_secs(1800), FraudStatus::Rejected))
+        );
+        assert_eq!(pending_scenario("anna@example.se"), None);
+        assert_eq!(pending_scenario("anna+pend-accept-x@example.se"), None);
+    }
 }

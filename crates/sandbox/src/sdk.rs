@@ -7,13 +7,13 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::payments::categories;
-use crate::state::{Authorization, Sandbox, SessionStatus, new_id, now};
+use crate::state::{Authorization, Sandbox, SessionStatus, new_id};
 
 const API_JS: &str = include_str!("assets/api.js");
 const FRAME_JS: &str = include_str!("assets/frame.js");
@@ -22,8 +22,8 @@ pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
         .route("/kp/lib/v1/api.js", get(api_js))
         .route("/kp/frame.js", get(frame_js))
-        .route("/kp/frame/load", get(load_frame))
-        .route("/kp/frame/authorize", get(authorize_frame).post(authorize))
+        .route("/kp/frame/decision", post(authorize))
+        .route("/kp/frame/{kind}", get(frame))
         .route("/kp/assets/{file}", get(asset))
 }
 
@@ -70,28 +70,51 @@ struct FrameQuery {
     session_id: String,
     category: String,
     parent: String,
+    #[serde(default)]
+    auto_finalize: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
 }
 
 fn frame_page(kind: &str, q: &FrameQuery, body: &str) -> Html<String> {
     Html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Klarna (sandbox)</title>
 <style>body{{font-family:system-ui,sans-serif;margin:0;padding:12px 16px;color:#171717}}
-button{{font:inherit;padding:10px 16px;border-radius:8px;border:1px solid #171717;margin:4px 8px 4px 0;cursor:pointer}}
+button{{font:inherit;padding:10px 16px;border-radius:8px;border:1px solid #171717;margin:4px 8px 4px 0;cursor:pointer;background:#fff}}
 button.primary{{background:#ffb3c7;border-color:#ffb3c7}} .amount{{font-size:1.4em;font-weight:600}}
 .note{{color:#555;font-size:.85em}}</style></head>
-<body><div id="klarna-sandbox" data-kind="{kind}" data-session="{session}" data-category="{category}" data-parent="{parent}">{body}</div>
+<body><div id="klarna-sandbox" data-kind="{kind}" data-session="{session}" data-category="{category}" data-parent="{parent}" data-auto-finalize="{auto}" data-email="{email}">{body}</div>
 <script src="/kp/frame.js"></script></body></html>"#,
         session = escape(&q.session_id),
         category = escape(&q.category),
         parent = escape(&q.parent),
+        auto = if q.auto_finalize.as_deref() == Some("0") {
+            "0"
+        } else {
+            "1"
+        },
+        email = escape(q.email.as_deref().unwrap_or("")),
     ))
 }
 
 fn category_name(base_url: &str, id: &str) -> String {
-    categories(base_url)
+    categories(base_url, None)
         .into_iter()
         .find(|c| c.identifier == id)
         .map_or_else(|| id.to_owned(), |c| c.name)
+}
+
+/// `load` renders the category's form; `authorize` and `finalize` Klarna's dialog.
+async fn frame(
+    state: State<Arc<Sandbox>>,
+    Path(kind): Path<String>,
+    q: Query<FrameQuery>,
+) -> Response {
+    if kind == "load" {
+        load_frame(state, q).await
+    } else {
+        authorize_frame(state, Path(kind), q).await
+    }
 }
 
 async fn load_frame(State(sandbox): State<Arc<Sandbox>>, Query(q): Query<FrameQuery>) -> Response {
@@ -111,10 +134,15 @@ async fn load_frame(State(sandbox): State<Arc<Sandbox>>, Query(q): Query<FrameQu
     .into_response()
 }
 
+/// Klarna's dialog: confirm, decline, or (to test the widget) come back with fields to fix.
 async fn authorize_frame(
     State(sandbox): State<Arc<Sandbox>>,
+    Path(kind): Path<String>,
     Query(q): Query<FrameQuery>,
 ) -> Response {
+    if kind != "authorize" && kind != "finalize" {
+        return (StatusCode::NOT_FOUND, "unknown dialog").into_response();
+    }
     let amount = {
         let state = sandbox.state();
         match state.sessions.get(&q.session_id) {
@@ -123,13 +151,19 @@ async fn authorize_frame(
         }
     };
     let name = category_name(&sandbox.base_url, &q.category);
+    let title = if kind == "finalize" {
+        "Finalize your purchase"
+    } else {
+        "Confirm your purchase"
+    };
     frame_page(
-        "authorize",
+        &kind,
         &q,
         &format!(
-            r#"<h1>Confirm your purchase</h1><p>{}</p><p class="amount">{}</p>
+            r#"<h1>{title}</h1><p>{}</p><p class="amount">{}</p>
 <button type="button" class="primary" id="klarna-sandbox-approve" data-outcome="approve">Buy</button>
 <button type="button" id="klarna-sandbox-decline" data-outcome="decline">Decline</button>
+<button type="button" id="klarna-sandbox-invalid" data-outcome="invalid">Send back with wrong details</button>
 <p class="note">Klarna sandbox — no real payment is made.</p>"#,
             escape(&name),
             escape(&amount),
@@ -150,14 +184,32 @@ fn format_amount(minor: i64, currency: &str) -> String {
 struct AuthorizeChoice {
     session_id: String,
     category: String,
+    /// `approve`, `decline` or `invalid`.
     outcome: String,
+    /// `authorize` or `finalize`.
+    #[serde(default = "authorize_kind")]
+    kind: String,
+    #[serde(default = "yes")]
+    auto_finalize: bool,
+    #[serde(default)]
+    email: Option<String>,
 }
 
-/// The shopper's choice in the authorize dialog, turned into the SDK's callback value.
+fn authorize_kind() -> String {
+    "authorize".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The shopper's choice in Klarna's dialog, turned into the SDK's callback value, exactly
+/// as Klarna's SDK shapes it.
 async fn authorize(
     State(sandbox): State<Arc<Sandbox>>,
     Json(choice): Json<AuthorizeChoice>,
 ) -> Result<Json<Value>, StatusCode> {
+    let now = sandbox.now();
     let mut state = sandbox.state();
     let session = state
         .sessions
@@ -165,8 +217,41 @@ async fn authorize(
         .filter(|s| s.status == SessionStatus::Incomplete)
         .cloned()
         .ok_or(StatusCode::NOT_FOUND)?;
-    match choice.outcome.as_str() {
+    let email = choice
+        .email
+        .clone()
+        .filter(|e| !e.is_empty())
+        .or_else(|| {
+            session
+                .body
+                .billing_address
+                .as_ref()
+                .and_then(|a| a.email.clone())
+        })
+        .unwrap_or_default();
+    // Klarna's playground: `+denied` is never approved.
+    let outcome = if email.contains("+denied@") {
+        "decline"
+    } else {
+        choice.outcome.as_str()
+    };
+    match outcome {
+        "decline" => Ok(Json(json!({"approved": false, "show_form": false}))),
+        "invalid" => Ok(Json(json!({
+            "approved": false,
+            "show_form": true,
+            "error": {"invalid_fields": ["billing_address.email", "billing_address.phone"]},
+        }))),
+        "approve" if choice.kind == "authorize" && !choice.auto_finalize => {
+            state.awaiting_finalize.insert(session.id);
+            Ok(Json(
+                json!({"approved": true, "show_form": true, "finalize_required": true}),
+            ))
+        }
         "approve" => {
+            if choice.kind == "finalize" && !state.awaiting_finalize.remove(&session.id) {
+                return Err(StatusCode::CONFLICT);
+            }
             let token = new_id();
             state.authorizations.insert(
                 token.clone(),
@@ -175,7 +260,8 @@ async fn authorize(
                     session_id: session.id,
                     category: choice.category,
                     body: session.body,
-                    created_at: now(),
+                    email,
+                    created_at: now,
                     consumed: false,
                 },
             );
@@ -183,7 +269,6 @@ async fn authorize(
                 json!({"approved": true, "show_form": true, "authorization_token": token}),
             ))
         }
-        "decline" => Ok(Json(json!({"approved": false, "show_form": false}))),
         _ => Err(StatusCode::BAD_REQUEST),
     }
 }

@@ -1,35 +1,56 @@
-//! The sandbox's memory: Klarna sessions, authorizations and orders, and the Odoo database.
+//! The sandbox's memory: Klarna sessions, authorizations, orders, idempotency keys and
+//! tokens, on the sandbox's own clock; and the Odoo database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use klarna_types::klarna::{FraudStatus, OrderBody};
-use serde::Serialize;
+use klarna_types::klarna::{FraudStatus, Order, OrderBody, OrderStatus};
 
 use crate::SandboxConfig;
+use crate::api::{LOCKOUT_FOR, LOCKOUT_WINDOW, Reply};
+use crate::clock::{Clock, rfc3339};
+use crate::faults::Faults;
 use crate::odoo::Database;
+use crate::webhooks::Webhooks;
 
-/// Klarna keeps a session for 48 hours and an authorization token for 60 minutes.
+/// Klarna keeps a session 48 hours, an authorization token 60 minutes, an idempotency
+/// key 24 hours, and an order's authorization 28 days (extendable to 180).
 pub const SESSION_TTL: Duration = Duration::from_secs(48 * 3600);
 pub const AUTHORIZATION_TTL: Duration = Duration::from_secs(60 * 60);
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const ORDER_AUTHORIZATION: Duration = Duration::from_secs(28 * 24 * 3600);
+pub const ORDER_AUTHORIZATION_MAX: Duration = Duration::from_secs(180 * 24 * 3600);
 
 pub struct Sandbox {
     pub config: SandboxConfig,
     /// Where this sandbox is reachable, e.g. `http://127.0.0.1:7070`.
     pub base_url: String,
     pub odoo: Database,
-    state: Mutex<State>,
+    pub clock: Clock,
+    pub faults: Faults,
+    pub webhooks: Webhooks,
+    state: Mutex<Memory>,
 }
 
 #[derive(Default)]
-pub struct State {
+pub struct Memory {
     pub sessions: HashMap<String, Session>,
     pub authorizations: HashMap<String, Authorization>,
-    pub orders: HashMap<String, Order>,
+    pub orders: HashMap<String, SandboxOrder>,
+    /// Sessions whose authorization waits for `finalize()`.
+    pub awaiting_finalize: HashSet<String>,
+    pub customer_tokens: HashMap<String, String>,
+    /// `Klarna-Idempotency-Key` → the answer given, and when.
+    pub idempotency: HashMap<String, (SystemTime, Reply)>,
+    pub bearer_tokens: HashMap<String, SystemTime>,
+    pub token_requests: u64,
+    pub auth_failures: Vec<SystemTime>,
+    pub auth_failures_total: u64,
+    pub locked_until: Option<SystemTime>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     Incomplete,
@@ -52,47 +73,107 @@ pub struct Authorization {
     pub session_id: String,
     pub category: String,
     pub body: OrderBody,
+    /// The shopper's e-mail, which selects a test scenario (`+denied`, `+pend-accept-5`).
+    pub email: String,
     pub created_at: SystemTime,
     pub consumed: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Order {
-    pub order_id: String,
+/// An order as Klarna's Order Management sees it, with what the sandbox needs besides.
+#[derive(Debug, Clone)]
+pub struct SandboxOrder {
+    pub order: Order,
     pub session_id: String,
-    pub status: &'static str,
-    pub fraud_status: FraudStatus,
-    pub order_amount: i64,
-    pub purchase_currency: String,
-    pub merchant_reference1: Option<String>,
-    pub created_at: u64,
+    pub notification_url: Option<String>,
+    pub created: SystemTime,
+    pub expires: SystemTime,
+    /// A PENDING order's decision and when Klarna makes it.
+    pub decision: Option<(SystemTime, FraudStatus)>,
+    /// The day (since the epoch) of the last extension: same-day repeats are no-ops.
+    pub extended_on: Option<u64>,
+}
+
+impl SandboxOrder {
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.order.status,
+            OrderStatus::Authorized | OrderStatus::PartCaptured
+        )
+    }
+
+    /// An open authorization whose time ran out expires. Returns whether it did now.
+    pub fn expire_if_due(&mut self, now: SystemTime) -> bool {
+        if self.is_open() && now >= self.expires {
+            self.order.status = OrderStatus::Expired;
+            self.order.remaining_authorized_amount = 0;
+            return true;
+        }
+        false
+    }
+
+    pub fn set_expiry(&mut self, expires: SystemTime) {
+        self.expires = expires;
+        self.order.expires_at = Some(rfc3339(expires));
+    }
 }
 
 impl Sandbox {
     pub fn new(config: SandboxConfig, base_url: String) -> Self {
         Self {
+            faults: Faults::new(config.seed, config.rate_limits, config.faults.clone()),
+            webhooks: Webhooks::new(),
             odoo: Database::demo(),
+            clock: Clock::default(),
             config,
             base_url,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(Memory::default()),
         }
     }
 
     /// The sandbox's state. A panic while holding it poisons nothing we rely on, so a
     /// poisoned lock is taken over rather than propagated.
-    pub fn state(&self) -> MutexGuard<'_, State> {
+    pub fn state(&self) -> MutexGuard<'_, Memory> {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
 
-pub fn now() -> SystemTime {
-    SystemTime::now()
-}
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
 
-pub fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    pub fn bearer_valid(&self, token: &str) -> bool {
+        let now = self.now();
+        self.state()
+            .bearer_tokens
+            .get(token)
+            .is_some_and(|expires| *expires > now)
+    }
+
+    /// Sandbox-only: counts failed logins; too many in ten minutes lock the merchant.
+    pub fn note_auth_failure(&self) {
+        let now = self.now();
+        let mut state = self.state();
+        state
+            .auth_failures
+            .retain(|t| now.duration_since(*t).unwrap_or_default() < LOCKOUT_WINDOW);
+        state.auth_failures.push(now);
+        state.auth_failures_total += 1;
+        let limit = usize::try_from(self.config.lockout_after).unwrap_or(usize::MAX);
+        if limit > 0 && state.auth_failures.len() >= limit {
+            state.locked_until = Some(now + LOCKOUT_FOR);
+        }
+    }
+
+    pub fn locked_out(&self) -> bool {
+        let now = self.now();
+        self.state().locked_until.is_some_and(|t| t > now)
+    }
+
+    /// Every failed login the sandbox has seen (for tests of the client's guard).
+    pub fn auth_failures(&self) -> u64 {
+        self.state().auth_failures_total
+    }
 }
 
 /// A new opaque identifier in Klarna's style (a UUID).

@@ -53,7 +53,10 @@ fn amount(record: &serde_json::Map<String, Value>, field: &str, currency: &str) 
 
 async fn shop(State(sandbox): State<Arc<Sandbox>>) -> Html<String> {
     let mut rows = String::new();
-    for order in sandbox.odoo.records("sale.order") {
+    // The hand-made demo orders first, then the fixtures a real Odoo 18 computed.
+    let mut orders: Vec<_> = sandbox.odoo.records("sale.order").collect();
+    orders.sort_by_key(|o| text(o, "client_order_ref") != "DEMO");
+    for order in orders {
         let name = text(order, "name");
         let currency = many2one_name(order, "currency_id");
         rows.push_str(&format!(

@@ -53,9 +53,19 @@
     });
   }
 
-  function frameUrl(kind, cat) {
-    return ORIGIN + "/kp/frame/" + kind + "?session_id=" + encodeURIComponent(state.session) +
+  function frameUrl(kind, cat, extra) {
+    var url = ORIGIN + "/kp/frame/" + kind + "?session_id=" + encodeURIComponent(state.session) +
       "&category=" + encodeURIComponent(cat) + "&parent=" + encodeURIComponent(location.origin);
+    Object.keys(extra || {}).forEach(function (k) {
+      if (extra[k] !== undefined && extra[k] !== null) {
+        url += "&" + k + "=" + encodeURIComponent(String(extra[k]));
+      }
+    });
+    return url;
+  }
+
+  function email(data) {
+    return data && data.billing_address && data.billing_address.email;
   }
 
   window.addEventListener("message", function (event) {
@@ -81,14 +91,14 @@
     }
   });
 
-  function overlay(kind, cat, callback) {
+  function overlay(kind, cat, callback, extra) {
     var wrap = document.createElement("div");
     wrap.id = "klarna-sandbox-overlay";
     wrap.setAttribute("style", "position:fixed;inset:0;z-index:2147483647;background:rgba(23,23,23,.55);display:flex;align-items:center;justify-content:center");
     var frame = document.createElement("iframe");
     frame.id = "klarna-sandbox-" + kind;
     frame.title = "Klarna";
-    frame.src = frameUrl(kind, cat);
+    frame.src = frameUrl(kind, cat, extra);
     frame.setAttribute("style", "width:min(420px,100vw);height:min(520px,100vh);border:0;border-radius:12px;background:#fff");
     wrap.appendChild(frame);
     document.body.appendChild(wrap);
@@ -139,7 +149,10 @@
         // Klarna ignores a second authorize while its dialog is open.
         return;
       }
-      overlay("authorize", cat, a.callback);
+      overlay("authorize", cat, a.callback, {
+        auto_finalize: a.options.auto_finalize === false ? "0" : "1",
+        email: email(a.data)
+      });
     },
     reauthorize: function (options, data, callback) {
       var a = args(options, data, callback);
@@ -147,7 +160,10 @@
       if (!cat || !state.loaded[cat]) {
         throw named("ApplicationNotLoadedError", "Klarna.Payments.load has not been called for " + cat);
       }
-      overlay("authorize", cat, a.callback);
+      if (state.pending) {
+        return;
+      }
+      overlay("authorize", cat, a.callback, { email: email(a.data) });
     },
     finalize: function (options, data, callback) {
       var a = args(options, data, callback);
@@ -155,7 +171,13 @@
       if (!cat || !state.loaded[cat]) {
         throw named("ApplicationNotLoadedError", "Klarna.Payments.load has not been called for " + cat);
       }
-      overlay("authorize", cat, a.callback);
+      if (state.pending) {
+        return;
+      }
+      overlay("finalize", cat, a.callback, { email: email(a.data) });
+    },
+    loadPaymentReview: function () {
+      throw named("OperationNotSupportedError", "loadPaymentReview is only offered in the US");
     },
     on: function (event, fn) {
       if (["heightChanged", "fullscreenOverlayShown", "fullscreenOverlayHidden"].indexOf(event) < 0) {

@@ -5,6 +5,9 @@
   var parentOrigin = root.getAttribute("data-parent");
   var sessionId = root.getAttribute("data-session");
   var category = root.getAttribute("data-category");
+  var kind = root.getAttribute("data-kind");
+  var autoFinalize = root.getAttribute("data-auto-finalize") !== "0";
+  var email = root.getAttribute("data-email") || null;
 
   function post(message) {
     message.source = "klarna-sandbox";
@@ -12,7 +15,7 @@
     window.parent.postMessage(message, parentOrigin);
   }
 
-  if (root.getAttribute("data-kind") === "load") {
+  if (kind === "load") {
     post({ type: "loaded", height: Math.ceil(document.documentElement.scrollHeight) });
     return;
   }
@@ -21,10 +24,13 @@
   Array.prototype.forEach.call(buttons, function (button) {
     button.addEventListener("click", function () {
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
-      fetch("/kp/frame/authorize", {
+      fetch("/kp/frame/decision", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ session_id: sessionId, category: category, outcome: button.getAttribute("data-outcome") })
+        body: JSON.stringify({
+          session_id: sessionId, category: category, kind: kind, auto_finalize: autoFinalize,
+          email: email, outcome: button.getAttribute("data-outcome")
+        })
       })
         .then(function (r) { return r.json(); })
         .then(function (result) { post({ type: "result", result: result }); })
