@@ -5,18 +5,18 @@
 //! `cargo xtask test` builds the bundle and runs it with `--ignored`.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fantoccini::Locator;
 use klarna_gateway::odoo::OdooConfig;
 use klarna_gateway::store::TransactionState;
 use klarna_gateway::{Config, Gateway};
 use klarna_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
+use support::{browser, start_driver, wait_for};
 use tokio::net::TcpListener;
 
 /// A fixture order a real Odoo 18 computed: EUR, German customer, 17 lines.
@@ -84,83 +84,6 @@ async fn start_system(dist: PathBuf) -> System {
     }
 }
 
-/// chromedriver on a free port, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_driver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-    let child = Command::new(&program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e} (run `cargo xtask setup`)"));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let binary = which(&chromium).unwrap_or(chromium);
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": binary,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                "--disable-sync", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("WebDriver session")
-}
-
-fn which(program: &str) -> Option<String> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
-}
-
-async fn wait_for(client: &Client, css: &str) -> fantoccini::elements::Element {
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the widget bundle and Chromium: run `cargo xtask test`"]
 async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
@@ -170,7 +93,7 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
     let system = start_system(dist).await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
-    let client = browser(&driver, profile.path()).await;
+    let client = browser(&driver, profile.path(), 1280).await;
 
     client
         .goto(&format!("{}/shop/payment/{ORDER}", system.sandbox_url))

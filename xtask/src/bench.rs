@@ -2,7 +2,7 @@
 
 use crate::util::{Result, cargo, step};
 
-const BENCHES: &[&str] = &["mapping"];
+const BENCHES: &[&str] = &["mapping", "client"];
 
 pub fn run(args: &[String]) -> Result {
     let wanted: Vec<&str> = if args.is_empty() {
@@ -15,6 +15,10 @@ pub fn run(args: &[String]) -> Result {
             "mapping" => step(
                 "bench mapping (criterion: map_order on 50 and 1000 lines)",
                 cargo().args(["bench", "-p", "klarna-types", "--bench", "mapping"]),
+            )?,
+            "client" => step(
+                "bench client (create-session against the sandbox: req/s, p50, p99)",
+                cargo().args(["bench", "-p", "klarna-client", "--bench", "client"]),
             )?,
             other => {
                 return Err(format!(

@@ -65,7 +65,7 @@ pub fn run_all() -> Result {
     let bundle = bundle::build()?;
     bundle::report(&bundle);
     step(
-        "end-to-end test (WebDriver, headless Chromium)",
+        "end-to-end browser tests (WebDriver, headless Chromium)",
         cargo()
             .args([
                 "test",
@@ -73,6 +73,8 @@ pub fn run_all() -> Result {
                 "klarna-widget",
                 "--test",
                 "e2e",
+                "--test",
+                "sdk_standin",
                 "--",
                 "--ignored",
                 "--test-threads=1",

@@ -408,3 +408,41 @@ impl ErrorBody {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_shapes_of_authorized_payment_method_are_read_and_unknown_fields_ignored() {
+        let detailed: OrderCreated = serde_json::from_str(
+            r#"{"order_id":"o1","fraud_status":"ACCEPTED","redirect_url":"https://x",
+                "authorized_payment_method":{"type":"invoice","number_of_days":30},"new_field":1}"#,
+        )
+        .expect("object shape");
+        assert_eq!(
+            detailed
+                .authorized_payment_method
+                .map(|m| m.kind().to_owned()),
+            Some("invoice".into())
+        );
+        let bare: OrderCreated = serde_json::from_str(
+            r#"{"order_id":"o2","fraud_status":"PENDING","authorized_payment_method":"direct_debit"}"#,
+        )
+        .expect("string shape");
+        assert_eq!(
+            bare.authorized_payment_method.map(|m| m.kind().to_owned()),
+            Some("direct_debit".into())
+        );
+        assert_eq!(bare.fraud_status, FraudStatus::Pending);
+    }
+
+    #[test]
+    fn a_single_error_message_is_read_too() {
+        let e: ErrorBody = serde_json::from_str(
+            r#"{"error_code":"NOT_FOUND","error_message":"Invalid authorization token","correlation_id":"c"}"#,
+        )
+        .expect("error");
+        assert_eq!(e.messages(), ["Invalid authorization token"]);
+    }
+}

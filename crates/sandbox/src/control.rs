@@ -29,6 +29,7 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/_sandbox/webhooks", get(deliveries))
         .route("/_sandbox/webhooks/signing-key", post(rotate_key))
         .route("/_sandbox/trigger", post(trigger))
+        .route("/_sandbox/sdk-harness", get(sdk_harness))
 }
 
 async fn orders(State(sandbox): State<Arc<Sandbox>>) -> Json<Vec<Order>> {
@@ -164,4 +165,12 @@ async fn trigger(
     Ok(Json(
         json!({"event_id": event_id, "event": t.event, "order_id": order.order_id}),
     ))
+}
+
+/// A bare page with the SDK stand-in and a container, for browser tests of the SDK itself.
+async fn sdk_harness() -> axum::response::Html<&'static str> {
+    axum::response::Html(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>SDK harness</title>
+<script src="/kp/lib/v1/api.js"></script></head><body><div id="c"></div></body></html>"#,
+    )
 }

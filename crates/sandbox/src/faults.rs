@@ -238,8 +238,11 @@ impl Faults {
         lock(&self.counts).get(op).copied().unwrap_or(0)
     }
 
-    fn draw(&self, op: &'static str) -> (Duration, Fault) {
+    fn record(&self, op: &'static str) {
         *lock(&self.counts).entry(op).or_insert(0) += 1;
+    }
+
+    fn draw(&self, op: &'static str) -> (Duration, Fault) {
         let mut specs = lock(&self.specs);
         let mut rng = lock(&self.rng);
         // An endpoint's own spec wins over the catch-all `*`.
@@ -320,6 +323,7 @@ pub async fn layer(State(sandbox): State<Arc<Sandbox>>, request: Request, next: 
     let Some(op) = op_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
+    sandbox.faults.record(op);
     if let Some(reset) = sandbox.faults.over_limit(op) {
         return rate_limited(reset, "Rate limit exceeded");
     }

@@ -71,6 +71,31 @@ pub fn validate(body: &OrderBody) -> Result<(), KlarnaError> {
             bad.push("Bad value: locale".to_owned());
         }
     }
+    // Klarna's markets: each country takes one currency and a few locales.
+    match klarna_types::validate::market(&body.purchase_country) {
+        None if alpha(&body.purchase_country, 2) => {
+            bad.push("Bad value: purchase_country (not a Klarna market)".to_owned());
+        }
+        Some((currency, locales)) => {
+            if alpha(&body.purchase_currency, 3)
+                && !body.purchase_currency.eq_ignore_ascii_case(currency)
+            {
+                bad.push(format!(
+                    "Bad value: purchase_currency ({} takes {currency})",
+                    body.purchase_country
+                ));
+            }
+            if let Some(locale) = &body.locale
+                && !locales.iter().any(|l| l.eq_ignore_ascii_case(locale))
+            {
+                bad.push(format!(
+                    "Bad value: locale ({locale} is not served in {})",
+                    body.purchase_country
+                ));
+            }
+        }
+        None => {}
+    }
     for (name, line) in body.order_lines.iter().enumerate() {
         for (field, value, max) in [
             ("name", Some(&line.name), 255),
