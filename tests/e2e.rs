@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fantoccini::Locator;
-use klarna_gateway::odoo::OdooConfig;
-use klarna_gateway::store::TransactionState;
-use klarna_gateway::{Config, Gateway};
+use klarna_gateway::store::TxState;
+use klarna_gateway::{Config, Gateway, InitialSecrets};
 use klarna_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use support::{browser, start_driver, wait_for};
@@ -23,11 +22,14 @@ use tokio::net::TcpListener;
 const ORDER: &str = "S00043";
 const ORDER_TOTAL_MINOR: i64 = 70_028;
 
+const ADMIN_TOKEN: &str = "e2e-admin-token";
+
 struct System {
     sandbox: Arc<Sandbox>,
     sandbox_url: String,
     gateway: Arc<Gateway>,
     gateway_url: String,
+    _running: klarna_gateway::Running,
     _data: tempfile::TempDir,
 }
 
@@ -53,34 +55,63 @@ async fn start_system(dist: PathBuf) -> System {
     ));
 
     let data = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        database_url: format!("sqlite://{}", data.path().join("gateway.db").display()),
-        klarna: klarna_client::Config::basic(
-            sandbox_url.clone(),
-            &sandbox_config.username,
-            &sandbox_config.password,
-        ),
-        odoo: OdooConfig {
-            url: sandbox_url.clone(),
-            db: sandbox_config.odoo_db.clone(),
-            login: sandbox_config.odoo_login.clone(),
-            password: sandbox_config.odoo_password.clone(),
-        },
-        allowed_origins: vec![sandbox_url.clone()],
-        surcharge_codes: Vec::new(),
+    let mut config = Config::sandbox(
+        &format!("sqlite://{}", data.path().join("gateway.db").display()),
+        data.path(),
+        &sandbox_url,
+    );
+    config.worker_poll = std::time::Duration::from_millis(20);
+    let secrets = InitialSecrets {
+        klarna_username: Some(sandbox_config.username.clone()),
+        klarna_password: Some(sandbox_config.password.clone()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        odoo_password: Some(sandbox_config.odoo_password.clone()),
+        odoo_shared_secret: Some(sandbox_config.odoo_shared_secret.clone()),
     };
-    let gateway = Arc::new(Gateway::new(config).await.expect("gateway starts"));
-    tokio::spawn(klarna_gateway::serve(
-        gateway_listener,
-        gateway.clone(),
-        std::future::pending(),
-    ));
+    let gateway = Arc::new(Gateway::new(config, secrets).await.expect("gateway starts"));
+    let running = klarna_gateway::start(gateway_listener, gateway.clone())
+        .await
+        .expect("gateway runs");
     System {
         sandbox,
         sandbox_url,
         gateway,
         gateway_url,
+        _running: running,
         _data: data,
+    }
+}
+
+impl System {
+    async fn admin(&self, path: &str, body: Value) -> Value {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.gateway_url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin API");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
+    /// Odoo's payment transactions for the order, once the gateway's updates arrived.
+    async fn odoo_transactions(&self, expected: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            let txs: Vec<Value> = self
+                .sandbox
+                .odoo
+                .records("payment.transaction")
+                .into_iter()
+                .filter(|t| t.get("sale_order_name").and_then(Value::as_str) == Some(ORDER))
+                .map(Value::Object)
+                .collect();
+            if txs.len() >= expected {
+                return txs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("Odoo did not get {expected} transactions");
     }
 }
 
@@ -139,19 +170,19 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
     assert_eq!(orders.len(), 1, "the sandbox holds exactly one order");
     let transactions = system
         .gateway
-        .store
+        .db
         .transactions()
         .await
         .expect("transactions");
     assert_eq!(transactions.len(), 1);
     let t = &transactions[0];
-    assert_eq!(t.state, TransactionState::Authorized);
+    assert_eq!(t.state, TxState::Authorized);
     assert_eq!(t.order_reference, ORDER);
     assert_eq!(
         t.klarna_order_id.as_deref(),
         Some(orders[0].order_id.as_str())
     );
-    assert_eq!(t.amount, ORDER_TOTAL_MINOR);
+    assert_eq!(t.authorized_amount, ORDER_TOTAL_MINOR);
     assert_eq!(t.currency, "EUR");
     assert_eq!(orders[0].order_amount, ORDER_TOTAL_MINOR);
 
@@ -193,15 +224,68 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
         "no second Klarna order"
     );
     assert_eq!(
-        system
-            .gateway
-            .store
-            .transactions()
-            .await
-            .expect("rows")
-            .len(),
+        system.gateway.db.transactions().await.expect("rows").len(),
         1
     );
+
+    // (d) the rest of the lifecycle, as Odoo's buttons drive it: capture half, capture
+    // the rest, refund part — and Odoo's transactions follow.
+    let order_id = orders[0].order_id.clone();
+    let half = ORDER_TOTAL_MINOR / 2;
+    let first = system
+        .admin(
+            &format!("/admin/payments/{ORDER}/captures"),
+            json!({"amount": half}),
+        )
+        .await;
+    assert_eq!(first["payment"]["state"], "part_captured");
+    let rest = system
+        .admin(&format!("/admin/payments/{ORDER}/captures"), json!({}))
+        .await;
+    assert_eq!(
+        (
+            rest["operation"]["amount"].clone(),
+            rest["payment"]["state"].clone()
+        ),
+        (json!(ORDER_TOTAL_MINOR - half), json!("captured"))
+    );
+    let refund = system
+        .admin(
+            &format!("/admin/payments/{order_id}/refunds"),
+            json!({"amount": 1_000}),
+        )
+        .await;
+    assert_eq!(refund["payment"]["refunded_amount"], 1_000);
+    let klarna = system.sandbox.state().orders[&order_id].order.clone();
+    assert_eq!(
+        (
+            klarna.captured_amount,
+            klarna.refunded_amount,
+            klarna.captures.len()
+        ),
+        (ORDER_TOTAL_MINOR, 1_000, 2)
+    );
+    let odoo = system.odoo_transactions(4).await;
+    let states: Vec<(String, String, f64)> = odoo
+        .iter()
+        .map(|t| {
+            (
+                t["operation"].as_str().unwrap_or("").to_owned(),
+                t["state"].as_str().unwrap_or("").to_owned(),
+                t["amount"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("online_direct".to_owned(), "done".to_owned(), 700.28),
+            ("capture".to_owned(), "done".to_owned(), 350.14),
+            ("capture".to_owned(), "done".to_owned(), 350.14),
+            ("refund".to_owned(), "done".to_owned(), -10.0),
+        ]
+    );
+    assert_eq!(odoo[0]["provider_reference"], json!(order_id));
 
     client.close().await.expect("close the browser");
 }

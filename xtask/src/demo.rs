@@ -13,6 +13,9 @@ use crate::util::{self, Result, cargo, step};
 const SANDBOX_USER: &str = "sandbox-merchant";
 const SANDBOX_PASSWORD: &str = "sandbox-password";
 const ODOO_PASSWORD: &str = "admin";
+const ODOO_SHARED_SECRET: &str = "sandbox-odoo-secret";
+/// The demo's admin API token (a demo value, printed on purpose).
+const ADMIN_TOKEN: &str = "sandbox-admin-token";
 
 fn port_arg(args: &[String], flag: &str, default: u16) -> Result<u16> {
     match args.iter().position(|a| a == flag) {
@@ -77,9 +80,15 @@ pub fn run(args: &[String]) -> Result {
         .arg(&storefront)
         .arg("--allowed-origin")
         .arg(format!("{storefront},http://localhost:{sandbox_port}"))
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{}", gateway_port + 1))
+        .arg("--log-format")
+        .arg("text")
         .env("KLARNA_USERNAME", SANDBOX_USER)
         .env("KLARNA_PASSWORD", SANDBOX_PASSWORD)
         .env("ODOO_PASSWORD", ODOO_PASSWORD)
+        .env("ODOO_SHARED_SECRET", ODOO_SHARED_SECRET)
+        .env("GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
         .spawn();
     match gateway {
         Ok(child) => children.push(("klarna-gateway", child)),
@@ -96,8 +105,9 @@ pub fn run(args: &[String]) -> Result {
         return Err("the sandbox or the gateway did not start listening within 15 s".into());
     }
     println!(
-        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S09001  (add ?mode=modal for the modal)\n  Gateway:     {gateway_url}  (SQLite: {})\n\n  Ctrl-C stops everything.\n",
-        data_dir.join("gateway.db").display()
+        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S09001  (add ?mode=modal for the modal)\n  Gateway:     {gateway_url}  (SQLite: {})\n  Admin API:   curl -H 'Authorization: Bearer {ADMIN_TOKEN}' {gateway_url}/admin/payments/S09001\n  Metrics:     http://127.0.0.1:{}/metrics\n\n  Ctrl-C stops everything.\n",
+        data_dir.join("gateway.db").display(),
+        gateway_port + 1
     );
     let result = loop {
         if stop.load(Ordering::SeqCst) {

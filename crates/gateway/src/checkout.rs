@@ -1,19 +1,27 @@
-//! The shopper's side of a payment: a Klarna session for an Odoo order, then the order
-//! placed from the authorization the widget obtained.
+//! The shopper's side of a payment: a Klarna session for an Odoo order (created, updated
+//! when the cart changed, or reused when it did not), then the order placed from the
+//! authorization the widget obtained — once, and only for the cart Odoo holds now.
 
 use klarna_client::ErrorKind;
 use klarna_types::contract::{
     AuthorizeRequest, AuthorizeResponse, SessionRequest, SessionResponse,
 };
+use klarna_types::klarna::{FraudStatus, OrderBody};
 use klarna_types::mapping::map_order;
 use subtle::ConstantTimeEq;
 
 use crate::Gateway;
+use crate::db::now_ms;
 use crate::error::GatewayError;
-use crate::store::{Claim, StoredSession, Transaction, TransactionState, body_hash};
+use crate::odoo_sync::{self, Event, Notification};
+use crate::store::audit::Audit;
+use crate::store::transactions::Claim;
+use crate::store::{StoredSession, Transaction, TxState, hash_json};
 
 /// Longest order reference / token / id the gateway accepts from a browser.
 const MAX_FIELD: usize = 255;
+/// Klarna keeps a session 48 h; we stop using ours an hour before that.
+const SESSION_REUSE_MS: i64 = 47 * 3600 * 1000;
 
 fn check_field(field: &str, value: &str) -> Result<(), GatewayError> {
     if value.trim().is_empty() {
@@ -31,41 +39,78 @@ fn check_field(field: &str, value: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// Creates the Klarna session for an order, or reuses the one made for the same cart.
+/// Odoo's order, checked against the access token the browser holds, as a Klarna body.
+async fn odoo_body(
+    gw: &Gateway,
+    reference: &str,
+    access_token: Option<&str>,
+) -> Result<OrderBody, GatewayError> {
+    let doc = gw
+        .odoo
+        .read_order(reference)
+        .await?
+        .ok_or(GatewayError::OrderNotFound)?;
+    if let Some(given) = access_token {
+        // Odoo's portal access token proves the browser was given this order. Unknown
+        // order and wrong token answer the same, so order names cannot be probed.
+        let expected = doc.order.access_token.as_deref().unwrap_or("");
+        if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            return Err(GatewayError::OrderNotFound);
+        }
+    }
+    Ok(map_order(&doc, &gw.config.mapping_options())?)
+}
+
+/// Creates the Klarna session for an order, updates it when the cart changed, or reuses
+/// it when nothing did.
 pub async fn start_session(
     gw: &Gateway,
     req: SessionRequest,
 ) -> Result<SessionResponse, GatewayError> {
     check_field("order_reference", &req.order_reference)?;
     check_field("access_token", &req.access_token)?;
-    let doc = gw
-        .odoo
-        .read_order(&req.order_reference)
-        .await?
-        .ok_or(GatewayError::OrderNotFound)?;
-    // Odoo's portal access token proves the browser was given this order. Unknown order
-    // and wrong token answer the same, so order names cannot be probed.
-    let expected = doc.order.access_token.as_deref().unwrap_or("");
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(req.access_token.as_bytes())) {
-        return Err(GatewayError::OrderNotFound);
-    }
-    let body = map_order(&doc, &gw.config.mapping_options())?;
-    let hash = body_hash(&body);
-    if let Some(existing) = gw.store.reusable_session(&doc.order.name, &hash).await? {
-        tracing::info!(order = %doc.order.name, session = %existing.id, "reusing session for unchanged cart");
-        return Ok(response(existing));
+    let body = odoo_body(gw, &req.order_reference, Some(&req.access_token)).await?;
+    let hash = hash_json(&body);
+    let open = gw
+        .db
+        .open_session(&req.order_reference, now_ms() - SESSION_REUSE_MS)
+        .await?;
+    if let Some(existing) = open {
+        if existing.body_hash == hash && gw.config.session_reuse {
+            tracing::info!(order = %existing.order_reference, session = %existing.id, "reusing session for unchanged cart");
+            return Ok(response(existing));
+        }
+        // The cart changed: Klarna's session must carry the new cart (and the widget
+        // must call load() again), so the old amount can never be authorized.
+        match gw.klarna.update_session(&existing.id, &body).await {
+            Ok(()) => {
+                gw.db.update_session_body(&existing.id, &body).await?;
+                tracing::info!(order = %existing.order_reference, session = %existing.id, amount = body.order_amount, "klarna session updated");
+                return Ok(response(StoredSession {
+                    order_amount: body.order_amount,
+                    body_hash: hash,
+                    body,
+                    ..existing
+                }));
+            }
+            // Klarna no longer has it: make a new one.
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let created = gw.klarna.create_session(&body).await?;
     let session = StoredSession {
         id: created.session_id,
-        order_reference: doc.order.name.clone(),
+        order_reference: req.order_reference.clone(),
         client_token: created.client_token,
         currency: body.purchase_currency.clone(),
         order_amount: body.order_amount,
+        body_hash: hash,
         body,
         categories: created.payment_method_categories,
+        created_at: now_ms(),
     };
-    gw.store.insert_session(&session).await?;
+    gw.db.insert_session(&session).await?;
     tracing::info!(order = %session.order_reference, session = %session.id, amount = session.order_amount, "klarna session created");
     Ok(response(session))
 }
@@ -80,18 +125,17 @@ fn response(s: StoredSession) -> SessionResponse {
 
 fn authorized(t: &Transaction) -> Option<AuthorizeResponse> {
     match (t.state, &t.klarna_order_id, t.fraud_status) {
-        (TransactionState::Authorized, Some(order_id), Some(fraud_status)) => {
-            Some(AuthorizeResponse::Authorized {
-                order_reference: t.order_reference.clone(),
-                klarna_order_id: order_id.clone(),
-                fraud_status,
-            })
-        }
-        _ => None,
+        (TxState::Placing, _, _) | (_, None, _) | (_, _, None) => None,
+        (_, Some(order_id), Some(fraud_status)) => Some(AuthorizeResponse::Authorized {
+            order_reference: t.order_reference.clone(),
+            klarna_order_id: order_id.clone(),
+            fraud_status,
+        }),
     }
 }
 
-/// Places the Klarna order for an approved authorization, exactly once per session.
+/// Places the Klarna order for an approved authorization, exactly once per session, and
+/// only if Odoo's order still is what was authorized.
 pub async fn authorize(
     gw: &Gateway,
     req: AuthorizeRequest,
@@ -99,14 +143,35 @@ pub async fn authorize(
     check_field("session_id", &req.session_id)?;
     check_field("authorization_token", &req.authorization_token)?;
     let session = gw
-        .store
+        .db
         .session(&req.session_id)
         .await?
         .ok_or_else(|| GatewayError::SessionNotFound(req.session_id.clone()))?;
-    match gw.store.claim(&session).await? {
-        Claim::Won => {}
+    let claimed = match gw.db.claim(&session).await? {
+        Claim::Won(t) => t,
         // A repeated submit gets the first one's answer and never a second order.
         Claim::Existing(t) => return authorized(&t).ok_or(GatewayError::AuthorizationInProgress),
+    };
+    // Amounts come from Odoo: the cart must not have changed since the session.
+    let current = match odoo_body(gw, &session.order_reference, None).await {
+        Ok(body) => body,
+        Err(e) => {
+            gw.db.release_claim(&session.id).await?;
+            return Err(e);
+        }
+    };
+    if hash_json(&current) != session.body_hash {
+        gw.db.release_claim(&session.id).await?;
+        if gw
+            .klarna
+            .update_session(&session.id, &current)
+            .await
+            .is_ok()
+        {
+            gw.db.update_session_body(&session.id, &current).await?;
+        }
+        tracing::info!(order = %session.order_reference, "cart changed after authorize: not placing the old amount");
+        return Err(GatewayError::CartChanged);
     }
     match gw
         .klarna
@@ -114,22 +179,110 @@ pub async fn authorize(
         .await
     {
         Ok(order) => {
-            let t = gw
-                .store
-                .mark_authorized(&session.id, &order.order_id, order.fraud_status)
+            let mut t = claimed.clone();
+            t.state = if order.fraud_status == FraudStatus::Rejected {
+                TxState::Cancelled
+            } else {
+                TxState::Authorized
+            };
+            t.klarna_order_id = Some(order.order_id.clone());
+            t.fraud_status = Some(order.fraud_status);
+            t.authorized_amount = session.order_amount;
+            let event = match order.fraud_status {
+                FraudStatus::Accepted => Event::Authorized,
+                FraudStatus::Pending => Event::Pending,
+                FraudStatus::Rejected => Event::Cancelled,
+            };
+            let mut tx = gw.db.begin_write().await?;
+            gw.db.save_transaction(&mut tx, &t).await?;
+            gw.db
+                .audit(
+                    &mut tx,
+                    Audit {
+                        transaction_id: Some(t.id),
+                        order_reference: Some(&t.order_reference),
+                        actor: "widget",
+                        action: "authorized",
+                        before: Some(TxState::Placing.as_str()),
+                        after: Some(t.state.as_str()),
+                        detail: Some(format!(
+                            "klarna order {} fraud {:?} amount {} {}",
+                            order.order_id, order.fraud_status, t.authorized_amount, t.currency
+                        )),
+                    },
+                )
                 .await?;
-            tracing::info!(order = %t.order_reference, klarna_order = %order.order_id, amount = t.amount, "authorized");
+            odoo_sync::enqueue(
+                &gw.db,
+                &mut tx,
+                &Notification::new(&t, event, t.authorized_amount, None, None),
+            )
+            .await?;
+            tx.commit().await?;
+            gw.wake_worker();
+            metrics::counter!("gateway_authorizations_total", "outcome" => "authorized")
+                .increment(1);
+            tracing::info!(order = %t.order_reference, klarna_order = %order.order_id, amount = t.authorized_amount, "authorized");
             authorized(&t).ok_or(GatewayError::AuthorizationInProgress)
         }
+        Err(e) if e.kind == ErrorKind::Rejected => {
+            gw.db.release_claim(&session.id).await?;
+            metrics::counter!("gateway_authorizations_total", "outcome" => "declined").increment(1);
+            Ok(AuthorizeResponse::Declined {
+                reason: "Klarna declined the purchase".into(),
+            })
+        }
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            gw.db.release_claim(&session.id).await?;
+            Err(GatewayError::AuthorizationExpired)
+        }
+        Err(e) if e.kind == ErrorKind::Conflict => {
+            gw.db.release_claim(&session.id).await?;
+            Err(GatewayError::CartChanged)
+        }
+        Err(e) if e.is_retryable() => {
+            // Klarna may or may not have placed the order, and the API cannot tell us
+            // without its id: keep the claim so nothing places a second one, and ask a
+            // person to look (the order carries merchant_reference1 = the Odoo order).
+            let mut t = claimed;
+            t.attention = Some(format!(
+                "placing the order timed out or failed ({}); check Klarna's portal for {}",
+                e, t.order_reference
+            ));
+            let mut tx = gw.db.begin_write().await?;
+            gw.db.save_transaction(&mut tx, &t).await?;
+            gw.db
+                .audit(
+                    &mut tx,
+                    Audit {
+                        transaction_id: Some(t.id),
+                        order_reference: Some(&t.order_reference),
+                        actor: "widget",
+                        action: "authorize_outcome_unknown",
+                        before: None,
+                        after: Some(TxState::Placing.as_str()),
+                        detail: t.attention.clone(),
+                    },
+                )
+                .await?;
+            odoo_sync::enqueue(
+                &gw.db,
+                &mut tx,
+                &Notification::new(
+                    &t,
+                    Event::Error,
+                    t.authorized_amount,
+                    None,
+                    t.attention.clone(),
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            Err(e.into())
+        }
         Err(e) => {
-            gw.store.release_claim(&session.id).await?;
-            match e.kind {
-                ErrorKind::Rejected => Ok(AuthorizeResponse::Declined {
-                    reason: "Klarna declined the purchase".into(),
-                }),
-                ErrorKind::NotFound => Err(GatewayError::AuthorizationExpired),
-                _ => Err(e.into()),
-            }
+            gw.db.release_claim(&session.id).await?;
+            Err(e.into())
         }
     }
 }

@@ -1,10 +1,14 @@
-//! The gateway's HTTP surface: the widget API, health, and the limits that guard them.
+//! The gateway's HTTP surface: the widget API (CORS to configured storefronts, small
+//! bodies), the admin API, health and readiness — with a request id on every request and
+//! in every log line about it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use klarna_types::contract::{
@@ -14,12 +18,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::error::GatewayError;
-use crate::{Gateway, checkout};
+use crate::secrets::{KLARNA_PASSWORD, KLARNA_USERNAME};
+use crate::{Gateway, admin, checkout, metrics};
 
 /// Widget requests are a few hundred bytes; anything much larger is not ours.
 const WIDGET_BODY_LIMIT: usize = 16 * 1024;
+const ADMIN_BODY_LIMIT: usize = 256 * 1024;
 
 /// A JSON body whose rejection is a [`GatewayError`] naming what is wrong.
 pub struct ApiJson<T>(pub T);
@@ -60,15 +68,34 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::POST])
-        .allow_headers([header::CONTENT_TYPE]);
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
     let widget = Router::new()
         .route("/klarna/session", post(session))
         .route("/klarna/authorize", post(authorize))
         .layer(RequestBodyLimitLayer::new(WIDGET_BODY_LIMIT))
         .layer(cors);
+    let admin = admin::routes().layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT));
+    let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(widget)
-        .route("/health", get(health))
+        .merge(admin)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(gateway)
 }
 
@@ -86,6 +113,33 @@ async fn authorize(
     checkout::authorize(&gw, req).await.map(Json)
 }
 
-async fn health() -> Json<Value> {
+/// Liveness: the process answers.
+async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers and Klarna credentials are configured.
+async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+    let mut problems = Vec::new();
+    if let Err(e) = gw.db.ping().await {
+        tracing::error!("readiness: database: {e}");
+        problems.push("the database does not answer".to_owned());
+    }
+    if gw.secrets.get(KLARNA_USERNAME).is_none() || gw.secrets.get(KLARNA_PASSWORD).is_none() {
+        problems.push("Klarna credentials are not configured".to_owned());
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "problems": problems})),
+        )
+    }
+}
+
+const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

@@ -1,5 +1,6 @@
-//! `klarna-gateway`: serve the gateway, or dry-run the Odoo → Klarna mapping.
+//! `klarna-gateway`: serve the gateway, operate on payments, or dry-run the mapping.
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,157 +8,544 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use klarna_gateway::odoo::OdooConfig;
-use klarna_gateway::{Config, Gateway, mapping_options, serve};
+use klarna_gateway::config::{FileConfig, LogFormat, SANDBOX_URL};
+use klarna_gateway::manage::{self, Command as Op};
+use klarna_gateway::{
+    Config, Gateway, GatewayError, InitialSecrets, mapping_options, reconcile, worker,
+};
 use klarna_types::mapping::map_order;
 use klarna_types::odoo::OrderDocument;
 use tokio::net::TcpListener;
 
 /// The backend between Odoo, the Klarna checkout widget and Klarna.
+///
+/// Settings come from flags, then the environment, then `--config FILE` (TOML, same names
+/// with underscores). Secrets (Klarna and Odoo passwords, the admin token, the Odoo shared
+/// secret) given here are sealed into the database and read from there afterwards.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    serve: ServeArgs,
+    settings: Settings,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the widget API (the default).
+    /// Serve the widget API, the admin API and the job worker (the default).
     Serve,
-    /// Print the Klarna session body an Odoo order (JSON, the documented input shape)
-    /// would become, or every validation error; exits non-zero on errors.
+    /// Print the Klarna session body an Odoo order (JSON, docs/money.md) would become, or
+    /// every problem with its field path; exits non-zero on problems.
     Map {
         /// The order document; `-` reads standard input.
         order: PathBuf,
     },
+    /// Show a payment (Klarna order id or Odoo order reference) with its timeline.
+    Show { payment: String },
+    /// Capture (default: all that remains).
+    Capture {
+        payment: String,
+        /// Minor units (cents).
+        #[arg(long)]
+        amount: Option<i64>,
+    },
+    /// Refund (default: all that was captured and not refunded).
+    Refund {
+        payment: String,
+        /// Minor units (cents).
+        #[arg(long)]
+        amount: Option<i64>,
+        /// Refund from this capture (Klarna's capture id).
+        #[arg(long)]
+        capture: Option<String>,
+    },
+    /// Cancel an order with no captures.
+    Cancel { payment: String },
+    /// Release the authorization that will not be captured.
+    Release { payment: String },
+    /// Extend the authorization period.
+    Extend { payment: String },
+    /// The review queue: jobs that failed every attempt.
+    Review {
+        #[command(subcommand)]
+        action: ReviewAction,
+    },
+    /// Compare our records with Klarna and Odoo, repair what is safe, report the rest.
+    Reconcile,
+    /// Add a new master key and re-seal every secret with it.
+    RotateKeys,
+    /// Personal data: export or erase what we hold about an e-mail address.
+    Gdpr {
+        #[command(subcommand)]
+        action: GdprAction,
+    },
+    /// Secrets: `secrets set NAME` reads the value from standard input; `secrets list`.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReviewAction {
+    List,
+    Show { id: i64 },
+    Replay { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+enum GdprAction {
+    Export {
+        #[arg(long)]
+        email: String,
+    },
+    Erase {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SecretAction {
+    /// klarna.username, klarna.password, admin.token, odoo.password, odoo.shared_secret
+    Set {
+        name: String,
+    },
+    List,
 }
 
 #[derive(Args, Debug)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7080", env = "GATEWAY_LISTEN")]
-    listen: SocketAddr,
-    /// Directory for the SQLite database (created on first start).
-    #[arg(long, default_value = "data", env = "GATEWAY_DATA_DIR")]
-    data_dir: PathBuf,
-    /// Database URL; defaults to `sqlite://<data-dir>/gateway.db`.
-    #[arg(long, env = "GATEWAY_DATABASE_URL")]
+struct Settings {
+    /// A TOML file with any of these settings.
+    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7080].
+    #[arg(long, global = true, env = "GATEWAY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Prometheus /metrics on its own address, or `off` [default: 127.0.0.1:9464].
+    #[arg(long, global = true, env = "GATEWAY_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Directory for the SQLite database and the master key file [default: ./data].
+    #[arg(long, global = true, env = "GATEWAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… [default: sqlite://<data-dir>/gateway.db].
+    #[arg(long, global = true, env = "GATEWAY_DATABASE_URL")]
     database_url: Option<String>,
-    /// Klarna API base URL (a regional host, the playground, or the sandbox).
+    /// Klarna API base URL [default: the local klarna-sandbox, http://127.0.0.1:7070].
+    #[arg(long, global = true, env = "KLARNA_API_URL")]
+    klarna_url: Option<String>,
+    /// Klarna API username (sealed into the database).
+    #[arg(long, global = true, env = "KLARNA_USERNAME")]
+    klarna_username: Option<String>,
+    /// Klarna API password (sealed into the database; prefer the environment).
+    #[arg(long, global = true, env = "KLARNA_PASSWORD", hide_env_values = true)]
+    klarna_password: Option<String>,
+    /// Odoo base URL [default: the local sandbox's Odoo stand-in].
+    #[arg(long, global = true, env = "ODOO_URL")]
+    odoo_url: Option<String>,
+    /// Odoo database [default: odoo].
+    #[arg(long, global = true, env = "ODOO_DB")]
+    odoo_db: Option<String>,
+    /// Odoo login the gateway reads orders as [default: admin].
+    #[arg(long, global = true, env = "ODOO_LOGIN")]
+    odoo_login: Option<String>,
+    /// Odoo password or API key (sealed into the database).
+    #[arg(long, global = true, env = "ODOO_PASSWORD", hide_env_values = true)]
+    odoo_password: Option<String>,
+    /// The secret shared with the Odoo addon, signing payment updates (sealed).
     #[arg(
         long,
-        default_value = "https://api.playground.klarna.com",
-        env = "KLARNA_API_URL"
+        global = true,
+        env = "ODOO_SHARED_SECRET",
+        hide_env_values = true
     )]
-    klarna_url: String,
-    /// Klarna API username.
-    #[arg(long, env = "KLARNA_USERNAME", default_value = "")]
-    klarna_username: String,
-    /// Klarna API password (prefer the environment variable).
+    odoo_shared_secret: Option<String>,
+    /// Where payment updates go [default: <odoo-url>/payment/klarna/gateway].
+    #[arg(long, global = true, env = "ODOO_NOTIFY_URL")]
+    odoo_notify_url: Option<String>,
+    /// Bearer token of the admin API (sealed).
     #[arg(
         long,
-        env = "KLARNA_PASSWORD",
-        default_value = "",
-        hide_env_values = true,
-        hide_default_value = true
+        global = true,
+        env = "GATEWAY_ADMIN_TOKEN",
+        hide_env_values = true
     )]
-    klarna_password: String,
-    /// Odoo base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8069", env = "ODOO_URL")]
-    odoo_url: String,
-    /// Odoo database name.
-    #[arg(long, default_value = "odoo", env = "ODOO_DB")]
-    odoo_db: String,
-    /// Odoo login of the user the gateway reads orders as.
-    #[arg(long, default_value = "admin", env = "ODOO_LOGIN")]
-    odoo_login: String,
-    /// Odoo password or API key (prefer the environment variable).
-    #[arg(
-        long,
-        env = "ODOO_PASSWORD",
-        default_value = "",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    odoo_password: String,
-    /// A storefront origin allowed to call the widget API; repeat for several.
+    admin_token: Option<String>,
+    /// A storefront origin allowed to call the widget API; repeat or comma-separate.
     #[arg(
         long = "allowed-origin",
+        global = true,
         env = "GATEWAY_ALLOWED_ORIGINS",
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
-    #[command(flatten)]
-    mapping: MappingArgs,
-}
-
-#[derive(Args, Debug)]
-struct MappingArgs {
-    /// Default code of an Odoo product that is a fee (sent to Klarna as `surcharge`);
-    /// repeat for several.
+    /// Default code of an Odoo product that is a fee (sent as `surcharge`); repeatable.
     #[arg(
         long = "surcharge-product-code",
+        global = true,
         env = "GATEWAY_SURCHARGE_CODES",
         value_delimiter = ','
     )]
     surcharge_codes: Vec<String>,
+    /// Seconds between reconcile runs, 0 for never [default: 900].
+    #[arg(long, global = true, env = "GATEWAY_RECONCILE_INTERVAL_SECS")]
+    reconcile_interval_secs: Option<u64>,
+    /// Days after which addresses, e-mails and phones of settled payments are removed
+    /// [default: 180].
+    #[arg(long, global = true, env = "GATEWAY_PII_RETENTION_DAYS")]
+    pii_retention_days: Option<u64>,
+    /// Log format [default: json].
+    #[arg(long, global = true, env = "GATEWAY_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+const SANDBOX_SECRETS: [(&str, &str); 5] = [
+    ("klarna.username", "sandbox-merchant"),
+    ("klarna.password", "sandbox-password"),
+    ("odoo.password", "admin"),
+    ("odoo.shared_secret", "sandbox-odoo-secret"),
+    ("admin.token", "sandbox-admin-token"),
+];
+
+fn settings(s: &Settings) -> Result<(Config, InitialSecrets, bool), GatewayError> {
+    let file = match &s.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let data_dir = s
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("data"));
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| GatewayError::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+    let database_url = s
+        .database_url
+        .clone()
+        .or(file.database_url)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gateway.db").display()));
+    let klarna_url = s.klarna_url.clone().or(file.klarna_url);
+    let sandbox = klarna_url.is_none();
+    let klarna_url = klarna_url.unwrap_or_else(|| SANDBOX_URL.to_owned());
+    let odoo_url = s
+        .odoo_url
+        .clone()
+        .or(file.odoo_url)
+        .unwrap_or_else(|| SANDBOX_URL.to_owned());
+    let mut config = Config::sandbox(&database_url, &data_dir, &klarna_url);
+    config.listen = s.listen.or(file.listen).unwrap_or(config.listen);
+    config.metrics_listen = match s.metrics_listen.clone().or(file.metrics_listen).as_deref() {
+        Some("off") => None,
+        Some(addr) => Some(addr.parse().map_err(|_| {
+            GatewayError::Config(format!("metrics_listen: {addr:?} is not an address"))
+        })?),
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+    };
+    config.master_keys = std::env::var("GATEWAY_MASTER_KEYS").ok();
+    config.odoo_notify_url = s
+        .odoo_notify_url
+        .clone()
+        .or(file.odoo_notify_url)
+        .unwrap_or_else(|| format!("{}/payment/klarna/gateway", odoo_url.trim_end_matches('/')));
+    config.odoo_url = odoo_url;
+    config.odoo_db = s.odoo_db.clone().or(file.odoo_db).unwrap_or(config.odoo_db);
+    config.odoo_login = s
+        .odoo_login
+        .clone()
+        .or(file.odoo_login)
+        .unwrap_or(config.odoo_login);
+    config.odoo_version = file.odoo_version.or(config.odoo_version);
+    config.klarna_timeout = file
+        .klarna_timeout_secs
+        .map_or(config.klarna_timeout, Duration::from_secs);
+    config.allowed_origins = if s.allowed_origins.is_empty() {
+        file.allowed_origins.unwrap_or_default()
+    } else {
+        s.allowed_origins.clone()
+    };
+    config.surcharge_codes = if s.surcharge_codes.is_empty() {
+        file.surcharge_product_codes.unwrap_or_default()
+    } else {
+        s.surcharge_codes.clone()
+    };
+    config.reconcile_interval = Duration::from_secs(
+        s.reconcile_interval_secs
+            .or(file.reconcile_interval_secs)
+            .unwrap_or(900),
+    );
+    config.pii_retention = Duration::from_secs(
+        s.pii_retention_days
+            .or(file.pii_retention_days)
+            .unwrap_or(180)
+            * 86_400,
+    );
+    config.log_format = s.log_format.or(file.log_format).unwrap_or(LogFormat::Json);
+    let initial = InitialSecrets {
+        klarna_username: s.klarna_username.clone(),
+        klarna_password: s.klarna_password.clone(),
+        admin_token: s.admin_token.clone(),
+        odoo_password: s.odoo_password.clone(),
+        odoo_shared_secret: s.odoo_shared_secret.clone(),
+    };
+    Ok((config, initial, sandbox))
+}
+
+fn init_logs(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Map { order }) => map(&order, cli.serve.mapping.surcharge_codes),
-        Some(Command::Serve) | None => match run(cli.serve).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("klarna-gateway: {e}");
-                ExitCode::FAILURE
-            }
-        },
+    if let Some(Command::Map { order }) = &cli.command {
+        return map(order, cli.settings.surcharge_codes.clone());
+    }
+    let (config, initial, sandbox) = match settings(&cli.settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("klarna-gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logs(if matches!(cli.command, None | Some(Command::Serve)) {
+        config.log_format
+    } else {
+        LogFormat::Text
+    });
+    match run(
+        cli.command.unwrap_or(Command::Serve),
+        config,
+        initial,
+        sandbox,
+    )
+    .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("klarna-gateway: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let database_url = match args.database_url {
-        Some(url) => url,
-        None => {
-            std::fs::create_dir_all(&args.data_dir)?;
-            format!("sqlite://{}", args.data_dir.join("gateway.db").display())
-        }
-    };
-    let mut klarna = klarna_client::Config::basic(
-        args.klarna_url,
-        &args.klarna_username,
-        &args.klarna_password,
+fn print(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
     );
-    klarna.timeout = Duration::from_secs(10);
-    let config = Config {
-        database_url,
-        klarna,
-        odoo: OdooConfig {
-            url: args.odoo_url,
-            db: args.odoo_db,
-            login: args.odoo_login,
-            password: args.odoo_password,
-        },
-        allowed_origins: args.allowed_origins,
-        surcharge_codes: args.mapping.surcharge_codes,
+}
+
+async fn open(
+    config: Config,
+    initial: InitialSecrets,
+    sandbox: bool,
+) -> Result<Arc<Gateway>, GatewayError> {
+    let gateway = Gateway::new(config, initial).await?;
+    if sandbox {
+        let mut defaulted = Vec::new();
+        for (name, value) in SANDBOX_SECRETS {
+            if gateway.secrets.get(name).is_none() {
+                gateway.secrets.set(name, value).await?;
+                defaulted.push(name);
+            }
+        }
+        tracing::warn!(
+            "SANDBOX DEFAULTS: Klarna and Odoo are the local klarna-sandbox at {SANDBOX_URL}{}. Set --klarna-url and the credentials for a real shop.",
+            if defaulted.is_empty() {
+                String::new()
+            } else {
+                format!("; sandbox credentials set for {}", defaulted.join(", "))
+            }
+        );
+    }
+    Ok(Arc::new(gateway))
+}
+
+async fn run(
+    command: Command,
+    config: Config,
+    initial: InitialSecrets,
+    sandbox: bool,
+) -> Result<(), GatewayError> {
+    let op = |payment: &str| payment.to_owned();
+    match command {
+        Command::Serve => serve(config, initial, sandbox).await,
+        Command::Map { .. } => Ok(()),
+        Command::Show { payment } => {
+            let gw = open(config, initial, sandbox).await?;
+            print(&manage::view(&gw, &payment).await?);
+            Ok(())
+        }
+        Command::Capture { payment, amount } => {
+            operate(
+                config,
+                initial,
+                sandbox,
+                &op(&payment),
+                Op::Capture {
+                    amount,
+                    order_lines: Vec::new(),
+                    shipping_info: Vec::new(),
+                    description: None,
+                },
+            )
+            .await
+        }
+        Command::Refund {
+            payment,
+            amount,
+            capture,
+        } => {
+            operate(
+                config,
+                initial,
+                sandbox,
+                &op(&payment),
+                Op::Refund {
+                    amount,
+                    capture_id: capture,
+                    order_lines: Vec::new(),
+                    description: None,
+                },
+            )
+            .await
+        }
+        Command::Cancel { payment } => {
+            operate(config, initial, sandbox, &payment, Op::Cancel).await
+        }
+        Command::Release { payment } => {
+            operate(config, initial, sandbox, &payment, Op::Release).await
+        }
+        Command::Extend { payment } => {
+            operate(config, initial, sandbox, &payment, Op::Extend).await
+        }
+        Command::Review { action } => {
+            let gw = open(config, initial, sandbox).await?;
+            match action {
+                ReviewAction::List => print(&gw.db.jobs_in("review").await?),
+                ReviewAction::Show { id } => print(&gw.db.job(id).await?),
+                ReviewAction::Replay { id } => {
+                    if !gw.db.replay_job(id).await? {
+                        return Err(GatewayError::Refused(format!(
+                            "job {id} is not in the review queue"
+                        )));
+                    }
+                    worker::drain(&gw).await?;
+                    print(&gw.db.job(id).await?);
+                }
+            }
+            Ok(())
+        }
+        Command::Reconcile => {
+            let gw = open(config, initial, sandbox).await?;
+            let report = reconcile::run(&gw).await?;
+            worker::drain(&gw).await?;
+            print(&report);
+            Ok(())
+        }
+        Command::RotateKeys => {
+            let gw = open(config, initial, sandbox).await?;
+            let id = gw.secrets.rotate().await?;
+            println!(
+                "active master key is now {id}; {} secrets re-sealed",
+                gw.secrets.names().len()
+            );
+            Ok(())
+        }
+        Command::Gdpr { action } => {
+            let gw = open(config, initial, sandbox).await?;
+            match action {
+                GdprAction::Export { email } => print(&gw.db.gdpr_export(&email).await?),
+                GdprAction::Erase { email } => {
+                    let n = gw.db.gdpr_erase(&email).await?;
+                    println!("personal data of {n} sessions erased");
+                }
+            }
+            Ok(())
+        }
+        Command::Secrets { action } => {
+            let gw = open(config, initial, false).await?;
+            match action {
+                SecretAction::Set { name } => {
+                    let mut value = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut value)
+                        .map_err(|e| GatewayError::Config(e.to_string()))?;
+                    let value =
+                        zeroize::Zeroizing::new(value.trim_end_matches(['\n', '\r']).to_owned());
+                    gw.secrets.set(&name, &value).await?;
+                    println!(
+                        "{name} sealed with key {}",
+                        gw.secrets.key_ids().get(&name).cloned().unwrap_or_default()
+                    );
+                }
+                SecretAction::List => {
+                    let mut names: Vec<_> = gw.secrets.key_ids().into_iter().collect();
+                    names.sort();
+                    for (name, key) in names {
+                        println!("{name}\tsealed with {key}");
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn operate(
+    config: Config,
+    initial: InitialSecrets,
+    sandbox: bool,
+    payment: &str,
+    op: Op,
+) -> Result<(), GatewayError> {
+    let gw = open(config, initial, sandbox).await?;
+    let outcome = manage::run(&gw, payment, op, "cli").await?;
+    worker::drain(&gw).await?;
+    print(&outcome);
+    Ok(())
+}
+
+async fn serve(config: Config, initial: InitialSecrets, sandbox: bool) -> Result<(), GatewayError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| GatewayError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let metrics_listen = config.metrics_listen;
+    let gateway = open(config, initial, sandbox).await?;
+    let running = klarna_gateway::start(listener, gateway.clone()).await?;
+    tracing::info!("klarna-gateway on http://{}", running.addr);
+    let metrics_task = match metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                GatewayError::Config(format!("cannot listen on {addr} for metrics: {e}"))
+            })?;
+            tracing::info!("metrics on http://{addr}/metrics");
+            let router = klarna_gateway::metrics::router(gateway);
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            }))
+        }
+        None => None,
     };
-    let listener = TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    let gateway = Arc::new(Gateway::new(config).await?);
-    tracing::info!("klarna-gateway on http://{addr}");
-    serve(listener, gateway, shutdown_signal()).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing the work in hand");
+    running.shutdown().await;
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     tracing::info!("klarna-gateway stopped");
     Ok(())
 }

@@ -12,26 +12,44 @@ use std::time::Duration;
 use klarna_types::odoo::OrderDocument;
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
+use zeroize::Zeroizing;
 
+/// Where the Odoo password or API key comes from, each time it is needed.
 #[derive(Clone)]
+pub struct PasswordSource(Arc<dyn Fn() -> Option<Zeroizing<String>> + Send + Sync>);
+
+impl PasswordSource {
+    pub fn new(f: impl Fn() -> Option<Zeroizing<String>> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// A password given directly (tests, the `map` dry run).
+    pub fn fixed(password: &str) -> Self {
+        let p = Zeroizing::new(password.to_owned());
+        Self::new(move || Some(p.clone()))
+    }
+
+    fn get(&self) -> Result<Zeroizing<String>, OdooError> {
+        (self.0)().ok_or_else(|| {
+            OdooError::Shape("no Odoo password is configured (odoo.password)".into())
+        })
+    }
+}
+
+impl std::fmt::Debug for PasswordSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct OdooConfig {
     /// Odoo's base URL, e.g. `https://shop.example.com`.
     pub url: String,
     pub db: String,
     pub login: String,
     /// Password or API key. Never logged.
-    pub password: String,
-}
-
-impl std::fmt::Debug for OdooConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OdooConfig")
-            .field("url", &self.url)
-            .field("db", &self.db)
-            .field("login", &self.login)
-            .field("password", &"<redacted>")
-            .finish()
-    }
+    pub password: PasswordSource,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -182,11 +200,12 @@ impl OdooClient {
         self.uid
             .get_or_try_init(|| async {
                 let c = &self.config;
+                let password = c.password.get()?;
                 let uid = self
                     .call(
                         "common",
                         "authenticate",
-                        json!([c.db, c.login, c.password, {}]),
+                        json!([c.db, c.login, password.as_str(), {}]),
                     )
                     .await?;
                 uid.as_i64().ok_or_else(|| OdooError::Login {
@@ -207,10 +226,11 @@ impl OdooClient {
     ) -> Result<Value, OdooError> {
         let uid = self.uid().await?;
         let c = &self.config;
+        let password = c.password.get()?;
         self.call(
             "object",
             "execute_kw",
-            json!([c.db, uid, c.password, model, method, args, kwargs]),
+            json!([c.db, uid, password.as_str(), model, method, args, kwargs]),
         )
         .await
     }
@@ -321,6 +341,26 @@ impl OdooClient {
                 ))
             })
             .collect())
+    }
+
+    /// The state of Odoo's payment transaction for a Klarna order (`payment.transaction`
+    /// whose `provider_reference` is the order id), if Odoo has one.
+    pub async fn transaction_state(
+        &self,
+        klarna_order_id: &str,
+    ) -> Result<Option<String>, OdooError> {
+        let found = self
+            .execute_kw(
+                "payment.transaction",
+                "search_read",
+                json!([[["provider_reference", "=", klarna_order_id]]]),
+                json!({"fields": ["state"], "limit": 1}),
+            )
+            .await?;
+        Ok(records(found, "payment.transaction")?
+            .into_iter()
+            .next()
+            .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned)))
     }
 
     /// The sale order named `reference` with everything the mapping needs, or `None`.

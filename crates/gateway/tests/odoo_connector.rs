@@ -2,7 +2,7 @@
 //! fixtures split back into Odoo's models: reading each order over JSON-RPC must give the
 //! mapping exactly what the fixture itself gives it.
 
-use klarna_gateway::odoo::{OdooClient, OdooConfig, OdooError};
+use klarna_gateway::odoo::{OdooClient, OdooConfig, OdooError, PasswordSource};
 use klarna_sandbox::SandboxConfig;
 use klarna_types::mapping::{MappingOptions, map_unvalidated};
 use klarna_types::odoo::OrderDocument;
@@ -19,7 +19,7 @@ async fn client(password: &str) -> OdooClient {
         url: format!("http://{addr}"),
         db: config.odoo_db,
         login: config.odoo_login,
-        password: password.to_owned(),
+        password: PasswordSource::fixed(password),
     })
     .expect("client")
 }

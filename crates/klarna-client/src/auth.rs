@@ -117,9 +117,23 @@ impl Authenticator {
         match &self.auth {
             Auth::Basic { username, password } => Ok(Secret::new(format!(
                 "Basic {}",
-                STANDARD.encode(format!("{username}:{}", password.expose()))
+                STANDARD.encode(
+                    zeroize::Zeroizing::new(format!("{username}:{}", password.expose())).as_bytes()
+                )
             ))),
             Auth::ApiKey(key) => Ok(Secret::new(format!("Basic {}", key.expose()))),
+            Auth::Dynamic(source) => {
+                let (username, password) = source().ok_or_else(|| {
+                    ClientError::credentials(401, "no Klarna credentials are configured")
+                })?;
+                Ok(Secret::new(format!(
+                    "Basic {}",
+                    STANDARD.encode(
+                        zeroize::Zeroizing::new(format!("{username}:{}", password.expose()))
+                            .as_bytes()
+                    )
+                )))
+            }
             Auth::OAuth2 {
                 token_url,
                 client_id,

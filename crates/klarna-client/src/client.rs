@@ -205,9 +205,20 @@ impl KlarnaClient {
                         idempotency_key = key,
                         "klarna"
                     );
+                    metrics::histogram!("klarna_request_seconds", "route" => call.route)
+                        .record(attempt_started.elapsed().as_secs_f64());
                     if status.is_success() {
+                        metrics::counter!("klarna_requests_total", "route" => call.route, "status" => status.as_u16().to_string()).increment(1);
                         return Ok(Answer { headers, body });
                     }
+                    let code = serde_json::from_slice::<ErrorBody>(&body)
+                        .ok()
+                        .map(|b| b.error_code)
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| status.as_u16().to_string());
+                    metrics::counter!("klarna_requests_total", "route" => call.route, "status" => status.as_u16().to_string()).increment(1);
+                    metrics::counter!("klarna_errors_total", "route" => call.route, "code" => code)
+                        .increment(1);
                     if status == StatusCode::UNAUTHORIZED {
                         self.guard_failure();
                         self.auth.invalidate().await;
@@ -220,6 +231,8 @@ impl KlarnaClient {
                     };
                     match self.next(f, &call, attempt, started) {
                         Some(delay) => {
+                            metrics::counter!("klarna_retries_total", "route" => call.route)
+                                .increment(1);
                             tokio::time::sleep(delay).await;
                             continue;
                         }
@@ -245,8 +258,11 @@ impl KlarnaClient {
                         failure = ?f,
                         "klarna request failed"
                     );
+                    metrics::counter!("klarna_errors_total", "route" => call.route, "code" => if f == Failure::Connect { "connect" } else { "timeout" }).increment(1);
                     match self.next(f, &call, attempt, started) {
                         Some(delay) => {
+                            metrics::counter!("klarna_retries_total", "route" => call.route)
+                                .increment(1);
                             tokio::time::sleep(delay).await;
                             continue;
                         }

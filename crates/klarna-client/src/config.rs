@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use crate::retry::RetryPolicy;
 
-/// A string that never prints: passwords, API keys, client secrets, bearer tokens.
+/// A string that never prints and is wiped when dropped: passwords, API keys, client
+/// secrets, bearer tokens.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(zeroize::Zeroizing::new(value.into()))
     }
     /// The value itself, for the one place that must send it.
     pub fn expose(&self) -> &str {
@@ -33,7 +34,26 @@ impl From<&str> for Secret {
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
-        Self(value)
+        Self::new(value)
+    }
+}
+
+/// Looks up Basic credentials (username, password) at the moment a request needs them —
+/// for callers that keep them sealed rather than in memory.
+pub type CredentialSource = std::sync::Arc<dyn Fn() -> Option<(String, Secret)> + Send + Sync>;
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Self::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+            Self::Dynamic(_) => f.write_str("Dynamic(<looked up per request>)"),
+            Self::OAuth2 {
+                token_url,
+                client_id,
+                ..
+            } => write!(f, "OAuth2({token_url}, {client_id}, <redacted>)"),
+        }
     }
 }
 
@@ -66,12 +86,14 @@ pub fn base_url(region: Region, environment: Environment) -> &'static str {
 }
 
 /// How requests prove who they are.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Auth {
     /// Klarna's classic API credentials: HTTP Basic `username:password`.
     Basic { username: String, password: Secret },
     /// Klarna's newer API key (`klarna_test_api_…`), sent as `Authorization: Basic <key>`.
     ApiKey(Secret),
+    /// HTTP Basic with credentials fetched for each request and dropped right after.
+    Dynamic(CredentialSource),
     /// For deployments that put a token-issuing proxy in front of Klarna (not a Klarna
     /// feature): OAuth2 client credentials; the bearer token is cached and refreshed
     /// ahead of expiry by one request however many callers wait.

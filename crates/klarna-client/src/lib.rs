@@ -20,6 +20,6 @@ pub mod error;
 pub mod retry;
 
 pub use client::{IdempotencyKey, KlarnaClient};
-pub use config::{Auth, Config, Environment, Region, Secret, base_url};
+pub use config::{Auth, Config, CredentialSource, Environment, Region, Secret, base_url};
 pub use error::{ClientError, ErrorKind};
 pub use retry::RetryPolicy;

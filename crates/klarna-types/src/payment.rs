@@ -82,6 +82,25 @@ impl Payment {
         }
     }
 
+    /// A payment as it was stored: its status, fraud decision, amounts and captures.
+    pub fn restore(
+        currency: Currency,
+        status: Status,
+        fraud: FraudStatus,
+        authorized: i64,
+        released: i64,
+        captures: Vec<Capture>,
+    ) -> Self {
+        Self {
+            currency,
+            status,
+            fraud,
+            authorized,
+            released,
+            captures,
+        }
+    }
+
     pub fn status(&self) -> Status {
         self.status
     }

@@ -61,6 +61,8 @@ pub struct SandboxConfig {
     pub odoo_db: String,
     pub odoo_login: String,
     pub odoo_password: String,
+    /// The secret the payment_klarna addon shares with the gateway (signs updates).
+    pub odoo_shared_secret: String,
     /// The built widget bundle (Trunk's dist directory) the storefront serves, if any.
     pub storefront_dir: Option<PathBuf>,
     /// The gateway URL the storefront hands to the widget.
@@ -92,6 +94,7 @@ impl Default for SandboxConfig {
             odoo_db: "odoo".into(),
             odoo_login: "admin".into(),
             odoo_password: "admin".into(),
+            odoo_shared_secret: "sandbox-odoo-secret".into(),
             storefront_dir: None,
             gateway_url: None,
             webhook_url: None,

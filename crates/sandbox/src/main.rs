@@ -82,6 +82,13 @@ struct ServeArgs {
     /// Odoo password (or API key) for /jsonrpc.
     #[arg(long, default_value = "admin", env = "SANDBOX_ODOO_PASSWORD")]
     odoo_password: String,
+    /// The secret the payment addon shares with the gateway (signs payment updates).
+    #[arg(
+        long,
+        default_value = "sandbox-odoo-secret",
+        env = "SANDBOX_ODOO_SHARED_SECRET"
+    )]
+    odoo_shared_secret: String,
     /// Trunk's dist directory: serve the storefront with the widget bundle from here.
     #[arg(long)]
     storefront_dir: Option<PathBuf>,
@@ -165,6 +172,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         odoo_db: args.odoo_db,
         odoo_login: args.odoo_login,
         odoo_password: args.odoo_password,
+        odoo_shared_secret: args.odoo_shared_secret,
         storefront_dir: args.storefront_dir,
         gateway_url: args.gateway_url,
         webhook_url: args.webhook_url,

@@ -5,8 +5,9 @@
 //! It fails the way Odoo fails: a wrong password is `AccessDenied`, an unknown model or
 //! field is a `ValueError`, each in Odoo's JSON-RPC error envelope.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::{Mutex, RwLock};
 
 use axum::extract::State;
 use axum::routing::post;
@@ -25,10 +26,15 @@ const DEMO_ORDERS: &str = include_str!("../data/demo-orders.jsonl");
 
 type Record = Map<String, Value>;
 
-/// Odoo's tables, by model name and record id.
+type Tables = BTreeMap<String, BTreeMap<i64, Record>>;
+
+/// Odoo's tables, by model name and record id. The payment addon's transactions are
+/// written at run time (see [`notify`]).
 #[derive(Debug, Default)]
 pub struct Database {
-    models: BTreeMap<String, BTreeMap<i64, Record>>,
+    models: RwLock<Tables>,
+    /// Gateway notifications already applied (by event id).
+    seen_events: Mutex<HashSet<String>>,
 }
 
 /// Keys the fixtures add to `sale.order.line` that are not fields of that model.
@@ -43,6 +49,11 @@ impl Database {
     /// The demo database: the demo orders and every fixture order, as Odoo stores them.
     pub fn demo() -> Self {
         let mut db = Self::default();
+        // Odoo always has the model; the addon fills it at run time.
+        db.models
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert("payment.transaction".into(), BTreeMap::new());
         for line in DEMO_ORDERS
             .lines()
             .chain(FIXTURES.lines())
@@ -58,10 +69,18 @@ impl Database {
     fn insert(&mut self, model: &str, record: Record) {
         if let Some(id) = record.get("id").and_then(Value::as_i64) {
             self.models
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .entry(model.to_owned())
                 .or_default()
                 .insert(id, record);
         }
+    }
+
+    fn tables(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        self.models
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn load_document(&mut self, doc: &Record) {
@@ -167,25 +186,145 @@ impl Database {
     }
 
     /// All records of a model, in id order.
-    pub fn records(&self, model: &str) -> impl Iterator<Item = &Record> {
-        self.models
+    pub fn records(&self, model: &str) -> Vec<Record> {
+        self.tables()
             .get(model)
-            .into_iter()
-            .flat_map(BTreeMap::values)
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default()
     }
 
-    pub fn get(&self, model: &str, id: i64) -> Option<&Record> {
-        self.models.get(model)?.get(&id)
+    pub fn get(&self, model: &str, id: i64) -> Option<Record> {
+        self.tables().get(model)?.get(&id).cloned()
     }
 
-    fn table(&self, model: &str) -> Result<&BTreeMap<i64, Record>, RpcError> {
-        self.models
-            .get(model)
-            .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))
+    /// Applies one gateway notification to `payment.transaction`, the way the addon's
+    /// `_process_notification_data` does: the order's transaction becomes authorized,
+    /// pending, done or cancelled; captures and refunds become child transactions.
+    pub fn apply_gateway_event(&self, event: &Value) -> Result<&'static str, String> {
+        let event_id = event["event_id"].as_str().ok_or("no event_id")?.to_owned();
+        let mut seen = self
+            .seen_events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.contains(&event_id) {
+            return Ok("duplicate");
+        }
+        let reference = event["reference"].as_str().ok_or("no reference")?;
+        let mut tables = self
+            .models
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let order = tables
+            .get("sale.order")
+            .and_then(|t| {
+                t.values()
+                    .find(|o| o.get("name").and_then(Value::as_str) == Some(reference))
+            })
+            .cloned()
+            .ok_or_else(|| format!("no sale order {reference}"))?;
+        let txs = tables.entry("payment.transaction".to_owned()).or_default();
+        let klarna_id = event["klarna_order_id"].clone();
+        let amount = event["amount"]
+            .as_str()
+            .and_then(|a| a.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let source_id = txs
+            .values()
+            .find(|t| {
+                t.get("source_transaction_id") == Some(&Value::Bool(false))
+                    && t.get("sale_order_name").and_then(Value::as_str) == Some(reference)
+            })
+            .and_then(|t| t.get("id").and_then(Value::as_i64));
+        let next_id = |txs: &BTreeMap<i64, Record>| txs.keys().max().copied().unwrap_or(0) + 1;
+        let source_id = match source_id {
+            Some(id) => id,
+            None => {
+                let id = next_id(txs);
+                let mut t = Record::new();
+                t.insert("id".into(), json!(id));
+                t.insert("reference".into(), json!(format!("{reference}-{id}")));
+                t.insert("provider_code".into(), json!("klarna"));
+                t.insert("provider_reference".into(), klarna_id.clone());
+                t.insert("sale_order_name".into(), json!(reference));
+                t.insert("sale_order_ids".into(), json!([order.get("id")]));
+                t.insert(
+                    "amount".into(),
+                    event["authorized_minor"]
+                        .as_i64()
+                        .map_or(json!(amount), |_| json!(amount)),
+                );
+                t.insert("currency".into(), event["currency"].clone());
+                t.insert("operation".into(), json!("online_direct"));
+                t.insert("source_transaction_id".into(), json!(false));
+                t.insert("state".into(), json!("draft"));
+                t.insert("state_message".into(), json!(false));
+                txs.insert(id, t);
+                id
+            }
+        };
+        let kind = event["event"].as_str().unwrap_or("");
+        let child = |txs: &mut BTreeMap<i64, Record>, operation: &str, amount: f64| {
+            let id = next_id(txs);
+            let mut t = Record::new();
+            t.insert("id".into(), json!(id));
+            t.insert("reference".into(), json!(format!("{reference}-{id}")));
+            t.insert("provider_code".into(), json!("klarna"));
+            t.insert("provider_reference".into(), klarna_id.clone());
+            t.insert("sale_order_name".into(), json!(reference));
+            t.insert("amount".into(), json!(amount));
+            t.insert("currency".into(), event["currency"].clone());
+            t.insert("operation".into(), json!(operation));
+            t.insert(
+                "source_transaction_id".into(),
+                json!([source_id, format!("{reference}-{source_id}")]),
+            );
+            t.insert("state".into(), json!("done"));
+            t.insert("state_message".into(), json!(false));
+            txs.insert(id, t);
+        };
+        let fully_captured = event["captured_minor"].as_i64() >= event["authorized_minor"].as_i64();
+        let new_state = match kind {
+            "authorized" => Some("authorized"),
+            "pending" => Some("pending"),
+            "captured" => {
+                child(txs, "capture", amount);
+                fully_captured.then_some("done")
+            }
+            "refunded" => {
+                child(txs, "refund", -amount);
+                None
+            }
+            "released" => Some("done"),
+            "cancelled" | "expired" => Some("cancel"),
+            "error" => None,
+            other => return Err(format!("unknown event {other:?}")),
+        };
+        if let Some(source) = txs.get_mut(&source_id) {
+            if !klarna_id.is_null() {
+                source.insert("provider_reference".into(), klarna_id.clone());
+            }
+            if let Some(state) = new_state {
+                source.insert("state".into(), json!(state));
+            }
+            if let Some(message) = event["message"].as_str() {
+                source.insert("state_message".into(), json!(message));
+                if kind == "error"
+                    && matches!(
+                        source.get("state").and_then(Value::as_str),
+                        Some("draft" | "pending")
+                    )
+                {
+                    source.insert("state".into(), json!("error"));
+                }
+            }
+        }
+        seen.insert(event_id);
+        Ok("ok")
     }
 
     fn search(&self, model: &str, domain: &Value) -> Result<Vec<i64>, RpcError> {
-        let table = self.table(model)?;
+        let tables = self.tables();
+        let table = table(&tables, model)?;
         let terms = parse_domain(domain)?;
         Ok(table
             .iter()
@@ -195,7 +334,8 @@ impl Database {
     }
 
     fn read(&self, model: &str, ids: &[i64], fields: &[String]) -> Result<Vec<Value>, RpcError> {
-        let table = self.table(model)?;
+        let tables = self.tables();
+        let table = table(&tables, model)?;
         let known = |f: &String| table.values().any(|r| r.contains_key(f));
         if let Some(bad) = fields.iter().find(|f| !known(f)) {
             return Err(RpcError::value_error(format!(
@@ -220,8 +360,32 @@ impl Database {
             .collect())
     }
 
+    /// `write`: sets fields on records (Odoo recomputes nothing here: callers write
+    /// consistent amounts).
+    fn write(&self, model: &str, ids: &[i64], values: &Record) -> Result<Value, RpcError> {
+        let mut tables = self
+            .models
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let table = tables
+            .get_mut(model)
+            .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))?;
+        for id in ids {
+            let record = table.get_mut(id).ok_or_else(|| {
+                RpcError::value_error(format!(
+                    "Record does not exist or has been deleted. ({model}({id},))"
+                ))
+            })?;
+            for (k, v) in values {
+                record.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(Value::Bool(true))
+    }
+
     fn fields_get(&self, model: &str) -> Result<Value, RpcError> {
-        let table = self.table(model)?;
+        let tables = self.tables();
+        let table = table(&tables, model)?;
         let mut fields = Record::new();
         for record in table.values() {
             for (name, value) in record {
@@ -241,6 +405,12 @@ impl Database {
         }
         Ok(Value::Object(fields))
     }
+}
+
+fn table<'a>(tables: &'a Tables, model: &str) -> Result<&'a BTreeMap<i64, Record>, RpcError> {
+    tables
+        .get(model)
+        .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))
 }
 
 struct Term {
@@ -337,7 +507,64 @@ impl RpcError {
 }
 
 pub fn routes() -> Router<Arc<Sandbox>> {
-    Router::new().route("/jsonrpc", post(jsonrpc))
+    Router::new()
+        .route("/jsonrpc", post(jsonrpc))
+        .route("/payment/klarna/gateway", post(notify))
+}
+
+/// The payment_klarna addon's route for the gateway's payment updates
+/// (docs/odoo-contract.md): signed with the shared secret, applied once per event id, as
+/// Odoo's payment framework would apply them to `payment.transaction`.
+async fn notify(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, Json<Value>) {
+    use axum::http::StatusCode;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let timestamp: i64 = header("x-klarna-gateway-timestamp").parse().unwrap_or(0);
+    let now = i64::try_from(crate::clock::unix(std::time::SystemTime::now())).unwrap_or(0);
+    let expected = gateway_signature(&sandbox.config.odoo_shared_secret, timestamp, &body);
+    let given = header("x-klarna-gateway-signature");
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        expected.as_bytes(),
+        given.as_bytes(),
+    )) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "bad signature"})),
+        );
+    }
+    if (now - timestamp).abs() > 300 {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "stale timestamp"})),
+        );
+    }
+    let Ok(event) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "not JSON"})));
+    };
+    match sandbox.odoo.apply_gateway_event(&event) {
+        Ok(status) => (StatusCode::OK, Json(json!({"status": status}))),
+        Err(e) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))),
+    }
+}
+
+/// `hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`, as the gateway signs.
+pub fn gateway_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
 }
 
 async fn jsonrpc(State(sandbox): State<Arc<Sandbox>>, Json(request): Json<Value>) -> Json<Value> {
@@ -436,6 +663,18 @@ fn execute(
             )?))
         }
         "fields_get" => db.fields_get(model),
+        "write" => {
+            let ids: Vec<i64> = match call_args.first() {
+                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_i64).collect(),
+                _ => Vec::new(),
+            };
+            let values = call_args
+                .get(1)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            db.write(model, &ids, &values)
+        }
         other => Err(RpcError::value_error(format!(
             "the sandbox does not implement {model}.{other}"
         ))),
@@ -449,8 +688,12 @@ mod tests {
     #[test]
     fn demo_database_holds_every_fixture_order_split_into_models() {
         let db = Database::demo();
-        assert_eq!(db.records("sale.order").count(), 63);
-        let order = db.records("sale.order").next().expect("an order");
+        assert_eq!(db.records("sale.order").len(), 63);
+        let order = db
+            .records("sale.order")
+            .into_iter()
+            .next()
+            .expect("an order");
         let line_ids = order["order_line"].as_array().expect("line ids");
         for id in line_ids {
             let line = db

@@ -54,9 +54,9 @@ fn amount(record: &serde_json::Map<String, Value>, field: &str, currency: &str) 
 async fn shop(State(sandbox): State<Arc<Sandbox>>) -> Html<String> {
     let mut rows = String::new();
     // The hand-made demo orders first, then the fixtures a real Odoo 18 computed.
-    let mut orders: Vec<_> = sandbox.odoo.records("sale.order").collect();
+    let mut orders = sandbox.odoo.records("sale.order");
     orders.sort_by_key(|o| text(o, "client_order_ref") != "DEMO");
-    for order in orders {
+    for order in &orders {
         let name = text(order, "name");
         let currency = many2one_name(order, "currency_id");
         rows.push_str(&format!(
@@ -95,6 +95,7 @@ async fn payment_page(
     let Some(order) = sandbox
         .odoo
         .records("sale.order")
+        .into_iter()
         .find(|o| text(o, "name") == reference)
     else {
         return (StatusCode::NOT_FOUND, "no such order").into_response();
@@ -109,6 +110,7 @@ async fn payment_page(
                 .into_response();
         }
     };
+    let order = &order;
     let currency = many2one_name(order, "currency_id");
     let mut summary = String::new();
     for id in order
@@ -121,6 +123,7 @@ async fn payment_page(
         let Some(line) = sandbox.odoo.get("sale.order.line", id) else {
             continue;
         };
+        let line = &line;
         if line.get("display_type").and_then(Value::as_str).is_some() {
             continue;
         }
@@ -138,7 +141,7 @@ async fn payment_page(
         .and_then(|p| p.get(0))
         .and_then(Value::as_i64)
         .and_then(|id| sandbox.odoo.get("res.partner", id))
-        .map(|p| text(p, "lang").replace('_', "-"))
+        .map(|p| text(&p, "lang").replace('_', "-"))
         .filter(|l| !l.is_empty())
         .unwrap_or_else(|| "en-US".into());
     let mode = match query.mode.as_deref() {

@@ -1,0 +1,297 @@
+//! The admin API, for Odoo's capture/void/refund buttons and for operators: bearer token
+//! from the secret store, compared in constant time; 401 without it. POSTs honour an
+//! `Idempotency-Key` header: the same key gets the first answer and the work is not done
+//! twice.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::error::GatewayError;
+use crate::manage::{self, Command};
+use crate::secrets::ADMIN_TOKEN;
+use crate::store::hash_json;
+use crate::{Gateway, reconcile};
+
+pub fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/admin/status", get(status))
+        .route("/admin/payments/{key}", get(payment))
+        .route("/admin/payments/{key}/captures", post(capture))
+        .route("/admin/payments/{key}/refunds", post(refund))
+        .route("/admin/payments/{key}/cancel", post(cancel))
+        .route("/admin/payments/{key}/release", post(release))
+        .route("/admin/payments/{key}/extend", post(extend))
+        .route("/admin/review", get(review))
+        .route("/admin/jobs/{id}", get(job))
+        .route("/admin/jobs/{id}/replay", post(replay))
+        .route("/admin/reconcile", post(run_reconcile))
+}
+
+/// A request carrying the admin token.
+pub struct Admin;
+
+impl FromRequestParts<Arc<Gateway>> for Admin {
+    type Rejection = GatewayError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(GatewayError::Unauthorized)?;
+        // No token configured means no admin API, never an open one.
+        let expected = gw
+            .secrets
+            .get(ADMIN_TOKEN)
+            .ok_or(GatewayError::Unauthorized)?;
+        if !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            Ok(Self)
+        } else {
+            tracing::warn!(security = true, "admin API: wrong token");
+            Err(GatewayError::Unauthorized)
+        }
+    }
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    (status, Json(value.clone())).into_response()
+}
+
+/// Runs `work` once per `Idempotency-Key`; a repeat gets the first answer.
+async fn once<F, Fut>(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &Bytes,
+    work: F,
+) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(StatusCode, Value), GatewayError>>,
+{
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request_hash = hash_json(&json!([
+        method.as_str(),
+        path,
+        String::from_utf8_lossy(body)
+    ]));
+    if let Some(key) = &key {
+        match gw.db.stored_answer(key).await {
+            Ok(Some(stored)) if stored.request_hash == request_hash => {
+                let value: Value = serde_json::from_str(&stored.response).unwrap_or(Value::Null);
+                return json_response(
+                    StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
+                    &value,
+                );
+            }
+            Ok(Some(_)) => {
+                return GatewayError::invalid(
+                    "Idempotency-Key",
+                    "was used before for a different request",
+                )
+                .into_response();
+            }
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
+    let (status, value) = match work().await {
+        Ok(done) => done,
+        Err(e) => {
+            let (status, code) = e.status_and_code();
+            if status.is_server_error() {
+                tracing::error!(code, "{e}");
+            }
+            (status, json!({"code": code, "message": e.public_message()}))
+        }
+    };
+    if let Some(key) = key
+        && !status.is_server_error()
+        && let Err(e) = gw
+            .db
+            .store_answer(&key, &request_hash, status.as_u16(), &value.to_string())
+            .await
+    {
+        tracing::error!("storing the idempotent answer: {e}");
+    }
+    json_response(status, &value)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, GatewayError> {
+    let text = if body.is_empty() {
+        &b"{}"[..]
+    } else {
+        &body[..]
+    };
+    serde_json::from_slice(text).map_err(|e| GatewayError::invalid("body", e.to_string()))
+}
+
+async fn operate(
+    gw: Arc<Gateway>,
+    headers: HeaderMap,
+    key: String,
+    body: Bytes,
+    path: &str,
+    make: impl FnOnce(&Bytes) -> Result<Command, GatewayError>,
+) -> Response {
+    let path = format!("/admin/payments/{key}/{path}");
+    let gw2 = gw.clone();
+    let input = body.clone();
+    once(&gw, &headers, &Method::POST, &path, &body, || async move {
+        let command = make(&input)?;
+        let outcome = manage::run(&gw2, &key, command, "admin").await?;
+        let status = match outcome.operation.state {
+            crate::store::OpState::Pending => StatusCode::ACCEPTED,
+            _ => StatusCode::OK,
+        };
+        Ok((
+            status,
+            serde_json::to_value(&outcome).unwrap_or(Value::Null),
+        ))
+    })
+    .await
+}
+
+fn with_kind(body: &Bytes, kind: &str) -> Result<Command, GatewayError> {
+    let mut value: Value = parse(body)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("operation".into(), json!(kind));
+    } else {
+        return Err(GatewayError::invalid("body", "must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| GatewayError::invalid("body", e.to_string()))
+}
+
+async fn capture(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(gw, headers, key, body, "captures", |b| {
+        with_kind(b, "capture")
+    })
+    .await
+}
+
+async fn refund(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(gw, headers, key, body, "refunds", |b| {
+        with_kind(b, "refund")
+    })
+    .await
+}
+
+async fn cancel(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(gw, headers, key, body, "cancel", |_| Ok(Command::Cancel)).await
+}
+
+async fn release(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(gw, headers, key, body, "release", |_| Ok(Command::Release)).await
+}
+
+async fn extend(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(gw, headers, key, body, "extend", |_| Ok(Command::Extend)).await
+}
+
+async fn payment(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+) -> Result<Json<manage::PaymentView>, GatewayError> {
+    manage::view(&gw, &key).await.map(Json)
+}
+
+async fn review(State(gw): State<Arc<Gateway>>, _a: Admin) -> Result<Json<Value>, GatewayError> {
+    Ok(Json(json!({"jobs": gw.db.jobs_in("review").await?})))
+}
+
+async fn job(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, GatewayError> {
+    let job = gw
+        .db
+        .job(id)
+        .await?
+        .ok_or_else(|| GatewayError::PaymentNotFound(format!("job {id}")))?;
+    Ok(Json(json!(job)))
+}
+
+async fn replay(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, GatewayError> {
+    if gw.db.replay_job(id).await? {
+        gw.wake_worker();
+        Ok(Json(json!({"replayed": id})))
+    } else {
+        Err(GatewayError::Refused(format!(
+            "job {id} is not in the review queue"
+        )))
+    }
+}
+
+async fn run_reconcile(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+) -> Result<Json<reconcile::Report>, GatewayError> {
+    reconcile::run(&gw).await.map(Json)
+}
+
+/// For Odoo's smart button: is the gateway there, how big is the review queue, when did
+/// reconcile last run.
+async fn status(State(gw): State<Arc<Gateway>>, _a: Admin) -> Result<Json<Value>, GatewayError> {
+    let q = gw.db.queue_stats().await?;
+    Ok(Json(json!({
+        "reachable": true,
+        "review_queue": q.review,
+        "jobs_waiting": q.waiting,
+        "last_reconcile": gw.last_reconcile(),
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}

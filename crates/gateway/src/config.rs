@@ -1,0 +1,142 @@
+//! The gateway's settings. `klarna-gateway --help` explains each; they come from flags, the
+//! environment, or a TOML file (`--config gateway.toml`, keys as in [`FileConfig`]), in
+//! that order of precedence. Secrets are not settings: they are sealed in the database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use klarna_client::RetryPolicy;
+use klarna_types::mapping::MappingOptions;
+use serde::Deserialize;
+
+use crate::error::GatewayError;
+
+/// The local sandbox: the defaults when nothing else is configured.
+pub const SANDBOX_URL: &str = "http://127.0.0.1:7070";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Prometheus `/metrics` on its own port (`None`: off).
+    pub metrics_listen: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// `GATEWAY_MASTER_KEYS` (`id:created_unix:base64,…`); else `<data_dir>/master.keys`.
+    pub master_keys: Option<String>,
+    pub klarna_url: String,
+    pub klarna_timeout: Duration,
+    pub klarna_retry: RetryPolicy,
+    pub odoo_url: String,
+    pub odoo_db: String,
+    pub odoo_login: String,
+    pub odoo_version: Option<String>,
+    /// The addon's route for payment updates (see docs/odoo-contract.md).
+    pub odoo_notify_url: String,
+    /// Storefront origins whose pages may call the widget API (CORS).
+    pub allowed_origins: Vec<String>,
+    /// Default codes of Odoo products that are fees (sent to Klarna as `surcharge`).
+    pub surcharge_codes: Vec<String>,
+    /// Reuse a session for an unchanged cart (turned off only by benchmarks).
+    pub session_reuse: bool,
+    pub reconcile_interval: Duration,
+    pub pii_retention: Duration,
+    pub worker_poll: Duration,
+    /// Multiplies the job queue's backoff (tests make it small).
+    pub retry_scale: f64,
+    pub run_worker: bool,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// A gateway on `data_dir` talking to the sandbox at `sandbox_url` (tests, demo).
+    pub fn sandbox(database_url: &str, data_dir: &Path, sandbox_url: &str) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
+            metrics_listen: None,
+            data_dir: data_dir.to_path_buf(),
+            database_url: database_url.to_owned(),
+            master_keys: None,
+            klarna_url: sandbox_url.to_owned(),
+            klarna_timeout: Duration::from_secs(10),
+            klarna_retry: RetryPolicy::default(),
+            odoo_url: sandbox_url.to_owned(),
+            odoo_db: "odoo".into(),
+            odoo_login: "admin".into(),
+            odoo_version: Some("18.0".into()),
+            odoo_notify_url: format!("{sandbox_url}/payment/klarna/gateway"),
+            allowed_origins: vec![sandbox_url.to_owned()],
+            surcharge_codes: Vec::new(),
+            session_reuse: true,
+            reconcile_interval: Duration::from_secs(15 * 60),
+            pii_retention: Duration::from_secs(180 * 86_400),
+            worker_poll: Duration::from_millis(500),
+            retry_scale: 1.0,
+            run_worker: true,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    /// How Odoo orders become Klarna bodies in this installation.
+    pub fn mapping_options(&self) -> MappingOptions {
+        crate::mapping_options(self.surcharge_codes.clone())
+    }
+}
+
+/// The TOML file: every key optional; unknown keys are an error that names them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub metrics_listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub klarna_url: Option<String>,
+    pub klarna_timeout_secs: Option<u64>,
+    pub odoo_url: Option<String>,
+    pub odoo_db: Option<String>,
+    pub odoo_login: Option<String>,
+    pub odoo_version: Option<String>,
+    pub odoo_notify_url: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub surcharge_product_codes: Option<Vec<String>>,
+    pub reconcile_interval_secs: Option<u64>,
+    pub pii_retention_days: Option<u64>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, GatewayError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| GatewayError::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_names_unknown_keys() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nallowed_origins = [\"https://shop.example\"]\n",
+        )
+        .expect("write");
+        let c = FileConfig::load(&path).expect("loads");
+        assert_eq!(c.listen, Some("127.0.0.1:9000".parse().expect("addr")));
+        std::fs::write(&path, "lissen = 1\n").expect("write");
+        let e = FileConfig::load(&path).expect_err("typo");
+        assert!(e.to_string().contains("lissen"), "{e}");
+    }
+}

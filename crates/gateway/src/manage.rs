@@ -1,0 +1,621 @@
+//! Order management: capture, refund, cancel, release the rest, extend.
+//!
+//! Each operation runs the same four steps, and survives a crash between any two:
+//! 1. check it against the state machine (counting operations still in flight),
+//! 2. persist it with its idempotency key (the intent),
+//! 3. call Klarna with that key,
+//! 4. persist Klarna's answer, the new state, the audit entry and Odoo's notification.
+//!
+//! An operation left pending — by a crash, a timeout or an outage — is resumed by the job
+//! worker: it first asks Klarna whether the work was done (the capture or refund carries
+//! our reference), and otherwise sends it again with the same key, so Klarna never
+//! captures or refunds twice. After its last retry it waits in the review queue and the
+//! payment is marked as needing attention, in Odoo too.
+
+use klarna_client::{ClientError, IdempotencyKey};
+use klarna_types::klarna::{CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo};
+use klarna_types::money::{Currency, Money};
+use klarna_types::payment::Payment;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::Gateway;
+use crate::error::GatewayError;
+use crate::odoo_sync::{self, Event, Notification};
+use crate::store::audit::{Audit, AuditEntry};
+use crate::store::jobs::PRIORITY_PAYMENT;
+use crate::store::transactions::NewOperation;
+use crate::store::{OpKind, OpState, Operation, Transaction, TxState};
+
+pub const RESUME_JOB: &str = "resume_operation";
+
+/// What to do to a payment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+pub enum Command {
+    /// One shipment: an amount (default: all that remains), and its lines and tracking.
+    Capture {
+        #[serde(default)]
+        amount: Option<i64>,
+        #[serde(default)]
+        order_lines: Vec<OrderLine>,
+        #[serde(default)]
+        shipping_info: Vec<ShippingInfo>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// An amount (default: all refundable), from one capture (Klarna's capture id)
+    /// or from the oldest captures first, optionally by line.
+    Refund {
+        #[serde(default)]
+        amount: Option<i64>,
+        #[serde(default)]
+        capture_id: Option<String>,
+        #[serde(default)]
+        order_lines: Vec<OrderLine>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    Cancel,
+    Release,
+    Extend,
+}
+
+/// The result of an operation request.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpOutcome {
+    pub operation: Operation,
+    pub payment: Transaction,
+}
+
+/// A payment with everything that happened to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentView {
+    pub payment: Transaction,
+    pub operations: Vec<Operation>,
+    pub timeline: Vec<AuditEntry>,
+}
+
+pub async fn view(gw: &Gateway, key: &str) -> Result<PaymentView, GatewayError> {
+    let payment = gw
+        .db
+        .find_transaction(key)
+        .await?
+        .ok_or_else(|| GatewayError::PaymentNotFound(key.to_owned()))?;
+    Ok(PaymentView {
+        operations: gw.db.operations(payment.id).await?,
+        timeline: gw.db.timeline(payment.id).await?,
+        payment,
+    })
+}
+
+fn money(t: &Transaction, minor: i64) -> Result<Money, GatewayError> {
+    Currency::new(&t.currency)
+        .map(|c| Money::from_minor(minor, c))
+        .map_err(|e| GatewayError::Config(e.to_string()))
+}
+
+/// The payment as it will be once every operation in flight succeeds. Operations that
+/// change the whole order (cancel, release, extend) admit nothing beside them.
+fn projected(t: &Transaction, ops: &[Operation]) -> Result<Payment, GatewayError> {
+    let mut p = t.payment(ops)?;
+    for op in ops.iter().filter(|o| o.state == OpState::Pending) {
+        p = match op.kind {
+            OpKind::Capture => p.capture(money(t, op.amount)?).map(|(p, _)| p).unwrap_or(p),
+            OpKind::Refund => p.refund(money(t, op.amount)?, None).unwrap_or(p),
+            OpKind::Cancel | OpKind::Release | OpKind::Extend => {
+                return Err(GatewayError::OperationInProgress);
+            }
+        };
+    }
+    Ok(p)
+}
+
+/// Which succeeded capture (by position, as the state machine counts) a Klarna capture id
+/// names, and its operation id.
+fn capture_position(ops: &[Operation], klarna_capture_id: &str) -> Option<(usize, i64)> {
+    ops.iter()
+        .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
+        .enumerate()
+        .find(|(_, o)| o.klarna_id.as_deref() == Some(klarna_capture_id))
+        .map(|(i, o)| (i, o.id))
+}
+
+fn op_reference(key: &str) -> String {
+    format!("gw-{}", &key[..key.len().min(36)])
+}
+
+/// Steps 1 and 2: check, then persist the intent. Returns the pending operation.
+async fn prepare(
+    gw: &Gateway,
+    key: &str,
+    cmd: &Command,
+    actor: &str,
+) -> Result<Operation, GatewayError> {
+    let found = gw
+        .db
+        .find_transaction(key)
+        .await?
+        .ok_or_else(|| GatewayError::PaymentNotFound(key.to_owned()))?;
+    let _lock = gw.lock_payment(found.id).await;
+    let mut tx = gw.db.begin_write().await?;
+    let t = gw.db.lock_transaction(&mut tx, found.id).await?;
+    let ops = gw.db.operations_in(&mut tx, t.id).await?;
+    let p = projected(&t, &ops)?;
+    let idempotency_key = IdempotencyKey::new();
+    let reference = op_reference(idempotency_key.as_str());
+    let (kind, amount, capture_op, request) = match cmd {
+        Command::Capture {
+            amount,
+            order_lines,
+            shipping_info,
+            description,
+        } => {
+            let amount = amount
+                .or_else(|| {
+                    (!order_lines.is_empty())
+                        .then(|| order_lines.iter().map(|l| l.total_amount).sum())
+                })
+                .unwrap_or_else(|| p.remaining().minor());
+            p.capture(money(&t, amount)?)?;
+            let request = CaptureRequest {
+                captured_amount: amount,
+                description: description.clone(),
+                reference: Some(reference),
+                order_lines: order_lines.clone(),
+                shipping_info: shipping_info.clone(),
+                shipping_delay: None,
+            };
+            (OpKind::Capture, amount, None, json!(request))
+        }
+        Command::Refund {
+            amount,
+            capture_id,
+            order_lines,
+            description,
+        } => {
+            let from = match capture_id {
+                Some(id) => Some(capture_position(&ops, id).ok_or_else(|| {
+                    GatewayError::invalid(
+                        "capture_id",
+                        format!("no succeeded capture {id} on this payment"),
+                    )
+                })?),
+                None => None,
+            };
+            let refundable = match from {
+                Some((i, _)) => p.captures().get(i).map_or(0, |c| c.amount - c.refunded),
+                None => p.captured().minor() - p.refunded().minor(),
+            };
+            let amount = amount
+                .or_else(|| {
+                    (!order_lines.is_empty())
+                        .then(|| order_lines.iter().map(|l| l.total_amount).sum())
+                })
+                .unwrap_or(refundable);
+            p.refund(money(&t, amount)?, from.map(|(i, _)| i))?;
+            let request = RefundRequest {
+                refunded_amount: amount,
+                description: description.clone(),
+                reference: Some(reference),
+                order_lines: order_lines.clone(),
+            };
+            (
+                OpKind::Refund,
+                amount,
+                from.map(|(_, id)| id),
+                json!(request),
+            )
+        }
+        Command::Cancel => {
+            p.cancel()?;
+            (OpKind::Cancel, 0, None, json!({}))
+        }
+        Command::Release => {
+            let remaining = p.remaining().minor();
+            p.release_remaining()?;
+            (OpKind::Release, remaining, None, json!({}))
+        }
+        Command::Extend => {
+            p.extend()?;
+            (OpKind::Extend, 0, None, json!({}))
+        }
+    };
+    if t.klarna_order_id.is_none() {
+        return Err(GatewayError::Refused(
+            "the order was never placed at Klarna".into(),
+        ));
+    }
+    let id = gw
+        .db
+        .insert_operation(
+            &mut tx,
+            NewOperation {
+                transaction_id: t.id,
+                kind,
+                amount,
+                capture_id: capture_op,
+                request: &request,
+                idempotency_key: idempotency_key.as_str(),
+                requested_by: actor,
+            },
+        )
+        .await?;
+    gw.db
+        .audit(
+            &mut tx,
+            Audit {
+                transaction_id: Some(t.id),
+                order_reference: Some(&t.order_reference),
+                actor,
+                action: &format!("{}_requested", kind.as_str()),
+                before: Some(t.state.as_str()),
+                after: Some(t.state.as_str()),
+                detail: Some(format!("operation {id}, amount {amount} {}", t.currency)),
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    gw.db
+        .operation(id)
+        .await?
+        .ok_or(GatewayError::PaymentNotFound(id.to_string()))
+}
+
+/// Runs an operation on a payment (a Klarna order id or an Odoo order reference).
+pub async fn run(
+    gw: &Gateway,
+    key: &str,
+    cmd: Command,
+    actor: &str,
+) -> Result<OpOutcome, GatewayError> {
+    let op = prepare(gw, key, &cmd, actor).await?;
+    gw.checkpoint("after_intent")?;
+    execute(gw, op.id, actor).await?;
+    let operation = gw
+        .db
+        .operation(op.id)
+        .await?
+        .ok_or(GatewayError::PaymentNotFound(op.id.to_string()))?;
+    let payment = gw
+        .db
+        .transaction(op.transaction_id)
+        .await?
+        .ok_or(GatewayError::PaymentNotFound(key.to_owned()))?;
+    if operation.state == OpState::Failed {
+        return Err(GatewayError::Refused(format!(
+            "Klarna refused the {}: {}",
+            operation.kind.as_str(),
+            operation.error.as_deref().unwrap_or("no reason given")
+        )));
+    }
+    Ok(OpOutcome { operation, payment })
+}
+
+/// Steps 3 and 4 for a pending operation. A transient failure leaves it pending with a
+/// resume job queued and is not an error here.
+async fn execute(gw: &Gateway, op_id: i64, actor: &str) -> Result<(), GatewayError> {
+    let op = gw
+        .db
+        .operation(op_id)
+        .await?
+        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))?;
+    match send(gw, &op).await {
+        Ok(klarna_id) => {
+            gw.checkpoint("after_klarna")?;
+            persist_success(gw, op_id, klarna_id.as_deref(), actor).await
+        }
+        Err(e) if e.is_retryable() => {
+            gw.db.count_attempt(op_id, &e.to_string()).await?;
+            gw.db
+                .enqueue_now(
+                    RESUME_JOB,
+                    &json!({"operation_id": op_id}),
+                    PRIORITY_PAYMENT,
+                    Some(&format!("resume-op-{op_id}")),
+                )
+                .await?;
+            gw.wake_worker();
+            tracing::warn!(
+                operation = op_id,
+                "Klarna unavailable, operation queued for retry: {e}"
+            );
+            Ok(())
+        }
+        Err(e) => persist_failure(gw, op_id, &e.to_string(), actor).await,
+    }
+}
+
+/// Sends the operation to Klarna with its stored key; returns Klarna's capture/refund id.
+async fn send(gw: &Gateway, op: &Operation) -> Result<Option<String>, ClientError> {
+    let t = gw.db.transaction(op.transaction_id).await.ok().flatten();
+    let order_id = t.and_then(|t| t.klarna_order_id).unwrap_or_default();
+    let key = IdempotencyKey::from_stored(op.idempotency_key.clone());
+    let k = &gw.klarna;
+    match op.kind {
+        OpKind::Capture => {
+            let req: CaptureRequest =
+                serde_json::from_value(op.request.clone()).unwrap_or_default();
+            k.capture(&order_id, &req, &key).await.map(Some)
+        }
+        OpKind::Refund => {
+            let req: RefundRequest = serde_json::from_value(op.request.clone()).unwrap_or_default();
+            k.refund(&order_id, &req, &key).await.map(Some)
+        }
+        OpKind::Cancel => k.cancel_order(&order_id, &key).await.map(|()| None),
+        OpKind::Release => k
+            .release_remaining_authorization(&order_id, &key)
+            .await
+            .map(|()| None),
+        OpKind::Extend => k
+            .extend_authorization_time(&order_id, &key)
+            .await
+            .map(|()| None),
+    }
+}
+
+/// Step 4: Klarna did it. Idempotent: an operation already recorded stays as it is.
+pub async fn persist_success(
+    gw: &Gateway,
+    op_id: i64,
+    klarna_id: Option<&str>,
+    actor: &str,
+) -> Result<(), GatewayError> {
+    let op = gw
+        .db
+        .operation(op_id)
+        .await?
+        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))?;
+    let _lock = gw.lock_payment(op.transaction_id).await;
+    let mut tx = gw.db.begin_write().await?;
+    let mut t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;
+    let ops = gw.db.operations_in(&mut tx, t.id).await?;
+    let Some(op) = ops.iter().find(|o| o.id == op_id).cloned() else {
+        return Err(GatewayError::PaymentNotFound(op_id.to_string()));
+    };
+    if op.state != OpState::Pending {
+        return Ok(());
+    }
+    let before = t.state;
+    let p = t.payment(&ops)?;
+    let amount = money(&t, op.amount)?;
+    let next = match op.kind {
+        OpKind::Capture => p.capture(amount).map(|(p, _)| p),
+        OpKind::Refund => {
+            let from = op.capture_id.and_then(|cid| {
+                ops.iter()
+                    .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
+                    .position(|o| o.id == cid)
+            });
+            p.refund(amount, from)
+        }
+        OpKind::Cancel => p.cancel(),
+        OpKind::Release => p.release_remaining(),
+        OpKind::Extend => p.extend(),
+    };
+    let (event, event_amount) = match op.kind {
+        OpKind::Capture => (Some(Event::Captured), op.amount),
+        OpKind::Refund => (Some(Event::Refunded), op.amount),
+        OpKind::Cancel => (Some(Event::Cancelled), 0),
+        OpKind::Release => (Some(Event::Released), op.amount),
+        OpKind::Extend => (None, 0),
+    };
+    match next {
+        Ok(next) => {
+            t.state = TxState::from_status(next.status());
+            t.captured_amount = next.captured().minor();
+            t.refunded_amount = next.refunded().minor();
+            t.released_amount = next.released().minor();
+            if op.kind == OpKind::Refund {
+                // Record, per capture, what was refunded of it (oldest first, as the state
+                // machine allocated it).
+                let succeeded: Vec<&Operation> = ops
+                    .iter()
+                    .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
+                    .collect();
+                for (i, c) in next.captures().iter().enumerate() {
+                    if let Some(capture_op) = succeeded.get(i) {
+                        let added = c.refunded - capture_op.refunded_amount;
+                        if added > 0 {
+                            gw.db
+                                .add_refunded_to_capture(&mut tx, capture_op.id, added)
+                                .await?;
+                        }
+                    }
+                }
+            }
+        }
+        Err(refusal) => {
+            // Klarna did it, but our records say it could not be done: keep Klarna's word
+            // and ask a person to look.
+            t.attention = Some(format!(
+                "Klarna completed {} {op_id}, which our records refused: {refusal}",
+                op.kind.as_str()
+            ));
+        }
+    }
+    gw.db
+        .finish_operation(&mut tx, op_id, OpState::Succeeded, klarna_id, None)
+        .await?;
+    gw.db.save_transaction(&mut tx, &t).await?;
+    gw.db
+        .audit(
+            &mut tx,
+            Audit {
+                transaction_id: Some(t.id),
+                order_reference: Some(&t.order_reference),
+                actor,
+                action: &format!("{}_succeeded", op.kind.as_str()),
+                before: Some(before.as_str()),
+                after: Some(t.state.as_str()),
+                detail: Some(format!(
+                    "operation {op_id}, amount {} {}{}",
+                    op.amount,
+                    t.currency,
+                    klarna_id
+                        .map(|k| format!(", klarna id {k}"))
+                        .unwrap_or_default()
+                )),
+            },
+        )
+        .await?;
+    if let Some(event) = event {
+        odoo_sync::enqueue(
+            &gw.db,
+            &mut tx,
+            &Notification::new(&t, event, event_amount, Some(op_id), None),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    gw.wake_worker();
+    metrics::counter!("gateway_operations_total", "kind" => op.kind.as_str(), "outcome" => "succeeded").increment(1);
+    Ok(())
+}
+
+/// Klarna refused for good, or the retries ran out: the operation failed, the payment
+/// needs a person, and Odoo is told.
+pub async fn persist_failure(
+    gw: &Gateway,
+    op_id: i64,
+    reason: &str,
+    actor: &str,
+) -> Result<(), GatewayError> {
+    let op = gw
+        .db
+        .operation(op_id)
+        .await?
+        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))?;
+    let _lock = gw.lock_payment(op.transaction_id).await;
+    let mut tx = gw.db.begin_write().await?;
+    let mut t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;
+    let message = format!("{} {} failed: {reason}", op.kind.as_str(), op_id);
+    t.attention = Some(message.clone());
+    gw.db
+        .finish_operation(&mut tx, op_id, OpState::Failed, None, Some(reason))
+        .await?;
+    gw.db.save_transaction(&mut tx, &t).await?;
+    gw.db
+        .audit(
+            &mut tx,
+            Audit {
+                transaction_id: Some(t.id),
+                order_reference: Some(&t.order_reference),
+                actor,
+                action: &format!("{}_failed", op.kind.as_str()),
+                before: Some(t.state.as_str()),
+                after: Some(t.state.as_str()),
+                detail: Some(message.clone()),
+            },
+        )
+        .await?;
+    odoo_sync::enqueue(
+        &gw.db,
+        &mut tx,
+        &Notification::new(&t, Event::Error, op.amount, Some(op_id), Some(message)),
+    )
+    .await?;
+    tx.commit().await?;
+    gw.wake_worker();
+    metrics::counter!("gateway_operations_total", "kind" => op.kind.as_str(), "outcome" => "failed").increment(1);
+    Ok(())
+}
+
+/// Finishes a pending operation after a crash, a timeout or an outage (the resume job).
+/// `Err` means "not yet": the job retries later.
+pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), String> {
+    let op = gw
+        .db
+        .operation(op_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no such operation")?;
+    if op.state != OpState::Pending {
+        return Ok(());
+    }
+    let t = gw
+        .db
+        .transaction(op.transaction_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no such payment")?;
+    let order_id = t.klarna_order_id.clone().unwrap_or_default();
+    // Did Klarna already do it? Beyond Klarna's 24 hours of idempotency this is what
+    // keeps a second capture from happening.
+    let order = gw
+        .klarna
+        .get_order(&order_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let reference = op
+        .request
+        .get("reference")
+        .and_then(|r| r.as_str())
+        .map(str::to_owned);
+    let done = match op.kind {
+        OpKind::Capture => order
+            .captures
+            .iter()
+            .find(|c| c.reference.is_some() && c.reference == reference)
+            .map(|c| Some(c.capture_id.clone())),
+        OpKind::Refund => order
+            .refunds
+            .iter()
+            .find(|r| r.reference.is_some() && r.reference == reference)
+            .map(|r| Some(r.refund_id.clone())),
+        OpKind::Cancel => (order.status == OrderStatus::Cancelled).then_some(None),
+        OpKind::Release => (order.remaining_authorized_amount == 0
+            && order.status == OrderStatus::Captured
+            && order.captured_amount < order.original_order_amount)
+            .then_some(None),
+        OpKind::Extend => None,
+    };
+    if let Some(klarna_id) = done {
+        return persist_success(gw, op_id, klarna_id.as_deref(), "worker")
+            .await
+            .map_err(|e| e.to_string());
+    }
+    match send(gw, &op).await {
+        Ok(klarna_id) => persist_success(gw, op_id, klarna_id.as_deref(), "worker")
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) if e.is_retryable() => {
+            let _ = gw.db.count_attempt(op_id, &e.to_string()).await;
+            Err(e.to_string())
+        }
+        Err(e) => persist_failure(gw, op_id, &e.to_string(), "worker")
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Queues every pending operation for resumption (at start-up, after a crash).
+pub async fn recover(gw: &Gateway) -> Result<usize, GatewayError> {
+    let pending = gw.db.pending_operations().await?;
+    for op in &pending {
+        gw.db
+            .enqueue_now(
+                RESUME_JOB,
+                &json!({"operation_id": op.id}),
+                PRIORITY_PAYMENT,
+                Some(&format!("resume-op-{}", op.id)),
+            )
+            .await?;
+    }
+    if !pending.is_empty() {
+        tracing::info!(count = pending.len(), "resuming operations left pending");
+        gw.wake_worker();
+    }
+    Ok(pending.len())
+}
+
+/// When a resume job goes to review: the payment needs a person, and Odoo shows it.
+pub async fn gave_up(gw: &Gateway, op_id: i64, reason: &str) -> Result<(), GatewayError> {
+    persist_failure(
+        gw,
+        op_id,
+        &format!("still failing after every retry: {reason}"),
+        "worker",
+    )
+    .await
+}

@@ -1,0 +1,100 @@
+//! The gateway's secrets — Klarna credentials, the admin token, Odoo's password and shared
+//! secret, webhook signing keys — sealed in the database and opened only for the moment a
+//! request needs them.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use zeroize::Zeroizing;
+
+use crate::db::Db;
+use crate::error::GatewayError;
+use crate::vault::{Sealed, Vault};
+
+pub const KLARNA_USERNAME: &str = "klarna.username";
+pub const KLARNA_PASSWORD: &str = "klarna.password";
+pub const ADMIN_TOKEN: &str = "admin.token";
+pub const ODOO_PASSWORD: &str = "odoo.password";
+pub const ODOO_SHARED_SECRET: &str = "odoo.shared_secret";
+
+pub struct Secrets {
+    db: Db,
+    vault: RwLock<Vault>,
+    sealed: RwLock<HashMap<String, Sealed>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Secrets {
+    pub async fn load(db: Db, vault: Vault) -> Result<Self, GatewayError> {
+        let sealed = db.sealed_secrets().await?.into_iter().collect();
+        if vault.active_age_days() > crate::vault::KEY_MAX_AGE_DAYS {
+            tracing::warn!(
+                key_id = vault.active_id(),
+                age_days = vault.active_age_days(),
+                "the active master key is older than {} days: run `klarna-gateway rotate-keys`",
+                crate::vault::KEY_MAX_AGE_DAYS
+            );
+        }
+        Ok(Self {
+            db,
+            vault: RwLock::new(vault),
+            sealed: RwLock::new(sealed),
+        })
+    }
+
+    /// Seals and stores a secret (replacing any earlier value).
+    pub async fn set(&self, name: &str, plaintext: &str) -> Result<(), GatewayError> {
+        let sealed = read(&self.vault).seal(name, plaintext.as_bytes())?;
+        self.db.put_sealed(name, &sealed).await?;
+        write(&self.sealed).insert(name.to_owned(), sealed);
+        Ok(())
+    }
+
+    /// The secret's value, decrypted now, wiped when the caller drops it.
+    pub fn get(&self, name: &str) -> Option<Zeroizing<String>> {
+        let sealed = read(&self.sealed).get(name).cloned()?;
+        match read(&self.vault).open_sealed(name, &sealed) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        }
+    }
+
+    pub fn require(&self, name: &str) -> Result<Zeroizing<String>, GatewayError> {
+        self.get(name)
+            .ok_or_else(|| GatewayError::Config(format!("the secret {name} is not set")))
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        read(&self.sealed).keys().cloned().collect()
+    }
+
+    /// Which key seals each secret.
+    pub fn key_ids(&self) -> HashMap<String, String> {
+        read(&self.sealed)
+            .iter()
+            .map(|(n, s)| (n.clone(), s.key_id.clone()))
+            .collect()
+    }
+
+    /// A new active master key, and every secret sealed again under it. Old keys stay
+    /// usable until removed, so running instances keep working.
+    pub async fn rotate(&self) -> Result<String, GatewayError> {
+        let new_id = write(&self.vault).add_key()?.to_owned();
+        let names = self.names();
+        for name in names {
+            let value = self.require(&name)?;
+            self.set(&name, &value).await?;
+        }
+        Ok(new_id)
+    }
+}

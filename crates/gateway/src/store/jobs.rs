@@ -1,0 +1,251 @@
+//! The durable job queue (outbox): a job is inserted in the same transaction as the state
+//! change that needs it, claimed by one worker at a time (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, SQLite's single writer otherwise), retried with exponential backoff, and
+//! after [`MAX_ATTEMPTS`] failures parked in the review queue for a person.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Db, Tx, json_col, now_ms};
+use crate::error::GatewayError;
+
+pub const MAX_ATTEMPTS: i64 = 5;
+/// Payment work goes before maintenance.
+pub const PRIORITY_PAYMENT: i64 = 0;
+pub const PRIORITY_MAINTENANCE: i64 = 10;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub priority: i64,
+    pub payload: serde_json::Value,
+    pub state: String,
+    pub attempts: i64,
+    pub run_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn from_row(r: &AnyRow) -> Result<Job, GatewayError> {
+    let payload: String = r.try_get("payload")?;
+    Ok(Job {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        priority: r.try_get("priority")?,
+        payload: json_col(&payload)?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        run_at: r.try_get("run_at")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … (capped at 5 minutes), with
+/// up to a quarter more as jitter.
+pub fn backoff(attempts: i64, jitter: f64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    let base = Duration::from_secs(1)
+        .saturating_mul(2u32.saturating_pow(exp.saturating_sub(1)))
+        .min(Duration::from_secs(300));
+    base + base.mul_f64(jitter.clamp(0.0, 1.0) / 4.0)
+}
+
+/// Queue health, for `/metrics` and the admin status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueStats {
+    pub waiting: i64,
+    pub oldest_waiting_ms: i64,
+    pub running: i64,
+    pub stuck: i64,
+    pub review: i64,
+}
+
+impl Db {
+    /// Adds a job inside the caller's transaction. A `dedupe_key` already queued is not
+    /// added twice.
+    pub async fn enqueue(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        payload: &serde_json::Value,
+        priority: i64,
+        dedupe_key: Option<&str>,
+    ) -> Result<(), GatewayError> {
+        let now = now_ms();
+        sqlx::query(&self.sql(
+            "INSERT INTO jobs (kind, priority, payload, dedupe_key, state, run_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+        ))
+            .bind(kind)
+            .bind(priority)
+            .bind(payload.to_string())
+            .bind(dedupe_key)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a job on its own.
+    pub async fn enqueue_now(
+        &self,
+        kind: &str,
+        payload: &serde_json::Value,
+        priority: i64,
+        dedupe_key: Option<&str>,
+    ) -> Result<(), GatewayError> {
+        let mut tx = self.begin_write().await?;
+        self.enqueue(&mut tx, kind, payload, priority, dedupe_key)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims the next due job for `lease`; a job whose worker died is claimed again once
+    /// its lease ran out.
+    pub async fn claim_job(&self, lease: Duration) -> Result<Option<Job>, GatewayError> {
+        let now = now_ms();
+        let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let skip_locked = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ?, updated_at = ?
+             WHERE id = (SELECT id FROM jobs
+                         WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND locked_until < ?)
+                         ORDER BY priority, run_at, id LIMIT 1{skip_locked})
+             RETURNING *"
+        );
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&self.sql(&sql))
+            .bind(until)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    pub async fn complete_job(&self, id: i64) -> Result<(), GatewayError> {
+        // A done job frees its dedupe key: the same work may be needed again later.
+        sqlx::query(&self.sql("UPDATE jobs SET state = 'done', dedupe_key = NULL, locked_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?"))
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A failed attempt: back to the queue after a backoff, or to review after the last.
+    /// Returns whether the job went to review.
+    pub async fn fail_job(
+        &self,
+        job: &Job,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<bool, GatewayError> {
+        let to_review = job.attempts >= MAX_ATTEMPTS;
+        let now = now_ms();
+        sqlx::query(&self.sql(
+            "UPDATE jobs SET state = ?, run_at = ?, locked_until = NULL, last_error = ?, updated_at = ? WHERE id = ?",
+        ))
+        .bind(if to_review { "review" } else { "queued" })
+        .bind(now + i64::try_from(retry_in.as_millis()).unwrap_or(0))
+        .bind(error)
+        .bind(now)
+        .bind(job.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(to_review)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>, GatewayError> {
+        let row = sqlx::query(&self.sql("SELECT * FROM jobs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    pub async fn jobs_in(&self, state: &str) -> Result<Vec<Job>, GatewayError> {
+        let rows = sqlx::query(&self.sql("SELECT * FROM jobs WHERE state = ? ORDER BY id"))
+            .bind(state)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Puts a job from review back in the queue, with a fresh attempt budget.
+    pub async fn replay_job(&self, id: i64) -> Result<bool, GatewayError> {
+        let now = now_ms();
+        let done = sqlx::query(&self.sql(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? WHERE id = ? AND state = 'review'",
+        ))
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn queue_stats(&self) -> Result<QueueStats, GatewayError> {
+        let now = now_ms();
+        let row = sqlx::query(&self.sql(
+            "SELECT
+                COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0) AS waiting,
+                COALESCE(MIN(CASE WHEN state = 'queued' THEN created_at END), ?) AS oldest,
+                COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0) AS running,
+                COALESCE(SUM(CASE WHEN state = 'running' AND locked_until < ? THEN 1 ELSE 0 END), 0) AS stuck,
+                COALESCE(SUM(CASE WHEN state = 'review' THEN 1 ELSE 0 END), 0) AS review
+             FROM jobs",
+        ))
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: i64 = row.try_get("oldest")?;
+        Ok(QueueStats {
+            waiting: row.try_get("waiting")?,
+            oldest_waiting_ms: now - oldest,
+            running: row.try_get("running")?,
+            stuck: row.try_get("stuck")?,
+            review: row.try_get("review")?,
+        })
+    }
+
+    /// Whether a job with this dedupe key exists (in any state).
+    pub async fn has_job(&self, dedupe_key: &str) -> Result<bool, GatewayError> {
+        let n: i64 =
+            sqlx::query_scalar(&self.sql("SELECT COUNT(*) FROM jobs WHERE dedupe_key = ?"))
+                .bind(dedupe_key)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1, 0.0), Duration::from_secs(1));
+        assert_eq!(backoff(3, 0.0), Duration::from_secs(4));
+        assert_eq!(backoff(30, 0.0), Duration::from_secs(300));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(1250));
+    }
+}

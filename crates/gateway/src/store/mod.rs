@@ -1,0 +1,41 @@
+//! Durable state, one module per table family: [`sessions`], [`transactions`] (with their
+//! operations), [`audit`], [`jobs`], [`idempotency`], [`secrets`], [`gdpr`].
+//!
+//! Every function takes either the pool (a read, or a write that stands alone) or an open
+//! transaction (a write that must commit together with others — a state change, its audit
+//! entry and the job it needs).
+
+pub mod audit;
+pub mod gdpr;
+pub mod idempotency;
+pub mod jobs;
+pub mod secrets;
+pub mod sessions;
+pub mod transactions;
+
+use sha2::{Digest, Sha256};
+
+pub use crate::db::{Backend, Db, Tx, now_ms};
+pub use sessions::StoredSession;
+pub use transactions::{OpKind, OpState, Operation, Transaction, TxState};
+
+/// sha256 of a value's JSON: an unchanged cart hashes the same.
+pub fn hash_json<T: serde::Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(Sha256::digest(json))
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation()
+                || d.message().contains("UNIQUE constraint failed")
+                || d.message().contains("duplicate key value")
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
