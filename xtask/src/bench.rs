@@ -2,7 +2,7 @@
 
 use crate::util::{Result, cargo, step};
 
-const BENCHES: &[&str] = &["mapping", "client"];
+const BENCHES: &[&str] = &["mapping", "client", "gateway"];
 
 pub fn run(args: &[String]) -> Result {
     let wanted: Vec<&str> = if args.is_empty() {
@@ -19,6 +19,10 @@ pub fn run(args: &[String]) -> Result {
             "client" => step(
                 "bench client (create-session against the sandbox: req/s, p50, p99)",
                 cargo().args(["bench", "-p", "klarna-client", "--bench", "client"]),
+            )?,
+            "gateway" => step(
+                "bench gateway (session overhead, authorize throughput; SQLite and PostgreSQL)",
+                cargo().args(["bench", "-p", "klarna-gateway", "--bench", "gateway"]),
             )?,
             other => {
                 return Err(format!(

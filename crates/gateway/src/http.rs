@@ -82,7 +82,6 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(admin)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi))
         .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -136,10 +135,4 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
             Json(json!({"status": "not ready", "problems": problems})),
         )
     }
-}
-
-const OPENAPI: &str = include_str!("../openapi.json");
-
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
