@@ -67,6 +67,7 @@ async fn start_system(dist: PathBuf) -> System {
         admin_token: Some(ADMIN_TOKEN.into()),
         odoo_password: Some(sandbox_config.odoo_password.clone()),
         odoo_shared_secret: Some(sandbox_config.odoo_shared_secret.clone()),
+        ..InitialSecrets::default()
     };
     let gateway = Arc::new(Gateway::new(config, secrets).await.expect("gateway starts"));
     let running = klarna_gateway::start(gateway_listener, gateway.clone())

@@ -1,8 +1,11 @@
 //! `cargo xtask bench [NAME]`: the benchmarks whose numbers the project reports.
 
-use crate::util::{Result, cargo, step};
+use std::path::PathBuf;
+use std::process::Command;
 
-const BENCHES: &[&str] = &["mapping", "client", "gateway"];
+use crate::util::{Result, cargo, step, tools_dir};
+
+const BENCHES: &[&str] = &["mapping", "client", "gateway", "webhooks"];
 
 pub fn run(args: &[String]) -> Result {
     let wanted: Vec<&str> = if args.is_empty() {
@@ -24,6 +27,12 @@ pub fn run(args: &[String]) -> Result {
                 "bench gateway (session overhead, authorize throughput; SQLite and PostgreSQL)",
                 cargo().args(["bench", "-p", "klarna-gateway", "--bench", "gateway"]),
             )?,
+            "webhooks" => step(
+                "bench webhooks (signed ingest: gateway on SQLite and PostgreSQL vs a Python werkzeug baseline)",
+                cargo()
+                    .args(["bench", "-p", "klarna-gateway", "--bench", "webhooks"])
+                    .env("WEBHOOK_BASELINE_PYTHON", baseline_python()?),
+            )?,
             other => {
                 return Err(format!(
                     "unknown benchmark {other:?}; known: {}",
@@ -33,4 +42,34 @@ pub fn run(args: &[String]) -> Result {
         }
     }
     Ok(())
+}
+
+fn has_werkzeug(python: &std::path::Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import werkzeug"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A Python that has werkzeug for the baseline: the system's, or a virtualenv under the
+/// tools directory with werkzeug from PyPI.
+fn baseline_python() -> Result<PathBuf> {
+    let system = PathBuf::from("python3");
+    if has_werkzeug(&system) {
+        return Ok(system);
+    }
+    let venv = tools_dir().join("bench-venv");
+    let python = venv.join("bin").join("python3");
+    if !has_werkzeug(&python) {
+        step(
+            "create a virtualenv for the Python baseline",
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        )
+        .map_err(|e| format!("{e} (install Python 3 with venv: apt-get install python3-venv)"))?;
+        step(
+            "install werkzeug from PyPI",
+            Command::new(&python).args(["-m", "pip", "install", "--quiet", "werkzeug>=3,<4"]),
+        )?;
+    }
+    Ok(python)
 }

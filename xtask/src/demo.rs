@@ -16,6 +16,9 @@ const ODOO_PASSWORD: &str = "admin";
 const ODOO_SHARED_SECRET: &str = "sandbox-odoo-secret";
 /// The demo's admin API token (a demo value, printed on purpose).
 const ADMIN_TOKEN: &str = "sandbox-admin-token";
+/// The demo's webhook signing key (sandbox only; the sandbox signs with it).
+const WEBHOOK_KEY_ID: &str = "demo-key-1";
+const WEBHOOK_KEY_SECRET: &str = "sandbox-webhook-secret-1";
 
 fn port_arg(args: &[String], flag: &str, default: u16) -> Result<u16> {
     match args.iter().position(|a| a == flag) {
@@ -63,6 +66,12 @@ pub fn run(args: &[String]) -> Result {
             .arg(&bundle.dir)
             .arg("--gateway-url")
             .arg(&gateway_url)
+            .arg("--webhook-url")
+            .arg(format!("{gateway_url}/klarna/webhook"))
+            .arg("--signing-key")
+            .arg(format!("{WEBHOOK_KEY_ID}={WEBHOOK_KEY_SECRET}"))
+            .arg("--webhook-time-scale")
+            .arg("0.01")
             .env("SANDBOX_USERNAME", SANDBOX_USER)
             .env("SANDBOX_PASSWORD", SANDBOX_PASSWORD)
             .env("SANDBOX_ODOO_PASSWORD", ODOO_PASSWORD)
@@ -84,11 +93,17 @@ pub fn run(args: &[String]) -> Result {
         .arg(format!("127.0.0.1:{}", gateway_port + 1))
         .arg("--log-format")
         .arg("text")
+        .arg("--public-url")
+        .arg(&gateway_url)
         .env("KLARNA_USERNAME", SANDBOX_USER)
         .env("KLARNA_PASSWORD", SANDBOX_PASSWORD)
         .env("ODOO_PASSWORD", ODOO_PASSWORD)
         .env("ODOO_SHARED_SECRET", ODOO_SHARED_SECRET)
         .env("GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env(
+            "GATEWAY_WEBHOOK_SIGNING_KEYS",
+            format!("{WEBHOOK_KEY_ID}={WEBHOOK_KEY_SECRET}"),
+        )
         .spawn();
     match gateway {
         Ok(child) => children.push(("klarna-gateway", child)),
@@ -105,7 +120,7 @@ pub fn run(args: &[String]) -> Result {
         return Err("the sandbox or the gateway did not start listening within 15 s".into());
     }
     println!(
-        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S09001  (add ?mode=modal for the modal)\n  Gateway:     {gateway_url}  (SQLite: {})\n  Admin API:   curl -H 'Authorization: Bearer {ADMIN_TOKEN}' {gateway_url}/admin/payments/S09001\n  Metrics:     http://127.0.0.1:{}/metrics\n\n  Ctrl-C stops everything.\n",
+        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S09001  (add ?mode=modal for the modal)\n  Gateway:     {gateway_url}  (SQLite: {})\n  Admin API:   curl -H 'Authorization: Bearer {ADMIN_TOKEN}' {gateway_url}/admin/payments/S09001\n  Metrics:     http://127.0.0.1:{}/metrics\n  Webhook:     cargo run -q -p klarna-sandbox -- trigger completed --order <klarna order id>\n\n  Ctrl-C stops everything.\n",
         data_dir.join("gateway.db").display(),
         gateway_port + 1
     );

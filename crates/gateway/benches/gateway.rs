@@ -83,6 +83,7 @@ fn main() {
                 admin_token: Some("bench".into()),
                 odoo_password: Some(sandbox_config.odoo_password.clone()),
                 odoo_shared_secret: Some(sandbox_config.odoo_shared_secret.clone()),
+                ..InitialSecrets::default()
             };
             let running = klarna_gateway::spawn(config, secrets).await.expect("gateway");
             let gateway_url = format!("http://{}", running.addr);
@@ -170,6 +171,12 @@ fn main() {
                 g99.saturating_sub(d99)
             );
             running.shutdown().await;
+            if name == "postgres"
+                && let Some((base, db)) = url.rsplit_once('/')
+                && let Ok(mut c) = sqlx::PgConnection::connect(&format!("{base}/postgres")).await
+            {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut c).await;
+            }
         }
     });
 }

@@ -19,7 +19,7 @@ use crate::error::GatewayError;
 use crate::manage::{self, Command};
 use crate::secrets::ADMIN_TOKEN;
 use crate::store::hash_json;
-use crate::{Gateway, reconcile};
+use crate::{Gateway, reconcile, webhook};
 
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -34,6 +34,12 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/admin/jobs/{id}", get(job))
         .route("/admin/jobs/{id}/replay", post(replay))
         .route("/admin/reconcile", post(run_reconcile))
+        .route(
+            "/admin/webhook-keys",
+            get(webhook_keys).post(add_webhook_key),
+        )
+        .route("/admin/webhook-keys/{id}/revoke", post(revoke_webhook_key))
+        .route("/admin/webhook-events/{id}", get(webhook_event))
 }
 
 /// A request carrying the admin token.
@@ -294,4 +300,45 @@ async fn status(State(gw): State<Arc<Gateway>>, _a: Admin) -> Result<Json<Value>
         "last_reconcile": gw.last_reconcile(),
         "version": env!("CARGO_PKG_VERSION"),
     })))
+}
+
+async fn webhook_keys(State(gw): State<Arc<Gateway>>, _a: Admin) -> Json<Value> {
+    Json(json!({"keys": webhook::list_keys(&gw)}))
+}
+
+#[derive(serde::Deserialize)]
+struct NewKey {
+    id: String,
+    secret: zeroize::Zeroizing<String>,
+}
+
+async fn add_webhook_key(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    crate::http::ApiJson(key): crate::http::ApiJson<NewKey>,
+) -> Result<Json<Value>, GatewayError> {
+    webhook::add_key(&gw, &key.id, &key.secret).await?;
+    Ok(Json(json!({"keys": webhook::list_keys(&gw)})))
+}
+
+async fn revoke_webhook_key(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, GatewayError> {
+    webhook::revoke_key(&gw, &id).await?;
+    Ok(Json(json!({"keys": webhook::list_keys(&gw)})))
+}
+
+async fn webhook_event(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, GatewayError> {
+    let event = gw
+        .db
+        .event(&id)
+        .await?
+        .ok_or_else(|| GatewayError::Refused(format!("no event {id}")))?;
+    Ok(Json(json!(event)))
 }

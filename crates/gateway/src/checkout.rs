@@ -83,7 +83,11 @@ pub async fn start_session(
         }
         // The cart changed: Klarna's session must carry the new cart (and the widget
         // must call load() again), so the old amount can never be authorized.
-        match gw.klarna.update_session(&existing.id, &body).await {
+        match gw
+            .klarna
+            .update_session(&existing.id, &gw.with_urls(&body))
+            .await
+        {
             Ok(()) => {
                 gw.db.update_session_body(&existing.id, &body).await?;
                 tracing::info!(order = %existing.order_reference, session = %existing.id, amount = body.order_amount, "klarna session updated");
@@ -99,7 +103,7 @@ pub async fn start_session(
             Err(e) => return Err(e.into()),
         }
     }
-    let created = gw.klarna.create_session(&body).await?;
+    let created = gw.klarna.create_session(&gw.with_urls(&body)).await?;
     let session = StoredSession {
         id: created.session_id,
         order_reference: req.order_reference.clone(),
@@ -148,10 +152,23 @@ pub async fn authorize(
         .session(&req.session_id)
         .await?
         .ok_or_else(|| GatewayError::SessionNotFound(req.session_id.clone()))?;
-    let claimed = match gw.db.claim(&session).await? {
-        Claim::Won(t) => t,
-        // A repeated submit gets the first one's answer and never a second order.
-        Claim::Existing(t) => return authorized(&t).ok_or(GatewayError::AuthorizationInProgress),
+    // A repeated submit (or Klarna's authorization callback racing the widget) gets the
+    // first one's answer and never a second order; while the first is still with Klarna,
+    // the second waits for it rather than failing the shopper.
+    let waiting_since = std::time::Instant::now();
+    let claimed = loop {
+        match gw.db.claim(&session).await? {
+            Claim::Won(t) => break t,
+            Claim::Existing(t) => {
+                if let Some(answer) = authorized(&t) {
+                    return Ok(answer);
+                }
+                if waiting_since.elapsed() > gw.config.klarna_timeout * 2 {
+                    return Err(GatewayError::AuthorizationInProgress);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
     };
     // Amounts come from Odoo: the cart must not have changed since the session.
     let current = match odoo_body(gw, &session.order_reference, None).await {
@@ -176,10 +193,11 @@ pub async fn authorize(
     }
     match gw
         .klarna
-        .create_order(&req.authorization_token, &session.body)
+        .create_order(&req.authorization_token, &gw.with_urls(&session.body))
         .await
     {
         Ok(order) => {
+            gw.checkpoint("after_create_order")?;
             let mut t = claimed.clone();
             t.state = if order.fraud_status == FraudStatus::Rejected {
                 TxState::Cancelled
@@ -195,6 +213,13 @@ pub async fn authorize(
                 FraudStatus::Rejected => Event::Cancelled,
             };
             let mut tx = gw.db.begin_write().await?;
+            // A webhook may have adopted the order meanwhile (this answer came very late):
+            // its record stands.
+            let current = gw.db.lock_transaction(&mut tx, t.id).await?;
+            if current.state != TxState::Placing {
+                tx.commit().await?;
+                return authorized(&current).ok_or(GatewayError::AuthorizationInProgress);
+            }
             gw.db.save_transaction(&mut tx, &t).await?;
             gw.db
                 .audit(
@@ -251,6 +276,13 @@ pub async fn authorize(
                 e, t.order_reference
             ));
             let mut tx = gw.db.begin_write().await?;
+            // A webhook may have adopted the order meanwhile (this answer came very late):
+            // its record stands.
+            let current = gw.db.lock_transaction(&mut tx, t.id).await?;
+            if current.state != TxState::Placing {
+                tx.commit().await?;
+                return authorized(&current).ok_or(GatewayError::AuthorizationInProgress);
+            }
             gw.db.save_transaction(&mut tx, &t).await?;
             gw.db
                 .audit(

@@ -53,6 +53,18 @@ pub struct Config {
     pub retry_scale: f64,
     pub run_worker: bool,
     pub log_format: LogFormat,
+    /// How long a claimed job is one worker's before another may take it over.
+    pub job_lease: Duration,
+    /// The gateway's address as Klarna reaches it, for the classic notification URL.
+    pub public_url: Option<String>,
+    /// Webhooks older than this are refused (Klarna retries for about 21 hours).
+    pub webhook_horizon: Duration,
+    pub frontdoor: crate::frontdoor::FrontDoorConfig,
+    /// How often the sealed secrets are re-read (changes by the CLI or other instances).
+    pub secrets_refresh: Duration,
+    /// An order still being placed after this long was lost by a crashed authorize; a
+    /// webhook about its Klarna order then completes it.
+    pub placing_grace: Duration,
 }
 
 impl Config {
@@ -81,6 +93,12 @@ impl Config {
             retry_scale: 1.0,
             run_worker: true,
             log_format: LogFormat::Text,
+            job_lease: Duration::from_secs(120),
+            public_url: None,
+            webhook_horizon: crate::webhook::DEFAULT_HORIZON,
+            frontdoor: crate::frontdoor::FrontDoorConfig::default(),
+            secrets_refresh: Duration::from_secs(10),
+            placing_grace: Duration::from_secs(120),
         }
     }
 
@@ -110,6 +128,18 @@ pub struct FileConfig {
     pub reconcile_interval_secs: Option<u64>,
     pub pii_retention_days: Option<u64>,
     pub log_format: Option<LogFormat>,
+    pub public_url: Option<String>,
+    pub webhook_horizon_hours: Option<u64>,
+    pub webhook_allow_cidrs: Option<Vec<String>>,
+    pub trust_forwarded_for: Option<bool>,
+    pub widget_rate_per_second: Option<u32>,
+    pub webhook_rate_per_second: Option<u32>,
+    pub block_after_failures: Option<u32>,
+    pub block_for_secs: Option<u64>,
+    pub alert_threshold: Option<u32>,
+    pub alert_url: Option<String>,
+    pub no_worker: Option<bool>,
+    pub job_lease_secs: Option<u64>,
 }
 
 impl FileConfig {

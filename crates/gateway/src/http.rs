@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::GatewayError;
 use crate::secrets::{KLARNA_PASSWORD, KLARNA_USERNAME};
-use crate::{Gateway, admin, checkout, metrics};
+use crate::{Gateway, admin, checkout, frontdoor, metrics, webhook};
 
 /// Widget requests are a few hundred bytes; anything much larger is not ours.
 const WIDGET_BODY_LIMIT: usize = 16 * 1024;
@@ -74,11 +74,29 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/klarna/session", post(session))
         .route("/klarna/authorize", post(authorize))
         .layer(RequestBodyLimitLayer::new(WIDGET_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            frontdoor::widget_guard,
+        ))
         .layer(cors);
+    // Webhooks: no CORS (not for browsers), their own size limit and door.
+    let webhooks = Router::new()
+        .route("/klarna/webhook", post(webhook::signed))
+        .route("/klarna/notification/{token}", post(webhook::classic))
+        .route(
+            "/klarna/authorization/{token}",
+            post(webhook::authorization),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(webhook::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            frontdoor::webhook_guard,
+        ));
     let admin = admin::routes().layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(widget)
+        .merge(webhooks)
         .merge(admin)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -1,6 +1,8 @@
 //! `klarna-gateway`: the backend between the checkout widget, Odoo and Klarna.
 //!
 //! - [`http`] — the widget API, health, readiness; [`admin`] — the admin API
+//! - [`webhook`] — Klarna's webhooks and classic callbacks; [`frontdoor`] — rate limits,
+//!   allow-list, blocking, security alerts
 //! - [`checkout`] — session for an Odoo order → order placed from an authorization
 //! - [`manage`] — capture, refund, cancel, release, extend: durable and idempotent
 //! - [`worker`] — the job queue's worker; [`reconcile`] — our records vs Klarna and Odoo
@@ -15,6 +17,7 @@ pub mod checkout;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod frontdoor;
 pub mod http;
 pub mod manage;
 pub mod metrics;
@@ -25,6 +28,7 @@ pub mod reconcile;
 pub mod secrets;
 pub mod store;
 pub mod vault;
+pub mod webhook;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -63,6 +67,10 @@ pub struct InitialSecrets {
     pub admin_token: Option<String>,
     pub odoo_password: Option<String>,
     pub odoo_shared_secret: Option<String>,
+    /// Webhook signing keys (id, secret) to add when absent.
+    pub webhook_signing_keys: Vec<(String, String)>,
+    /// The classic callbacks' URL token (generated on first start when absent).
+    pub classic_callback_token: Option<String>,
 }
 
 impl std::fmt::Debug for InitialSecrets {
@@ -80,6 +88,7 @@ pub struct Gateway {
     /// For notifications to Odoo.
     pub http: reqwest::Client,
     pub worker_wakeup: Notify,
+    pub frontdoor: frontdoor::FrontDoor,
     locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     crash_at: Mutex<Option<&'static str>>,
     last_reconcile: AtomicI64,
@@ -141,11 +150,43 @@ impl Gateway {
                 PasswordSource::new(move || s.get(secrets::ODOO_PASSWORD))
             },
         })?;
+        let mut keys = webhook::load_keys_from(&secrets);
+        let before = keys.len();
+        for (id, secret) in &initial.webhook_signing_keys {
+            if !keys.iter().any(|k| &k.id == id) {
+                keys.push(webhook::SigningKey {
+                    id: id.clone(),
+                    secret: secret.clone(),
+                    revoked: false,
+                });
+            }
+        }
+        if keys.len() != before {
+            webhook::save_keys_to(&secrets, &keys).await?;
+        }
+        match (
+            &initial.classic_callback_token,
+            secrets.get(webhook::CLASSIC_TOKEN),
+        ) {
+            (Some(token), _) if !token.is_empty() => {
+                secrets.set(webhook::CLASSIC_TOKEN, token).await?
+            }
+            (_, None) => {
+                secrets
+                    .set(
+                        webhook::CLASSIC_TOKEN,
+                        &uuid::Uuid::new_v4().simple().to_string(),
+                    )
+                    .await?
+            }
+            _ => {}
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let frontdoor = frontdoor::FrontDoor::new(config.frontdoor.clone());
         Ok(Self {
             config,
             db,
@@ -154,10 +195,33 @@ impl Gateway {
             odoo,
             http,
             worker_wakeup: Notify::new(),
+            frontdoor,
             locks: Mutex::new(HashMap::new()),
             crash_at: Mutex::new(None),
             last_reconcile: AtomicI64::new(0),
         })
+    }
+
+    /// The body Klarna gets: the mapped order plus where Klarna's classic callbacks go
+    /// (fraud notifications and the authorization callback, on secret-token URLs), when
+    /// the gateway knows its public address. The stored session keeps the body without.
+    pub fn with_urls(
+        &self,
+        body: &klarna_types::klarna::OrderBody,
+    ) -> klarna_types::klarna::OrderBody {
+        let mut body = body.clone();
+        if let (Some(base), Some(token)) = (
+            &self.config.public_url,
+            self.secrets.get(webhook::CLASSIC_TOKEN),
+        ) {
+            let base = base.trim_end_matches('/');
+            body.merchant_urls = Some(klarna_types::klarna::MerchantUrls {
+                notification: Some(format!("{base}/klarna/notification/{}", token.as_str())),
+                authorization: Some(format!("{base}/klarna/authorization/{}", token.as_str())),
+                ..body.merchant_urls.unwrap_or_default()
+            });
+        }
+        body
     }
 
     /// The per-payment lock: two operations on one payment never interleave in this
@@ -253,6 +317,10 @@ pub async fn start(listener: TcpListener, gateway: Arc<Gateway>) -> Result<Runni
         })
     };
     tasks.push(server);
+    tasks.push(tokio::spawn(refresh_secrets(
+        gateway.clone(),
+        stopped.clone(),
+    )));
     if gateway.config.run_worker {
         tasks.push(tokio::spawn(worker::run(gateway.clone(), stopped)));
     }
@@ -262,6 +330,20 @@ pub async fn start(listener: TcpListener, gateway: Arc<Gateway>) -> Result<Runni
         stop,
         tasks,
     })
+}
+
+/// Re-reads the sealed secrets every few seconds, so a key revoked by the CLI or another
+/// instance is refused here too.
+async fn refresh_secrets(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(gateway.config.secrets_refresh) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = gateway.secrets.reload().await {
+            tracing::warn!("secrets could not be re-read: {e}");
+        }
+    }
 }
 
 /// Starts a gateway on an ephemeral loopback port in the background (for tests).

@@ -35,6 +35,8 @@ struct Cli {
 enum Command {
     /// Serve the widget API, the admin API and the job worker (the default).
     Serve,
+    /// Run only the job worker (more workers, or a worker apart from the web servers).
+    Worker,
     /// Print the Klarna session body an Odoo order (JSON, docs/money.md) would become, or
     /// every problem with its field path; exits non-zero on problems.
     Map {
@@ -85,6 +87,18 @@ enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Webhook signing keys: `add ID` (secret on standard input), `revoke ID`, `list`.
+    WebhookKeys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyAction {
+    Add { id: String },
+    Revoke { id: String },
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +212,66 @@ struct Settings {
     /// Log format [default: json].
     #[arg(long, global = true, env = "GATEWAY_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// The gateway's address as Klarna reaches it; sessions then name the classic
+    /// notification URL (with its secret token).
+    #[arg(long, global = true, env = "GATEWAY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// A webhook signing key as ID=SECRET, added (sealed) when absent; repeatable.
+    #[arg(
+        long = "webhook-signing-key",
+        global = true,
+        env = "GATEWAY_WEBHOOK_SIGNING_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    webhook_signing_keys: Vec<String>,
+    /// The secret token in the classic notification URL (generated when absent).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEWAY_CLASSIC_CALLBACK_TOKEN",
+        hide_env_values = true
+    )]
+    classic_callback_token: Option<String>,
+    /// Webhooks older than this many hours are refused [default: 24].
+    #[arg(long, global = true, env = "GATEWAY_WEBHOOK_HORIZON_HOURS")]
+    webhook_horizon_hours: Option<u64>,
+    /// Only these networks (CIDR) may post webhooks; repeatable [default: any].
+    #[arg(
+        long = "webhook-allow-cidr",
+        global = true,
+        env = "GATEWAY_WEBHOOK_ALLOW_CIDRS",
+        value_delimiter = ','
+    )]
+    webhook_allow_cidrs: Vec<String>,
+    /// Take the client address from X-Forwarded-For (only behind a proxy you trust).
+    #[arg(long, global = true, env = "GATEWAY_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// Widget API requests per second and address [default: 20].
+    #[arg(long, global = true, env = "GATEWAY_WIDGET_RATE")]
+    widget_rate_per_second: Option<u32>,
+    /// Webhook requests per second and address [default: 200].
+    #[arg(long, global = true, env = "GATEWAY_WEBHOOK_RATE")]
+    webhook_rate_per_second: Option<u32>,
+    /// Verification failures in ten minutes that block an address [default: 20].
+    #[arg(long, global = true, env = "GATEWAY_BLOCK_AFTER")]
+    block_after_failures: Option<u32>,
+    /// How long such an address stays blocked, in seconds [default: 900].
+    #[arg(long, global = true, env = "GATEWAY_BLOCK_FOR_SECS")]
+    block_for_secs: Option<u64>,
+    /// Verification failures in five minutes that alert the operators [default: 50].
+    #[arg(long, global = true, env = "GATEWAY_ALERT_THRESHOLD")]
+    alert_threshold: Option<u32>,
+    /// Serve without the job worker (run `klarna-gateway worker` elsewhere).
+    #[arg(long, global = true, env = "GATEWAY_NO_WORKER")]
+    no_worker: bool,
+    /// Seconds a claimed job is one worker's before another may take it over (a worker
+    /// that died mid-job) [default: 120].
+    #[arg(long, global = true, env = "GATEWAY_JOB_LEASE_SECS")]
+    job_lease_secs: Option<u64>,
+    /// Where the alert goes (a small JSON document is posted there).
+    #[arg(long, global = true, env = "GATEWAY_ALERT_URL")]
+    alert_url: Option<String>,
 }
 
 const SANDBOX_SECRETS: [(&str, &str); 5] = [
@@ -287,7 +361,69 @@ fn settings(s: &Settings) -> Result<(Config, InitialSecrets, bool), GatewayError
         admin_token: s.admin_token.clone(),
         odoo_password: s.odoo_password.clone(),
         odoo_shared_secret: s.odoo_shared_secret.clone(),
+        webhook_signing_keys: s
+            .webhook_signing_keys
+            .iter()
+            .map(|k| {
+                k.split_once('=')
+                    .map(|(id, secret)| (id.to_owned(), secret.to_owned()))
+                    .ok_or_else(|| {
+                        GatewayError::Config("a webhook signing key is ID=SECRET".into())
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        classic_callback_token: s.classic_callback_token.clone(),
     };
+    config.public_url = s.public_url.clone().or(file.public_url);
+    config.run_worker = !(s.no_worker || file.no_worker.unwrap_or(false));
+    config.job_lease = s
+        .job_lease_secs
+        .or(file.job_lease_secs)
+        .map_or(config.job_lease, Duration::from_secs);
+    config.webhook_horizon = Duration::from_secs(
+        s.webhook_horizon_hours
+            .or(file.webhook_horizon_hours)
+            .unwrap_or(24)
+            * 3600,
+    );
+    let cidrs = if s.webhook_allow_cidrs.is_empty() {
+        file.webhook_allow_cidrs.unwrap_or_default()
+    } else {
+        s.webhook_allow_cidrs.clone()
+    };
+    let door = &mut config.frontdoor;
+    door.webhook_allow = cidrs
+        .iter()
+        .map(|c| {
+            c.parse().map_err(|_| {
+                GatewayError::Config(format!(
+                    "webhook_allow_cidrs: {c:?} is not a network like 192.0.2.0/24"
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    door.trust_forwarded_for = s.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false);
+    door.widget_per_second = s
+        .widget_rate_per_second
+        .or(file.widget_rate_per_second)
+        .unwrap_or(door.widget_per_second);
+    door.webhook_per_second = s
+        .webhook_rate_per_second
+        .or(file.webhook_rate_per_second)
+        .unwrap_or(door.webhook_per_second);
+    door.block_after = s
+        .block_after_failures
+        .or(file.block_after_failures)
+        .unwrap_or(door.block_after);
+    door.block_for = s
+        .block_for_secs
+        .or(file.block_for_secs)
+        .map_or(door.block_for, Duration::from_secs);
+    door.alert_threshold = s
+        .alert_threshold
+        .or(file.alert_threshold)
+        .unwrap_or(door.alert_threshold);
+    door.alert_url = s.alert_url.clone().or(file.alert_url);
     Ok((config, initial, sandbox))
 }
 
@@ -320,11 +456,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logs(if matches!(cli.command, None | Some(Command::Serve)) {
-        config.log_format
-    } else {
-        LogFormat::Text
-    });
+    init_logs(
+        if matches!(cli.command, None | Some(Command::Serve | Command::Worker)) {
+            config.log_format
+        } else {
+            LogFormat::Text
+        },
+    );
     match run(
         cli.command.unwrap_or(Command::Serve),
         config,
@@ -383,6 +521,16 @@ async fn run(
     let op = |payment: &str| payment.to_owned();
     match command {
         Command::Serve => serve(config, initial, sandbox).await,
+        Command::Worker => {
+            let gw = open(config, initial, sandbox).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let worker = tokio::spawn(klarna_gateway::worker::run(gw, stopped));
+            tracing::info!("klarna-gateway worker running");
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            let _ = worker.await;
+            Ok(())
+        }
         Command::Map { .. } => Ok(()),
         Command::Show { payment } => {
             let gw = open(config, initial, sandbox).await?;
@@ -472,6 +620,36 @@ async fn run(
                 GdprAction::Erase { email } => {
                     let n = gw.db.gdpr_erase(&email).await?;
                     println!("personal data of {n} sessions erased");
+                }
+            }
+            Ok(())
+        }
+        Command::WebhookKeys { action } => {
+            let gw = open(config, initial, false).await?;
+            match action {
+                KeyAction::Add { id } => {
+                    let mut secret = zeroize::Zeroizing::new(String::new());
+                    std::io::stdin()
+                        .read_to_string(&mut secret)
+                        .map_err(|e| GatewayError::Config(e.to_string()))?;
+                    klarna_gateway::webhook::add_key(
+                        &gw,
+                        &id,
+                        secret.trim_end_matches(['\n', '\r']),
+                    )
+                    .await?;
+                    println!("signing key {id} added");
+                }
+                KeyAction::Revoke { id } => {
+                    klarna_gateway::webhook::revoke_key(&gw, &id).await?;
+                    println!(
+                        "signing key {id} revoked: webhooks signed with it are refused from now on"
+                    );
+                }
+                KeyAction::List => {
+                    for k in klarna_gateway::webhook::list_keys(&gw) {
+                        println!("{}\t{}", k.id, if k.revoked { "revoked" } else { "active" });
+                    }
                 }
             }
             Ok(())

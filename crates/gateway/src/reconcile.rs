@@ -88,142 +88,17 @@ async fn one(gw: &Gateway, t: &Transaction, report: &mut Report) -> Result<(), G
         }
         Err(e) => return Err(e.into()),
     };
-    let _lock = gw.lock_payment(t.id).await;
-    let mut tx = gw.db.begin_write().await?;
-    let mut now = gw.db.lock_transaction(&mut tx, t.id).await?;
-    let ops = gw.db.operations_in(&mut tx, t.id).await?;
-    let before = now.clone();
-    let mut notes = Vec::new();
-    let mut events: Vec<(Event, i64, Option<i64>)> = Vec::new();
-
-    // Captures and refunds Klarna has and we do not (or left pending).
-    for c in &order.captures {
-        if ops
-            .iter()
-            .any(|o| o.klarna_id.as_deref() == Some(&c.capture_id))
-        {
-            continue;
-        }
-        let pending = ops.iter().find(|o| {
-            o.kind == OpKind::Capture
-                && o.state == OpState::Pending
-                && c.reference.is_some()
-                && o.request.get("reference").and_then(|r| r.as_str()) == c.reference.as_deref()
-        });
-        let op_id = adopt(
-            gw,
-            &mut tx,
-            t,
-            pending,
-            OpKind::Capture,
-            c.captured_amount,
-            &c.capture_id,
-            c.reference.as_deref(),
-        )
-        .await?;
-        notes.push(format!(
-            "capture {} of {} recorded from Klarna",
-            c.capture_id, c.captured_amount
-        ));
-        events.push((Event::Captured, c.captured_amount, Some(op_id)));
-    }
-    for r in &order.refunds {
-        if ops
-            .iter()
-            .any(|o| o.klarna_id.as_deref() == Some(&r.refund_id))
-        {
-            continue;
-        }
-        let pending = ops.iter().find(|o| {
-            o.kind == OpKind::Refund
-                && o.state == OpState::Pending
-                && r.reference.is_some()
-                && o.request.get("reference").and_then(|x| x.as_str()) == r.reference.as_deref()
-        });
-        let op_id = adopt(
-            gw,
-            &mut tx,
-            t,
-            pending,
-            OpKind::Refund,
-            r.refunded_amount,
-            &r.refund_id,
-            r.reference.as_deref(),
-        )
-        .await?;
-        notes.push(format!(
-            "refund {} of {} recorded from Klarna",
-            r.refund_id, r.refunded_amount
-        ));
-        events.push((Event::Refunded, r.refunded_amount, Some(op_id)));
-    }
-
-    // Klarna's amounts, state and fraud decision win.
-    let klarna_state = state_of(&order);
-    if now.captured_amount != order.captured_amount
-        || now.refunded_amount != order.refunded_amount
-        || now.state != klarna_state
-    {
-        if now.state != klarna_state {
-            notes.push(format!(
-                "state {} → {} (Klarna)",
-                now.state.as_str(),
-                klarna_state.as_str()
-            ));
-            match klarna_state {
-                TxState::Cancelled => events.push((Event::Cancelled, 0, None)),
-                TxState::Expired => events.push((Event::Expired, 0, None)),
-                _ => {}
-            }
-        }
-        now.captured_amount = order.captured_amount;
-        now.refunded_amount = order.refunded_amount;
-        now.authorized_amount = order.original_order_amount;
-        now.released_amount = (order.original_order_amount - order.order_amount).max(0);
-        now.state = klarna_state;
-    }
-    if now.fraud_status != Some(order.fraud_status) {
-        notes.push(format!(
-            "fraud decision {:?} → {:?} (Klarna)",
-            now.fraud_status, order.fraud_status
-        ));
-        if before.fraud_status == Some(FraudStatus::Pending)
-            && order.fraud_status == FraudStatus::Accepted
-        {
-            events.push((Event::Authorized, now.authorized_amount, None));
-        }
-        now.fraud_status = Some(order.fraud_status);
-    }
+    let notes = sync_payment(gw, t.id, &order, "reconcile", None).await?;
     if !notes.is_empty() {
-        now.attention = None;
-        gw.db.save_transaction(&mut tx, &now).await?;
-        gw.db
-            .audit(
-                &mut tx,
-                Audit {
-                    transaction_id: Some(t.id),
-                    order_reference: Some(&t.order_reference),
-                    actor: "reconcile",
-                    action: "repaired_from_klarna",
-                    before: Some(before.state.as_str()),
-                    after: Some(now.state.as_str()),
-                    detail: Some(notes.join("; ")),
-                },
-            )
-            .await?;
-        for (event, amount, op) in &events {
-            odoo_sync::enqueue(
-                &gw.db,
-                &mut tx,
-                &Notification::new(&now, *event, *amount, *op, None),
-            )
-            .await?;
-        }
         report
             .repaired
             .push(format!("{}: {}", t.order_reference, notes.join("; ")));
     }
-    tx.commit().await?;
+    let now = gw
+        .db
+        .transaction(t.id)
+        .await?
+        .ok_or_else(|| GatewayError::PaymentNotFound(t.id.to_string()))?;
 
     // Odoo: does it show what we know? If not, tell it again.
     match gw.odoo.transaction_state(&order_id).await {
@@ -281,6 +156,254 @@ async fn one(gw: &Gateway, t: &Transaction, report: &mut Report) -> Result<(), G
     }
     gw.wake_worker();
     Ok(())
+}
+
+/// Brings our record of a payment in line with Klarna's order, through the state
+/// machine: captures and refunds Klarna has and we do not are recorded, then Klarna's
+/// cancel, expiry, release and fraud decision are applied. What the state machine refuses
+/// (Klarna and we disagree) is kept as Klarna says and marked for a person. Returns what
+/// changed. `event` (a webhook's id) is marked applied in the same transaction.
+pub async fn sync_payment(
+    gw: &Gateway,
+    transaction_id: i64,
+    order: &Order,
+    actor: &str,
+    event: Option<(&str, &str)>,
+) -> Result<Vec<String>, GatewayError> {
+    let _lock = gw.lock_payment(transaction_id).await;
+    let mut tx = gw.db.begin_write().await?;
+    let mut now = gw.db.lock_transaction(&mut tx, transaction_id).await?;
+    if let Some((id, _)) = event
+        && gw.db.event_applied_in(&mut tx, id).await?
+    {
+        return Ok(Vec::new());
+    }
+    let ops = gw.db.operations_in(&mut tx, transaction_id).await?;
+    let before = now.clone();
+    let mut p = now.payment(&ops)?;
+    let money = |minor: i64| {
+        klarna_types::money::Currency::new(&now.currency)
+            .map(|c| klarna_types::money::Money::from_minor(minor, c))
+            .map_err(|e| GatewayError::Config(e.to_string()))
+    };
+    let mut notes = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut events: Vec<(Event, i64, Option<i64>)> = Vec::new();
+
+    for c in &order.captures {
+        if ops
+            .iter()
+            .any(|o| o.klarna_id.as_deref() == Some(&c.capture_id))
+        {
+            continue;
+        }
+        match p.capture(money(c.captured_amount)?) {
+            Ok((next, _)) => p = next,
+            Err(r) => conflicts.push(format!(
+                "Klarna has capture {} that our records refuse: {r}",
+                c.capture_id
+            )),
+        }
+        let pending = ops.iter().find(|o| {
+            o.kind == OpKind::Capture
+                && o.state == OpState::Pending
+                && c.reference.is_some()
+                && o.request.get("reference").and_then(|r| r.as_str()) == c.reference.as_deref()
+        });
+        let op_id = adopt(
+            gw,
+            &mut tx,
+            &now,
+            pending,
+            OpKind::Capture,
+            c.captured_amount,
+            &c.capture_id,
+            c.reference.as_deref(),
+        )
+        .await?;
+        notes.push(format!(
+            "capture {} of {} recorded from Klarna",
+            c.capture_id, c.captured_amount
+        ));
+        events.push((Event::Captured, c.captured_amount, Some(op_id)));
+    }
+    for r in &order.refunds {
+        if ops
+            .iter()
+            .any(|o| o.klarna_id.as_deref() == Some(&r.refund_id))
+        {
+            continue;
+        }
+        match p.refund(money(r.refunded_amount)?, None) {
+            Ok(next) => p = next,
+            Err(e) => conflicts.push(format!(
+                "Klarna has refund {} that our records refuse: {e}",
+                r.refund_id
+            )),
+        }
+        let pending = ops.iter().find(|o| {
+            o.kind == OpKind::Refund
+                && o.state == OpState::Pending
+                && r.reference.is_some()
+                && o.request.get("reference").and_then(|x| x.as_str()) == r.reference.as_deref()
+        });
+        let op_id = adopt(
+            gw,
+            &mut tx,
+            &now,
+            pending,
+            OpKind::Refund,
+            r.refunded_amount,
+            &r.refund_id,
+            r.reference.as_deref(),
+        )
+        .await?;
+        notes.push(format!(
+            "refund {} of {} recorded from Klarna",
+            r.refund_id, r.refunded_amount
+        ));
+        events.push((Event::Refunded, r.refunded_amount, Some(op_id)));
+    }
+    // Klarna's fraud decision; a decision on an order already cancelled changes nothing.
+    if p.fraud_status() != order.fraud_status {
+        let was = p.fraud_status();
+        p = p.decide_fraud(order.fraud_status)?;
+        notes.push(format!(
+            "fraud decision {was:?} → {:?} (Klarna)",
+            order.fraud_status
+        ));
+        if was == FraudStatus::Pending
+            && order.fraud_status == FraudStatus::Accepted
+            && p.status() != klarna_types::payment::Status::Cancelled
+        {
+            events.push((Event::Authorized, now.authorized_amount, None));
+        }
+        if p.status() == klarna_types::payment::Status::Cancelled
+            && TxState::from_status(p.status()) != before.state
+        {
+            events.push((Event::Cancelled, 0, None));
+        }
+    }
+    let target = state_of(order);
+    if TxState::from_status(p.status()) != target {
+        let step = match target {
+            TxState::Cancelled => Some(p.cancel()),
+            TxState::Expired => Some(p.expire()),
+            TxState::Captured if order.order_amount < order.original_order_amount => {
+                Some(p.release_remaining())
+            }
+            _ => None,
+        };
+        match step {
+            Some(Ok(next)) => {
+                notes.push(format!(
+                    "state {} → {} (Klarna)",
+                    TxState::from_status(p.status()).as_str(),
+                    target.as_str()
+                ));
+                events.push((
+                    match target {
+                        TxState::Cancelled => Event::Cancelled,
+                        TxState::Expired => Event::Expired,
+                        _ => Event::Released,
+                    },
+                    0,
+                    None,
+                ));
+                p = next;
+            }
+            Some(Err(r)) => conflicts.push(format!(
+                "Klarna shows {} but our records refuse it: {r}",
+                target.as_str()
+            )),
+            None => conflicts.push(format!(
+                "Klarna shows {} and our records {}",
+                target.as_str(),
+                TxState::from_status(p.status()).as_str()
+            )),
+        }
+    }
+    // Klarna's word stands where ours differs.
+    now.state = if conflicts.is_empty() {
+        TxState::from_status(p.status())
+    } else {
+        target
+    };
+    now.fraud_status = Some(order.fraud_status);
+    now.captured_amount = order.captured_amount;
+    now.refunded_amount = order.refunded_amount;
+    now.released_amount = (order.original_order_amount - order.order_amount).max(0);
+    if !conflicts.is_empty() {
+        now.attention = Some(conflicts.join("; "));
+    } else if !notes.is_empty() {
+        now.attention = None;
+    }
+    let changed = !notes.is_empty() || !conflicts.is_empty();
+    if changed {
+        gw.db.save_transaction(&mut tx, &now).await?;
+        let mut detail = notes.clone();
+        detail.extend(conflicts.iter().map(|c| format!("CONFLICT: {c}")));
+        if let Some((id, kind)) = event {
+            detail.insert(0, format!("event {id} ({kind})"));
+        }
+        gw.db
+            .audit(
+                &mut tx,
+                Audit {
+                    transaction_id: Some(transaction_id),
+                    order_reference: Some(&now.order_reference),
+                    actor,
+                    action: if event.is_some() {
+                        "webhook_applied"
+                    } else {
+                        "repaired_from_klarna"
+                    },
+                    before: Some(before.state.as_str()),
+                    after: Some(now.state.as_str()),
+                    detail: Some(detail.join("; ")),
+                },
+            )
+            .await?;
+        for (e, amount, op) in &events {
+            odoo_sync::enqueue(
+                &gw.db,
+                &mut tx,
+                &Notification::new(&now, *e, *amount, *op, None),
+            )
+            .await?;
+        }
+        if !conflicts.is_empty() {
+            odoo_sync::enqueue(
+                &gw.db,
+                &mut tx,
+                &Notification::new(&now, Event::Error, 0, None, now.attention.clone()),
+            )
+            .await?;
+        }
+    } else if let Some((id, kind)) = event {
+        gw.db
+            .audit(
+                &mut tx,
+                Audit {
+                    transaction_id: Some(transaction_id),
+                    order_reference: Some(&now.order_reference),
+                    actor,
+                    action: "webhook_applied",
+                    before: Some(before.state.as_str()),
+                    after: Some(now.state.as_str()),
+                    detail: Some(format!("event {id} ({kind}); nothing to change")),
+                },
+            )
+            .await?;
+    }
+    if let Some((id, _)) = event {
+        gw.db.mark_event_applied(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    gw.wake_worker();
+    let mut all = notes;
+    all.extend(conflicts);
+    Ok(all)
 }
 
 /// Records a capture or refund Klarna has: completes our pending operation for it, or

@@ -49,6 +49,14 @@ impl Secrets {
         })
     }
 
+    /// Reads the sealed secrets again: what another instance or the CLI changed (a revoked
+    /// webhook key, a new admin token) takes effect here too.
+    pub async fn reload(&self) -> Result<(), GatewayError> {
+        let sealed = self.db.sealed_secrets().await?.into_iter().collect();
+        *write(&self.sealed) = sealed;
+        Ok(())
+    }
+
     /// Seals and stores a secret (replacing any earlier value).
     pub async fn set(&self, name: &str, plaintext: &str) -> Result<(), GatewayError> {
         let sealed = read(&self.vault).seal(name, plaintext.as_bytes())?;

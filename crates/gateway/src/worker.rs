@@ -3,7 +3,6 @@
 //! It also schedules the periodic jobs (reconcile, personal-data retention).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
@@ -11,28 +10,59 @@ use tokio::sync::watch;
 use crate::Gateway;
 use crate::db::now_ms;
 use crate::store::jobs::{Job, PRIORITY_MAINTENANCE, backoff};
-use crate::{manage, odoo_sync, reconcile};
+use crate::{manage, odoo_sync, reconcile, webhook};
 
 pub const PURGE_JOB: &str = "purge_personal_data";
-/// How long a claimed job is ours before another worker may take it over.
-const LEASE: Duration = Duration::from_secs(120);
 
-/// Runs one job's work. `Err` is a failed attempt.
-async fn handle(gw: &Gateway, job: &Job) -> Result<(), String> {
+/// Why a job did not finish.
+#[derive(Debug)]
+pub enum NotDone {
+    /// A failed attempt: retried with backoff, then the review queue.
+    Failed(String),
+    /// Not possible yet (the event came before the payment it is about): tried again
+    /// later without using up an attempt.
+    Waiting {
+        reason: String,
+        retry_in: std::time::Duration,
+    },
+}
+
+impl From<String> for NotDone {
+    fn from(e: String) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<&str> for NotDone {
+    fn from(e: &str) -> Self {
+        Self::Failed(e.to_owned())
+    }
+}
+
+/// Runs one job's work.
+async fn handle(gw: &Gateway, job: &Job) -> Result<(), NotDone> {
     match job.kind.as_str() {
-        odoo_sync::JOB => odoo_sync::deliver(gw, &job.payload).await,
+        odoo_sync::JOB => Ok(odoo_sync::deliver(gw, &job.payload).await?),
         manage::RESUME_JOB => {
             let id = job
                 .payload
                 .get("operation_id")
                 .and_then(serde_json::Value::as_i64)
                 .ok_or("no operation_id")?;
-            manage::resume(gw, id).await
+            Ok(manage::resume(gw, id).await?)
+        }
+        crate::store::webhooks::JOB => {
+            let id = job
+                .payload
+                .get("event_id")
+                .and_then(serde_json::Value::as_str)
+                .ok_or("no event_id")?;
+            webhook::process(gw, id).await
         }
         reconcile::JOB => reconcile::run(gw)
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string()),
+            .map_err(|e| NotDone::Failed(e.to_string())),
         PURGE_JOB => {
             let cutoff =
                 now_ms() - i64::try_from(gw.config.pii_retention.as_millis()).unwrap_or(i64::MAX);
@@ -44,18 +74,24 @@ async fn handle(gw: &Gateway, job: &Job) -> Result<(), String> {
             tracing::info!(sessions = n, "personal data past its retention removed");
             Ok(())
         }
-        other => Err(format!("unknown job kind {other:?}")),
+        other => Err(format!("unknown job kind {other:?}").into()),
     }
 }
 
 /// Claims and runs one due job. Returns whether there was one.
 pub async fn run_once(gw: &Gateway) -> Result<bool, crate::GatewayError> {
-    let Some(job) = gw.db.claim_job(LEASE).await? else {
+    let Some(job) = gw.db.claim_job(gw.config.job_lease).await? else {
         return Ok(false);
     };
     match handle(gw, &job).await {
         Ok(()) => gw.db.complete_job(job.id).await?,
-        Err(error) => {
+        Err(NotDone::Waiting { reason, retry_in }) => {
+            tracing::debug!(job = job.id, kind = %job.kind, "job waits: {reason}");
+            gw.db
+                .defer_job(&job, &reason, retry_in.mul_f64(gw.config.retry_scale))
+                .await?;
+        }
+        Err(NotDone::Failed(error)) => {
             metrics::counter!("gateway_job_retries_total", "kind" => job.kind.clone()).increment(1);
             let last = job.attempts >= crate::store::jobs::MAX_ATTEMPTS;
             if last
@@ -68,6 +104,15 @@ pub async fn run_once(gw: &Gateway) -> Result<bool, crate::GatewayError> {
                 // Before the job leaves "running": the payment's attention and Odoo's
                 // notification are in place by the time anyone sees the review queue.
                 manage::gave_up(gw, id, &error).await?;
+            }
+            if last
+                && job.kind == crate::store::webhooks::JOB
+                && let Some(id) = job
+                    .payload
+                    .get("event_id")
+                    .and_then(serde_json::Value::as_str)
+            {
+                gw.db.mark_event_review(id, &error).await?;
             }
             let retry_in = backoff(job.attempts, fastrand::f64()).mul_f64(gw.config.retry_scale);
             if gw.db.fail_job(&job, &error, retry_in).await? {

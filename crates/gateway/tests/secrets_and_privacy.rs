@@ -19,11 +19,19 @@ async fn secrets_are_sealed_at_rest_and_rotation_keeps_everything_working() {
             .fetch_all(&s.gw().db.pool)
             .await
             .expect("rows");
-        assert_eq!(rows.len(), 5, "[{}]", s.db);
+        // Klarna user and password, admin token, Odoo password and shared secret, the
+        // webhook signing keys, the classic callbacks' URL token.
+        assert_eq!(rows.len(), 7, "[{}]", s.db);
         let key_before: String = rows[0].try_get("key_id").expect("key id");
         for r in &rows {
             let ciphertext: String = r.try_get("ciphertext").expect("ct");
-            for plain in [password.as_str(), ADMIN_TOKEN, "sandbox-odoo-secret"] {
+            for plain in [
+                password.as_str(),
+                ADMIN_TOKEN,
+                "sandbox-odoo-secret",
+                common::WEBHOOK_KEYS[0].1,
+                common::CLASSIC_TOKEN,
+            ] {
                 assert!(
                     !ciphertext.contains(plain),
                     "[{}] a plaintext secret in the table",

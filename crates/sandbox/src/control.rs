@@ -29,6 +29,7 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/_sandbox/webhooks", get(deliveries))
         .route("/_sandbox/webhooks/signing-key", post(rotate_key))
         .route("/_sandbox/trigger", post(trigger))
+        .route("/_sandbox/webhooks/burst", post(burst))
         .route("/_sandbox/sdk-harness", get(sdk_harness))
 }
 
@@ -165,6 +166,65 @@ async fn trigger(
     Ok(Json(
         json!({"event_id": event_id, "event": t.event, "order_id": order.order_id}),
     ))
+}
+
+#[derive(Deserialize)]
+struct Burst {
+    count: usize,
+    /// Klarna order ids; every order when absent.
+    #[serde(default)]
+    orders: Vec<String>,
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    16
+}
+
+/// Sends a stream of signed events about existing orders (load and crash tests).
+async fn burst(
+    State(sandbox): State<Arc<Sandbox>>,
+    Json(b): Json<Burst>,
+) -> Result<Json<Value>, KlarnaError> {
+    if b.count > 100_000 {
+        return Err(KlarnaError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_VALUE",
+            "count is at most 100000",
+        ));
+    }
+    let orders: Vec<_> = {
+        let state = sandbox.state();
+        if b.orders.is_empty() {
+            state.orders.values().map(|o| o.order.clone()).collect()
+        } else {
+            b.orders
+                .iter()
+                .map(|id| {
+                    state
+                        .orders
+                        .get(id)
+                        .map(|o| o.order.clone())
+                        .ok_or_else(|| {
+                            KlarnaError::new(
+                                StatusCode::NOT_FOUND,
+                                "NO_SUCH_ORDER",
+                                "Order not found",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let ids = webhooks::burst(&sandbox, &orders, b.count, b.concurrency).ok_or_else(|| {
+        KlarnaError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_VALUE",
+            "no --webhook-url is set",
+        )
+    })?;
+    Ok(Json(json!({"event_ids": ids})))
 }
 
 /// A bare page with the SDK stand-in and a container, for browser tests of the SDK itself.

@@ -253,6 +253,16 @@ async fn authorize(
                 return Err(StatusCode::CONFLICT);
             }
             let token = new_id();
+            // Klarna's authorization callback: the merchant may place the order even if
+            // the shopper's browser never comes back.
+            if let Some(url) = session
+                .body
+                .merchant_urls
+                .as_ref()
+                .and_then(|u| u.authorization.clone())
+            {
+                crate::webhooks::authorization_callback(&sandbox, &url, &token, &session.id);
+            }
             state.authorizations.insert(
                 token.clone(),
                 Authorization {

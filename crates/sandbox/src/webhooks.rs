@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use klarna_types::klarna::Order;
+use klarna_types::klarna::{Order, OrderStatus};
 use serde::Serialize;
 use serde_json::json;
 use sha2::Sha256;
@@ -153,6 +153,51 @@ pub fn state_change(sandbox: &Arc<Sandbox>, state: &str, order: &Order) -> Optio
     Some(event_id)
 }
 
+/// The state-change event that describes an order as it stands.
+pub fn state_of(order: &Order) -> &'static str {
+    match order.status {
+        OrderStatus::Captured | OrderStatus::PartCaptured | OrderStatus::Closed => "completed",
+        OrderStatus::Cancelled => "canceled",
+        OrderStatus::Expired => "expired",
+        OrderStatus::Authorized => "authorized",
+    }
+}
+
+/// Sends `count` signed events about `orders` (round robin, each describing the order's
+/// current state) with at most `concurrency` requests in flight, each retried on Klarna's
+/// schedule. For load and crash tests. Returns the event ids.
+pub fn burst(
+    sandbox: &Arc<Sandbox>,
+    orders: &[Order],
+    count: usize,
+    concurrency: usize,
+) -> Option<Vec<String>> {
+    let url = sandbox.config.webhook_url.clone()?;
+    if orders.is_empty() {
+        return Some(Vec::new());
+    }
+    let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let ids = (0..count)
+        .map(|i| {
+            let order = &orders[i % orders.len()];
+            let kind = event_type(state_of(order));
+            let event_id = new_id();
+            let body = event_body(sandbox, &kind, &event_id, order);
+            deliver_limited(
+                sandbox,
+                url.clone(),
+                kind,
+                event_id.clone(),
+                body,
+                true,
+                Some(limit.clone()),
+            );
+            event_id
+        })
+        .collect();
+    Some(ids)
+}
+
 /// The classic notification callback: `{order_id, event_type, occurred_at}`, unsigned.
 pub fn classic(sandbox: &Arc<Sandbox>, url: &str, order_id: &str, event_type: &str) -> String {
     let event_id = new_id();
@@ -172,6 +217,26 @@ pub fn classic(sandbox: &Arc<Sandbox>, url: &str, order_id: &str, event_type: &s
     event_id
 }
 
+/// The classic authorization callback: `{authorization_token, session_id}`, unsigned.
+pub fn authorization_callback(
+    sandbox: &Arc<Sandbox>,
+    url: &str,
+    token: &str,
+    session_id: &str,
+) -> String {
+    let event_id = new_id();
+    let body = json!({"authorization_token": token, "session_id": session_id});
+    deliver(
+        sandbox,
+        url.to_owned(),
+        "authorization".to_owned(),
+        event_id.clone(),
+        serde_json::to_vec(&body).unwrap_or_default(),
+        false,
+    );
+    event_id
+}
+
 /// Posts an event, retrying on the (scaled) schedule until it is acknowledged.
 pub fn deliver(
     sandbox: &Arc<Sandbox>,
@@ -180,6 +245,20 @@ pub fn deliver(
     event_id: String,
     body: Vec<u8>,
     signed: bool,
+) {
+    deliver_limited(sandbox, url, event_type, event_id, body, signed, None);
+}
+
+/// [`deliver`], with at most as many requests in flight as `limit` has permits (a burst).
+#[allow(clippy::too_many_arguments)]
+pub fn deliver_limited(
+    sandbox: &Arc<Sandbox>,
+    url: String,
+    event_type: String,
+    event_id: String,
+    body: Vec<u8>,
+    signed: bool,
+    limit: Option<Arc<tokio::sync::Semaphore>>,
 ) {
     let key = if signed {
         let keys = &sandbox.config.signing_keys;
@@ -190,14 +269,18 @@ pub fn deliver(
     } else {
         None
     };
-    lock(&sandbox.webhooks.log).push(Delivery {
-        event_id: event_id.clone(),
-        event_type: event_type.clone(),
-        signed,
-        url: url.clone(),
-        statuses: Vec::new(),
-        delivered: false,
-    });
+    let index = {
+        let mut log = lock(&sandbox.webhooks.log);
+        log.push(Delivery {
+            event_id: event_id.clone(),
+            event_type: event_type.clone(),
+            signed,
+            url: url.clone(),
+            statuses: Vec::new(),
+            delivered: false,
+        });
+        log.len() - 1
+    };
     let scale = sandbox.config.webhook_time_scale;
     let sandbox = sandbox.clone();
     tokio::spawn(async move {
@@ -213,12 +296,14 @@ pub fn deliver(
                     .header("Klarna-Signature", sign(&key.secret, &body))
                     .header("Klarna-Signing-Key-Id", &key.id);
             }
+            let permit = match &limit {
+                Some(l) => l.clone().acquire_owned().await.ok(),
+                None => None,
+            };
             let status = request.send().await.map_or(0, |r| r.status().as_u16());
+            drop(permit);
             let delivered = matches!(status, 200 | 201 | 202 | 204);
-            if let Some(d) = lock(&sandbox.webhooks.log)
-                .iter_mut()
-                .find(|d| d.event_id == event_id)
-            {
+            if let Some(d) = lock(&sandbox.webhooks.log).get_mut(index) {
                 d.statuses.push(status);
                 d.delivered = delivered;
             }

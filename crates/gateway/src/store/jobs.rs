@@ -138,6 +138,27 @@ impl Db {
         row.map(|r| from_row(&r)).transpose()
     }
 
+    /// Not a failure, only "not yet" (an event before its authorization): back to the
+    /// queue after `wait`, with its attempt given back.
+    pub async fn defer_job(
+        &self,
+        job: &Job,
+        reason: &str,
+        wait: Duration,
+    ) -> Result<(), GatewayError> {
+        let now = now_ms();
+        sqlx::query(&self.sql(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = ?, locked_until = NULL, last_error = ?, updated_at = ? WHERE id = ?",
+        ))
+        .bind(now + i64::try_from(wait.as_millis()).unwrap_or(0))
+        .bind(reason)
+        .bind(now)
+        .bind(job.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn complete_job(&self, id: i64) -> Result<(), GatewayError> {
         // A done job frees its dedupe key: the same work may be needed again later.
         sqlx::query(&self.sql("UPDATE jobs SET state = 'done', dedupe_key = NULL, locked_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?"))

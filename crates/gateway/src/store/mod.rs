@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod secrets;
 pub mod sessions;
 pub mod transactions;
+pub mod webhooks;
 
 use sha2::{Digest, Sha256};
 

@@ -331,6 +331,20 @@ impl Db {
         row.map(|r| tx_from_row(&r)).transpose()
     }
 
+    /// Orders being placed for an Odoo order reference (no Klarna order id recorded yet).
+    pub async fn placing_for(
+        &self,
+        order_reference: &str,
+    ) -> Result<Vec<Transaction>, GatewayError> {
+        let rows = sqlx::query(
+            &self.sql("SELECT * FROM transactions WHERE order_reference = ? AND state = 'placing'"),
+        )
+        .bind(order_reference)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(tx_from_row).collect()
+    }
+
     pub async fn transaction(&self, id: i64) -> Result<Option<Transaction>, GatewayError> {
         let row = sqlx::query(&self.sql("SELECT * FROM transactions WHERE id = ?"))
             .bind(id)

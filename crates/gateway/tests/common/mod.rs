@@ -24,6 +24,12 @@ pub const ORDER_TOTAL: i64 = 70_028;
 pub const SE_ORDER: &str = "S09001";
 pub const SE_TOKEN: &str = "8f1f0c2e-3c1b-4c8e-9a61-2d7f6b9f0a01";
 
+/// The webhook signing keys the test gateway trusts (the sandbox signs with the first).
+pub const WEBHOOK_KEYS: [(&str, &str); 2] =
+    [("key-1", "whsec-test-one"), ("key-2", "whsec-test-two")];
+/// The classic notification URL's secret token.
+pub const CLASSIC_TOKEN: &str = "classic-test-token-0123456789";
+
 /// One database for one test.
 pub struct TestDb {
     pub name: &'static str,
@@ -119,6 +125,59 @@ pub fn secrets(sandbox: &SandboxConfig) -> InitialSecrets {
         admin_token: Some(ADMIN_TOKEN.into()),
         odoo_password: Some(sandbox.odoo_password.clone()),
         odoo_shared_secret: Some(sandbox.odoo_shared_secret.clone()),
+        webhook_signing_keys: WEBHOOK_KEYS
+            .iter()
+            .map(|(id, secret)| ((*id).to_owned(), (*secret).to_owned()))
+            .collect(),
+        classic_callback_token: Some(CLASSIC_TOKEN.into()),
+    }
+}
+
+/// Sandbox and gateway, the sandbox sending its signed webhooks to the gateway (keys
+/// [`WEBHOOK_KEYS`]) and naming the classic notification URL on new orders.
+pub async fn system_with_webhooks(
+    db: &TestDb,
+    mut sandbox_config: SandboxConfig,
+    tweak: impl FnOnce(&mut Config),
+) -> System {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    sandbox_config.webhook_url = Some(format!("{url}/klarna/webhook"));
+    if sandbox_config.signing_keys.is_empty() {
+        sandbox_config.signing_keys = WEBHOOK_KEYS
+            .iter()
+            .map(|(id, secret)| klarna_sandbox::webhooks::SigningKey {
+                id: (*id).to_owned(),
+                secret: (*secret).to_owned(),
+            })
+            .collect();
+    }
+    let (addr, sandbox) = klarna_sandbox::spawn(sandbox_config.clone())
+        .await
+        .expect("sandbox");
+    let sandbox_url = format!("http://{addr}");
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let mut config = config(db, &sandbox_url, data_dir.path());
+    config.public_url = Some(url.clone());
+    tweak(&mut config);
+    let gateway = Arc::new(
+        Gateway::new(config, secrets(&sandbox_config))
+            .await
+            .expect("gateway"),
+    );
+    let running = klarna_gateway::start(listener, gateway)
+        .await
+        .expect("gateway");
+    System {
+        db: db.name,
+        url,
+        sandbox,
+        sandbox_url,
+        running,
+        http: reqwest::Client::new(),
+        data_dir,
     }
 }
 

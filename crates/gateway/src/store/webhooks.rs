@@ -1,0 +1,145 @@
+//! Klarna's events: each stored once, by event id, together with the job that applies it.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Db, is_unique_violation, now_ms};
+use crate::error::GatewayError;
+use crate::store::jobs::PRIORITY_PAYMENT;
+
+/// A verified event to store.
+pub struct IncomingEvent<'a> {
+    pub event_id: &'a str,
+    pub source: &'a str,
+    pub event_type: &'a str,
+    pub order_id: &'a str,
+    pub occurred_at: i64,
+    pub key_id: Option<&'a str>,
+    pub payload: &'a str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub source: String,
+    pub event_type: String,
+    pub order_id: String,
+    pub occurred_at: i64,
+    pub received_at: i64,
+    pub state: String,
+    pub last_error: Option<String>,
+    /// The body as received; not shown (a callback's carries an authorization token).
+    #[serde(skip)]
+    pub payload: String,
+}
+
+pub const JOB: &str = "webhook_event";
+
+impl Db {
+    /// Stores the event and its processing job in one transaction. `false` when the event
+    /// id was seen before (nothing is stored or queued again).
+    pub async fn store_event(&self, e: IncomingEvent<'_>) -> Result<bool, GatewayError> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(&self.sql(
+            "INSERT INTO webhook_events (event_id, source, event_type, order_id, occurred_at, received_at,
+                                         key_id, payload, state)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received')",
+        ))
+        .bind(e.event_id)
+        .bind(e.source)
+        .bind(e.event_type)
+        .bind(e.order_id)
+        .bind(e.occurred_at)
+        .bind(now_ms())
+        .bind(e.key_id)
+        .bind(e.payload)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(err) if is_unique_violation(&err) => return Ok(false),
+            Err(err) => return Err(err.into()),
+        }
+        self.enqueue(
+            &mut tx,
+            JOB,
+            &serde_json::json!({"event_id": e.event_id}),
+            PRIORITY_PAYMENT,
+            Some(&format!("event-{}", e.event_id)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn event(&self, event_id: &str) -> Result<Option<StoredEvent>, GatewayError> {
+        let row = sqlx::query(&self.sql("SELECT * FROM webhook_events WHERE event_id = ?"))
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StoredEvent {
+                event_id: r.try_get("event_id")?,
+                source: r.try_get("source")?,
+                event_type: r.try_get("event_type")?,
+                order_id: r.try_get("order_id")?,
+                occurred_at: r.try_get("occurred_at")?,
+                received_at: r.try_get("received_at")?,
+                state: r.try_get("state")?,
+                last_error: r.try_get("last_error")?,
+                payload: r.try_get("payload")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn mark_event_applied(
+        &self,
+        tx: &mut crate::db::Tx,
+        event_id: &str,
+    ) -> Result<(), GatewayError> {
+        sqlx::query(&self.sql("UPDATE webhook_events SET state = 'applied', applied_at = ?, last_error = NULL WHERE event_id = ?"))
+            .bind(now_ms())
+            .bind(event_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the event was applied, read inside the transaction that would apply it
+    /// (after the payment's lock): two workers holding the same job apply it once.
+    pub async fn event_applied_in(
+        &self,
+        tx: &mut crate::db::Tx,
+        event_id: &str,
+    ) -> Result<bool, GatewayError> {
+        let row = sqlx::query(&self.sql("SELECT state FROM webhook_events WHERE event_id = ?"))
+            .bind(event_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("state"))
+            .transpose()?
+            .as_deref()
+            == Some("applied"))
+    }
+
+    /// The event's job gave up: the event waits for a person, with the last error.
+    pub async fn mark_event_review(&self, event_id: &str, error: &str) -> Result<(), GatewayError> {
+        sqlx::query(&self.sql("UPDATE webhook_events SET state = 'review', last_error = ? WHERE event_id = ? AND state <> 'applied'"))
+            .bind(error)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn event_counts(&self) -> Result<(i64, i64), GatewayError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN state = 'applied' THEN 1 ELSE 0 END), 0) AS applied FROM webhook_events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("total")?, row.try_get("applied")?))
+    }
+}
