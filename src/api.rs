@@ -1,44 +1,86 @@
-//! Calls to the gateway's widget API, with the request and response types that the
-//! gateway itself uses (`klarna_types::contract`).
+//! Calls to the gateway's widget API: the request and response shapes of
+//! `klarna_types::contract` (the gateway's own types), read and written with the
+//! browser's `JSON` ([`crate::js`]) over the browser's `fetch` — no HTTP or JSON library
+//! in the bundle (docs/embedding.md, "Size").
 
-use gloo_net::http::Request;
-use klarna_types::contract::{
-    ApiError, AuthorizeRequest, AuthorizeResponse, SessionRequest, SessionResponse,
-};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use klarna_types::contract::{AuthorizeResponse, SessionResponse};
+use klarna_types::klarna::{AssetUrls, FraudStatus, PaymentMethodCategory};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RequestInit, Response};
 
 use crate::config::WidgetConfig;
 use crate::error::WidgetError;
+use crate::js;
 
-async fn post<B: Serialize, T: DeserializeOwned>(url: String, body: &B) -> Result<T, WidgetError> {
-    let response = Request::post(&url)
-        .json(body)
-        .map_err(|_| WidgetError::Network)?
-        .send()
+fn required(v: &JsValue, key: &str) -> Result<String, WidgetError> {
+    js::string(v, key).ok_or(WidgetError::Network)
+}
+
+async fn post(url: String, body: &[(&str, &str)]) -> Result<JsValue, WidgetError> {
+    let text = js_sys::JSON::stringify(&js::object(body))
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or(WidgetError::Network)?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&text));
+    init.set_headers(&js::object(&[("Content-Type", "application/json")]));
+    let window = web_sys::window().ok_or(WidgetError::Network)?;
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
         .await
-        .map_err(|_| WidgetError::Network)?;
-    if response.ok() {
-        return response.json().await.map_err(|_| WidgetError::Network);
+        .ok()
+        .and_then(|r| r.dyn_into().ok())
+        .ok_or(WidgetError::Network)?;
+    let ok = response.ok();
+    let json = match response.json() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .map_err(|_| WidgetError::Network)?,
+        Err(_) => return Err(WidgetError::Network),
+    };
+    if ok {
+        return Ok(json);
     }
-    Err(match response.json::<ApiError>().await {
-        Ok(e) => WidgetError::Gateway {
-            code: e.code,
-            message: e.message,
+    // The gateway's error shape: {code, message, field?}.
+    Err(
+        match (js::string(&json, "code"), js::string(&json, "message")) {
+            (Some(code), Some(message)) => WidgetError::Gateway { code, message },
+            _ => WidgetError::Network,
         },
-        Err(_) => WidgetError::Network,
+    )
+}
+
+fn category(v: &JsValue) -> Option<PaymentMethodCategory> {
+    let urls = js::field(v, "asset_urls");
+    Some(PaymentMethodCategory {
+        identifier: js::string(v, "identifier")?,
+        name: js::string(v, "name").unwrap_or_default(),
+        asset_urls: AssetUrls {
+            descriptive: js::string(&urls, "descriptive"),
+            standard: js::string(&urls, "standard"),
+        },
     })
 }
 
 pub async fn create_session(cfg: &WidgetConfig) -> Result<SessionResponse, WidgetError> {
-    post(
+    let v = post(
         format!("{}/klarna/session", cfg.gateway_url),
-        &SessionRequest {
-            order_reference: cfg.order_reference.clone(),
-            access_token: cfg.access_token.clone(),
-        },
+        &[
+            ("order_reference", &cfg.order_reference),
+            ("access_token", &cfg.access_token),
+        ],
     )
-    .await
+    .await?;
+    Ok(SessionResponse {
+        session_id: required(&v, "session_id")?,
+        client_token: required(&v, "client_token")?,
+        payment_method_categories: js::items(&v, "payment_method_categories")
+            .iter()
+            .filter_map(category)
+            .collect(),
+    })
 }
 
 pub async fn authorize(
@@ -46,12 +88,28 @@ pub async fn authorize(
     session_id: &str,
     authorization_token: &str,
 ) -> Result<AuthorizeResponse, WidgetError> {
-    post(
+    let v = post(
         format!("{}/klarna/authorize", cfg.gateway_url),
-        &AuthorizeRequest {
-            session_id: session_id.to_owned(),
-            authorization_token: authorization_token.to_owned(),
-        },
+        &[
+            ("session_id", session_id),
+            ("authorization_token", authorization_token),
+        ],
     )
-    .await
+    .await?;
+    match js::string(&v, "outcome").as_deref() {
+        Some("authorized") => Ok(AuthorizeResponse::Authorized {
+            order_reference: required(&v, "order_reference")?,
+            klarna_order_id: required(&v, "klarna_order_id")?,
+            fraud_status: match js::string(&v, "fraud_status").as_deref() {
+                Some("ACCEPTED") => FraudStatus::Accepted,
+                Some("PENDING") => FraudStatus::Pending,
+                Some("REJECTED") => FraudStatus::Rejected,
+                _ => return Err(WidgetError::Network),
+            },
+        }),
+        Some("declined") => Ok(AuthorizeResponse::Declined {
+            reason: js::string(&v, "reason").unwrap_or_default(),
+        }),
+        _ => Err(WidgetError::Network),
+    }
 }

@@ -1,260 +1,768 @@
-//! The checkout component: start-up (SDK and session in parallel), the payment method
-//! categories, the Pay button, and every outcome shown in words.
+//! The checkout: start-up (SDK and session in parallel, bounded by a timeout), one Klarna
+//! container per payment method category, authorize and every outcome Klarna's SDK can
+//! give, the two-step finalize, cart updates, and the modal dialog — all driven by
+//! [`Ctx`], whose signals the view renders.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use futures::future::{Either, join, select};
-use gloo_timers::future::TimeoutFuture;
 use klarna_types::contract::{AuthorizeResponse, SessionResponse};
-use klarna_types::klarna::PaymentMethodCategory;
-use leptos::html::Div;
+use klarna_types::klarna::FraudStatus;
+use leptos::html::{Button, Div};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde_json::json;
-use web_sys::HtmlElement;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlElement, KeyboardEvent};
 
-use crate::config::WidgetConfig;
+use crate::config::{Mode, Options, WidgetConfig};
 use crate::error::WidgetError;
-use crate::events;
-use crate::{api, sdk};
+use crate::events::Val;
+use crate::i18n::{Lang, Text, invalid_fields, t};
+use crate::{api, events, sdk, task};
 
 /// Where the checkout stands; the view is a function of this.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Loading,
     Ready,
     Authorizing,
+    /// Klarna approved with `finalize_required`: the shopper confirms, then `finalize`.
+    Confirm,
     Placing,
     Authorized {
-        klarna_order_id: String,
+        pending: bool,
     },
-    Declined(String),
-    /// Klarna will not offer this category for this purchase (`show_form: false`).
+    Declined,
+    /// Klarna offers none of the categories for this purchase.
     Unavailable,
-    Failed(String),
+    Failed(Text),
 }
 
-async fn with_timeout<T>(
-    ms: u32,
-    fut: impl std::future::Future<Output = Result<T, WidgetError>>,
-) -> Result<T, WidgetError> {
-    match select(std::pin::pin!(fut), TimeoutFuture::new(ms)).await {
-        Either::Left((result, _)) => result,
-        Either::Right(((), _)) => Err(WidgetError::Timeout),
+impl Phase {
+    /// The `data-phase` attribute (for styling, tests and the host page).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Loading => "loading",
+            Self::Ready => "ready",
+            Self::Authorizing => "authorizing",
+            Self::Confirm => "confirm",
+            Self::Placing => "placing",
+            Self::Authorized { .. } => "authorized",
+            Self::Declined => "declined",
+            Self::Unavailable => "unavailable",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    fn busy(self) -> bool {
+        matches!(self, Self::Authorizing | Self::Placing | Self::Confirm)
+    }
+
+    fn done(self) -> bool {
+        matches!(self, Self::Authorized { .. } | Self::Declined)
     }
 }
 
-#[derive(Clone)]
-struct Ctx {
-    cfg: Rc<WidgetConfig>,
-    host: HtmlElement,
+/// What a shopper is told about an error; the developer's details go into `klarna:error`.
+fn error_text(e: &WidgetError) -> Text {
+    match e {
+        WidgetError::SdkLoad => Text::ErrorSdkLoad,
+        WidgetError::Timeout => Text::ErrorTimeout,
+        WidgetError::Network => Text::ErrorNetwork,
+        WidgetError::Gateway { code, .. } => match code.as_str() {
+            "order_not_found" | "order_not_payable" | "invalid_request" => Text::ErrorOrder,
+            "authorization_expired" => Text::ErrorExpired,
+            "klarna_unavailable" | "odoo_unavailable" | "rate_limited" => Text::ErrorNetwork,
+            _ => Text::ErrorGeneric,
+        },
+        WidgetError::MissingSetting(_) | WidgetError::Sdk { .. } => Text::ErrorGeneric,
+    }
+}
+
+fn error_code(e: &WidgetError) -> &str {
+    match e {
+        WidgetError::MissingSetting(_) => "missing_setting",
+        WidgetError::SdkLoad => "sdk_load_failed",
+        WidgetError::Timeout => "timeout",
+        WidgetError::Sdk { name, .. } => name,
+        WidgetError::Network => "network",
+        WidgetError::Gateway { code, .. } => code,
+    }
+}
+
+fn fraud_name(f: FraudStatus) -> &'static str {
+    match f {
+        FraudStatus::Accepted => "ACCEPTED",
+        FraudStatus::Pending => "PENDING",
+        FraudStatus::Rejected => "REJECTED",
+    }
+}
+
+/// A User Timing mark — `klarna:mount`, `klarna:started` (script and session both
+/// there), `klarna:load` (Klarna's `load()` called), `klarna:ready` — for the host's
+/// monitoring and the time-to-ready benchmark.
+pub fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Lets the view catch up with the signals just set (new containers in the DOM).
+async fn next_tick() {
+    task::sleep(0).await;
+}
+
+const FOCUSABLE: &str = "button:not([disabled]), input:not([disabled]), iframe, a[href], [tabindex]:not([tabindex=\"-1\"])";
+
+thread_local! {
+    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
+}
+
+/// One mounted widget: its settings, its state, and the DOM it drives.
+pub struct Ctx {
+    /// Options given to `mount`/`update` (the data attributes are read anew each time).
+    pub options: RefCell<Options>,
+    cfg: RefCell<WidgetConfig>,
+    pub host: HtmlElement,
+    id: u32,
+    lang: RwSignal<Lang, LocalStorage>,
+    mode: RwSignal<Mode, LocalStorage>,
     phase: RwSignal<Phase, LocalStorage>,
+    /// A message beside the phase: which fields to fix, a category not offered, the cart
+    /// changed.
+    notice: RwSignal<Option<String>, LocalStorage>,
     session: RwSignal<Option<SessionResponse>, LocalStorage>,
-    category: RwSignal<Option<String>, LocalStorage>,
-    container: NodeRef<Div>,
+    selected: RwSignal<Option<String>, LocalStorage>,
+    loaded: RwSignal<Vec<String>, LocalStorage>,
+    unavailable: RwSignal<Vec<String>, LocalStorage>,
+    open: RwSignal<bool, LocalStorage>,
+    root: NodeRef<Div>,
+    dialog: NodeRef<Div>,
+    trigger: NodeRef<Button>,
+    /// Bumped by every (re)start and cart update: work begun under an older value (an
+    /// authorization for the old cart) is dropped, never posted.
+    generation: Cell<u32>,
+    alive: Cell<bool>,
+    mounted_at: Cell<f64>,
+    inert: RefCell<Vec<Element>>,
 }
 
 impl Ctx {
+    pub fn new(host: HtmlElement, options: Options, cfg: WidgetConfig) -> Rc<Self> {
+        let id = NEXT_ID.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        Rc::new(Self {
+            options: RefCell::new(options),
+            lang: RwSignal::new_local(Lang::from_locale(&cfg.locale)),
+            mode: RwSignal::new_local(cfg.mode),
+            cfg: RefCell::new(cfg),
+            host,
+            id,
+            phase: RwSignal::new_local(Phase::Loading),
+            notice: RwSignal::new_local(None),
+            session: RwSignal::new_local(None),
+            selected: RwSignal::new_local(None),
+            loaded: RwSignal::new_local(Vec::new()),
+            unavailable: RwSignal::new_local(Vec::new()),
+            open: RwSignal::new_local(false),
+            root: NodeRef::new(),
+            dialog: NodeRef::new(),
+            trigger: NodeRef::new(),
+            generation: Cell::new(0),
+            alive: Cell::new(true),
+            mounted_at: Cell::new(now_ms()),
+            inert: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub fn config(&self) -> WidgetConfig {
+        self.cfg.borrow().clone()
+    }
+
+    fn lang(&self) -> Lang {
+        self.lang.get_untracked()
+    }
+
+    fn current(&self, generation: u32) -> bool {
+        self.alive.get() && self.generation.get() == generation
+    }
+
+    fn bump(&self) -> u32 {
+        self.generation.set(self.generation.get() + 1);
+        self.generation.get()
+    }
+
+    /// The widget is going away: nothing in flight may touch it any more.
+    pub fn dispose(&self) {
+        self.alive.set(false);
+        self.close();
+    }
+
     fn fail(&self, error: &WidgetError) {
-        self.phase.set(Phase::Failed(error.to_string()));
+        self.phase.set(Phase::Failed(error_text(error)));
         events::dispatch(
             &self.host,
             events::ERROR,
-            &json!({"message": error.to_string()}),
+            &[
+                ("code", Val::Str(error_code(error))),
+                ("message", Val::Str(&error.to_string())),
+            ],
         );
     }
 
-    /// Starts the SDK script and the session request together; `init` waits for both.
-    fn start(&self) {
-        let ctx = self.clone();
+    /// New settings (a changed cart, a new access token or locale): Klarna's session is
+    /// updated by the gateway and every category loaded again, as Klarna requires.
+    pub fn reconfigure(self: &Rc<Self>, cfg: WidgetConfig) {
+        if matches!(self.phase.get_untracked(), Phase::Authorized { .. }) {
+            return;
+        }
+        self.lang.set(Lang::from_locale(&cfg.locale));
+        self.mode.set(cfg.mode);
+        *self.cfg.borrow_mut() = cfg;
+        self.apply_theme();
+        self.start(None);
+    }
+
+    /// Starts (or restarts) the checkout: the SDK script and the session request go out
+    /// together and `init` runs when both are back; either failing, or the two together
+    /// taking longer than the timeout, shows the error with a retry button.
+    pub fn start(self: &Rc<Self>, notice: Option<Text>) {
+        let generation = self.bump();
         self.phase.set(Phase::Loading);
+        self.notice
+            .set(notice.map(|n| t(self.lang(), n).to_owned()));
+        self.loaded.set(Vec::new());
+        self.unavailable.set(Vec::new());
+        let ctx = self.clone();
         spawn_local(async move {
-            let t = ctx.cfg.timeout_ms;
-            let (script, session) = join(
-                with_timeout(t, sdk::ensure_loaded(&ctx.cfg.sdk_url)),
-                with_timeout(t, api::create_session(&ctx.cfg)),
-            )
-            .await;
-            let session = match script.and(session) {
-                Ok(s) => s,
+            let cfg = ctx.config();
+            let both = task::try_join(sdk::ensure_loaded(&cfg.sdk_url), api::create_session(&cfg));
+            let result = task::timeout(cfg.timeout_ms, both).await;
+            if !ctx.current(generation) {
+                return;
+            }
+            let ((), session) = match result {
+                Ok(r) => r,
                 Err(e) => return ctx.fail(&e),
             };
+            mark("klarna:started");
             if let Err(e) = sdk::init(&session.client_token) {
                 return ctx.fail(&e);
             }
-            let first = session
+            let ids: Vec<String> = session
                 .payment_method_categories
-                .first()
-                .map(|c| c.identifier.clone());
+                .iter()
+                .map(|c| c.identifier.clone())
+                .collect();
+            let first = cfg
+                .category
+                .clone()
+                .filter(|c| ids.contains(c))
+                .or_else(|| ctx.selected.get_untracked().filter(|c| ids.contains(c)))
+                .or_else(|| ids.first().cloned());
             ctx.session.set(Some(session));
             match first {
-                Some(category) => ctx.load(category).await,
-                None => ctx.phase.set(Phase::Unavailable),
+                Some(category) => ctx.show(category, generation).await,
+                None => ctx.none_offered(),
             }
         });
     }
 
-    async fn load(&self, category: String) {
-        self.category.set(Some(category.clone()));
-        self.phase.set(Phase::Loading);
-        let Some(container) = self.container.get_untracked() else {
-            return;
-        };
-        match sdk::load(&container, &category).await {
-            Ok(r) if r.show_form => {
+    fn none_offered(&self) {
+        self.phase.set(Phase::Unavailable);
+        events::dispatch(
+            &self.host,
+            events::DECLINED,
+            &[("reason", Val::Str("not_offered"))],
+        );
+    }
+
+    /// The container of a category's Klarna form.
+    fn container(&self, category: &str) -> Option<Element> {
+        let root = self.root.get_untracked()?;
+        let nodes = root.query_selector_all(".kw-container").ok()?;
+        (0..nodes.length())
+            .filter_map(|i| nodes.item(i)?.dyn_into::<Element>().ok())
+            .find(|el| el.get_attribute("data-category").as_deref() == Some(category))
+    }
+
+    /// Shows `category`, loading Klarna's form for it first if needed. A category Klarna
+    /// will not offer (`show_form: false`) is marked and the next one tried.
+    async fn show(self: &Rc<Self>, mut category: String, generation: u32) {
+        loop {
+            self.selected.set(Some(category.clone()));
+            if self.loaded.get_untracked().contains(&category) {
                 self.phase.set(Phase::Ready);
-                events::dispatch(&self.host, events::READY, &json!({"category": category}));
+                return;
             }
-            Ok(_) => self.phase.set(Phase::Unavailable),
-            Err(e) => self.fail(&e),
+            self.phase.set(Phase::Loading);
+            next_tick().await;
+            if !self.current(generation) {
+                return;
+            }
+            let Some(container) = self.container(&category) else {
+                return self.fail(&WidgetError::Sdk {
+                    name: "InvalidContainerSelectorError".into(),
+                    message: format!("no container for {category}"),
+                });
+            };
+            mark("klarna:load");
+            let result = sdk::load(&container, &category).await;
+            if !self.current(generation) {
+                return;
+            }
+            match result {
+                Ok(r) if r.show_form => {
+                    self.loaded.update(|l| l.push(category.clone()));
+                    self.phase.set(Phase::Ready);
+                    mark(events::READY);
+                    events::dispatch(
+                        &self.host,
+                        events::READY,
+                        &[
+                            ("category", Val::Str(&category)),
+                            ("elapsed_ms", Val::Num(now_ms() - self.mounted_at.get())),
+                        ],
+                    );
+                    return;
+                }
+                Ok(_) => match self.not_offered(&category) {
+                    Some(next) => category = next,
+                    None => return,
+                },
+                Err(e) => return self.fail(&e),
+            }
         }
     }
 
-    /// The Pay button. A click while anything is in flight is ignored, so a double
-    /// click authorizes once.
-    fn pay(&self) {
+    /// Klarna will not offer `category` here: hide it, say so, and return the next one
+    /// (or, with none left, end in [`Phase::Unavailable`]).
+    fn not_offered(&self, category: &str) -> Option<String> {
+        self.unavailable.update(|u| u.push(category.to_owned()));
+        let off = self.unavailable.get_untracked();
+        let next = self.session.get_untracked().and_then(|s| {
+            s.payment_method_categories
+                .into_iter()
+                .map(|c| c.identifier)
+                .find(|c| !off.contains(c))
+        });
+        match &next {
+            Some(_) => self
+                .notice
+                .set(Some(t(self.lang(), Text::CategoryUnavailable).into())),
+            None => {
+                self.notice.set(None);
+                self.none_offered();
+            }
+        }
+        next
+    }
+
+    /// The shopper picked another category.
+    pub fn select(self: &Rc<Self>, category: String) {
+        let phase = self.phase.get_untracked();
+        if phase.busy()
+            || phase.done()
+            || self.unavailable.get_untracked().contains(&category)
+            || self.selected.get_untracked().as_deref() == Some(category.as_str())
+        {
+            return;
+        }
+        self.notice.set(None);
+        let ctx = self.clone();
+        let generation = self.generation.get();
+        spawn_local(async move { ctx.show(category, generation).await });
+    }
+
+    /// The Pay button. Anything but a ready form ignores it, so a double click (or a
+    /// second submit) authorizes once.
+    pub fn pay(self: &Rc<Self>) {
         if self.phase.get_untracked() != Phase::Ready {
             return;
         }
-        let (Some(session), Some(category)) =
-            (self.session.get_untracked(), self.category.get_untracked())
-        else {
+        let Some(category) = self.selected.get_untracked() else {
+            return;
+        };
+        self.phase.set(Phase::Authorizing);
+        self.notice.set(None);
+        let ctx = self.clone();
+        let generation = self.generation.get();
+        let auto_finalize = self.cfg.borrow().auto_finalize;
+        spawn_local(async move {
+            let result = sdk::authorize(&category, auto_finalize).await;
+            ctx.outcome(result, &category, generation).await;
+        });
+    }
+
+    /// The confirm button of the two-step flow: `finalize`, then as `authorize`.
+    pub fn confirm(self: &Rc<Self>) {
+        if self.phase.get_untracked() != Phase::Confirm {
+            return;
+        }
+        let Some(category) = self.selected.get_untracked() else {
             return;
         };
         self.phase.set(Phase::Authorizing);
         let ctx = self.clone();
+        let generation = self.generation.get();
         spawn_local(async move {
-            let result = match sdk::authorize(&category).await {
-                Ok(r) => r,
-                Err(e) => return ctx.fail(&e),
-            };
-            match (result.approved, result.authorization_token) {
-                (true, Some(token)) => ctx.place(&session.session_id, &token).await,
-                _ if !result.show_form => {
-                    ctx.phase.set(Phase::Unavailable);
-                    events::dispatch(
-                        &ctx.host,
-                        events::DECLINED,
-                        &json!({"reason": "not_offered"}),
-                    );
-                }
-                // The shopper closed Klarna's dialog or must fix something: try again.
-                _ => ctx.phase.set(Phase::Ready),
-            }
+            let result = sdk::finalize(&category).await;
+            ctx.outcome(result, &category, generation).await;
         });
     }
 
-    async fn place(&self, session_id: &str, token: &str) {
+    async fn outcome(
+        self: &Rc<Self>,
+        result: Result<sdk::AuthorizeResult, WidgetError>,
+        category: &str,
+        generation: u32,
+    ) {
+        // The cart changed while Klarna's dialog was open: that approval is for the old
+        // cart and is dropped; the restarted checkout asks again.
+        if !self.current(generation) {
+            return;
+        }
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => return self.fail(&e),
+        };
+        match (r.approved, r.authorization_token, r.finalize_required) {
+            (true, Some(token), _) => self.place(&token, generation).await,
+            (true, None, true) => self.phase.set(Phase::Confirm),
+            _ if !r.show_form => {
+                events::dispatch(
+                    &self.host,
+                    events::DECLINED,
+                    &[
+                        ("reason", Val::Str("not_offered")),
+                        ("category", Val::Str(category)),
+                    ],
+                );
+                if let Some(next) = self.not_offered(category) {
+                    self.show(next, generation).await;
+                }
+            }
+            _ => {
+                // Fields to fix, or the shopper closed Klarna's dialog: the form stays.
+                if !r.invalid_fields.is_empty() {
+                    self.notice
+                        .set(Some(invalid_fields(self.lang(), &r.invalid_fields)));
+                }
+                self.phase.set(Phase::Ready);
+            }
+        }
+    }
+
+    /// Posts the authorization to the gateway, which places the order with Klarna.
+    async fn place(self: &Rc<Self>, token: &str, generation: u32) {
+        let Some(session) = self.session.get_untracked() else {
+            return;
+        };
         self.phase.set(Phase::Placing);
-        match api::authorize(&self.cfg, session_id, token).await {
+        let cfg = self.config();
+        let mut attempts = 0;
+        let answer = loop {
+            let answer = api::authorize(&cfg, &session.session_id, token).await;
+            match &answer {
+                Err(WidgetError::Gateway { code, .. })
+                    if code == "authorization_in_progress" && attempts < 10 =>
+                {
+                    attempts += 1;
+                    task::sleep(1_000).await;
+                }
+                _ => break answer,
+            }
+        };
+        if !self.alive.get() {
+            return;
+        }
+        match answer {
             Ok(AuthorizeResponse::Authorized {
                 order_reference,
                 klarna_order_id,
                 fraud_status,
             }) => {
                 self.phase.set(Phase::Authorized {
-                    klarna_order_id: klarna_order_id.clone(),
+                    pending: fraud_status == FraudStatus::Pending,
                 });
                 events::dispatch(
                     &self.host,
                     events::AUTHORIZED,
-                    &json!({
-                        "order_reference": order_reference,
-                        "klarna_order_id": klarna_order_id,
-                        "fraud_status": fraud_status,
-                    }),
+                    &[
+                        ("order_reference", Val::Str(&order_reference)),
+                        ("klarna_order_id", Val::Str(&klarna_order_id)),
+                        ("fraud_status", Val::Str(fraud_name(fraud_status))),
+                    ],
                 );
             }
             Ok(AuthorizeResponse::Declined { reason }) => {
-                self.phase.set(Phase::Declined(reason.clone()));
-                events::dispatch(&self.host, events::DECLINED, &json!({"reason": reason}));
+                self.phase.set(Phase::Declined);
+                events::dispatch(
+                    &self.host,
+                    events::DECLINED,
+                    &[("reason", Val::Str(&reason))],
+                );
+            }
+            // The Odoo order changed after the shopper approved: the gateway placed
+            // nothing and updated the session; load the new cart and ask again.
+            Err(WidgetError::Gateway { code, .. }) if code == "cart_changed" => {
+                if self.current(generation) {
+                    self.start(Some(Text::CartChanged));
+                }
+            }
+            Err(WidgetError::Gateway { code, .. }) if code == "authorization_expired" => {
+                self.notice
+                    .set(Some(t(self.lang(), Text::ErrorExpired).into()));
+                self.phase.set(Phase::Ready);
             }
             Err(e) => self.fail(&e),
         }
     }
+
+    /// Sets the theme's custom properties on the widget and its dialog.
+    pub fn apply_theme(&self) {
+        let props = self.cfg.borrow().theme.properties();
+        let targets = [
+            self.host.query_selector(".kw").ok().flatten(),
+            self.dialog.get_untracked().map(Element::from),
+        ];
+        for el in targets.into_iter().flatten() {
+            if let Some(el) = el.dyn_ref::<HtmlElement>() {
+                for (name, value) in &props {
+                    let _ = el.style().set_property(name, value);
+                }
+            }
+        }
+    }
+
+    /// Opens the modal: the page behind becomes inert, focus moves into the dialog.
+    pub fn open_modal(self: &Rc<Self>) {
+        if self.open.get_untracked() {
+            return;
+        }
+        self.open.set(true);
+        let ctx = self.clone();
+        spawn_local(async move {
+            next_tick().await;
+            let Some(dialog) = ctx.dialog.get_untracked() else {
+                return;
+            };
+            let dialog: HtmlElement = dialog.into();
+            // Everything on the page but the dialog is made inert (and given back on
+            // close): every sibling of the dialog and of each of its ancestors.
+            {
+                let mut inert = ctx.inert.borrow_mut();
+                let mut node = dialog.parent_element();
+                while let Some(el) = node {
+                    let parent = el.parent_element();
+                    if let Some(p) = &parent {
+                        let children = p.children();
+                        for i in 0..children.length() {
+                            if let Some(child) = children.item(i)
+                                && child != el
+                                && !child.has_attribute("inert")
+                                && child.tag_name() != "SCRIPT"
+                            {
+                                let _ = child.set_attribute("inert", "");
+                                inert.push(child);
+                            }
+                        }
+                    }
+                    node = parent.filter(|p| p.tag_name() != "HTML");
+                }
+            }
+            let first = dialog
+                .query_selector("input[type=radio]:checked")
+                .ok()
+                .flatten()
+                .or_else(|| dialog.query_selector(FOCUSABLE).ok().flatten());
+            match first.and_then(|f| f.dyn_into::<HtmlElement>().ok()) {
+                Some(el) => {
+                    let _ = el.focus();
+                }
+                None => {
+                    let _ = dialog.focus();
+                }
+            }
+        });
+    }
+
+    /// Closes the modal and gives focus back to the button that opened it.
+    pub fn close(&self) {
+        if !self.open.get_untracked() {
+            return;
+        }
+        self.open.set(false);
+        for el in self.inert.borrow_mut().drain(..) {
+            let _ = el.remove_attribute("inert");
+        }
+        if let Some(trigger) = self.trigger.get_untracked() {
+            let _ = trigger.focus();
+        }
+    }
+
+    /// `Escape` closes; `Tab` and `Shift+Tab` stay inside the dialog.
+    fn dialog_key(&self, e: &KeyboardEvent) {
+        match e.key().as_str() {
+            "Escape" => {
+                e.prevent_default();
+                self.close();
+            }
+            "Tab" => {
+                let Some(dialog) = self.dialog.get_untracked() else {
+                    return;
+                };
+                let Ok(nodes) = dialog.query_selector_all(FOCUSABLE) else {
+                    return;
+                };
+                let focusable: Vec<HtmlElement> = (0..nodes.length())
+                    .filter_map(|i| nodes.item(i)?.dyn_into::<HtmlElement>().ok())
+                    .filter(|el| el.offset_parent().is_some())
+                    .collect();
+                let (Some(first), Some(last)) = (focusable.first(), focusable.last()) else {
+                    return;
+                };
+                let active = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.active_element());
+                let at = |el: &HtmlElement| active.as_ref() == Some(el.as_ref());
+                if e.shift_key() && (at(first) || active.as_ref() == Some(dialog.as_ref())) {
+                    e.prevent_default();
+                    let _ = last.focus();
+                } else if !e.shift_key() && at(last) {
+                    e.prevent_default();
+                    let _ = first.focus();
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
-fn status_text(phase: &Phase) -> String {
+fn status(phase: Phase, lang: Lang) -> &'static str {
     match phase {
-        Phase::Loading => "Loading Klarna…".into(),
-        Phase::Ready => String::new(),
-        Phase::Authorizing => "Waiting for Klarna…".into(),
-        Phase::Placing => "Confirming your payment…".into(),
-        Phase::Authorized { .. } => "Thank you! Your payment with Klarna is confirmed.".into(),
-        Phase::Declined(_) => {
-            "Klarna could not approve this purchase. Please choose another payment method.".into()
-        }
-        Phase::Unavailable => {
-            "Klarna is not available for this purchase. Please choose another payment method."
-                .into()
-        }
-        Phase::Failed(message) => format!("Something went wrong: {message}."),
+        Phase::Loading => t(lang, Text::Loading),
+        Phase::Ready | Phase::Confirm => "",
+        Phase::Authorizing => t(lang, Text::Waiting),
+        Phase::Placing => t(lang, Text::Placing),
+        Phase::Authorized { pending: false } => t(lang, Text::Authorized),
+        Phase::Authorized { pending: true } => t(lang, Text::Pending),
+        Phase::Declined => t(lang, Text::Declined),
+        Phase::Unavailable => t(lang, Text::Unavailable),
+        Phase::Failed(text) => t(lang, text),
     }
 }
 
-#[component]
-fn CategoryOption(category: PaymentMethodCategory, selected: Signal<bool>) -> impl IntoView {
-    let icon = category.asset_urls.standard.clone().unwrap_or_default();
-    view! {
-        <span class="kw-category" class:kw-selected=selected>
-            <img class="kw-icon" src=icon alt="" width="48" height="24" />
-            <span class="kw-name">{category.name}</span>
-        </span>
-    }
-}
-
-/// The whole widget, mounted inside `host`.
-#[component]
-pub fn Checkout(cfg: WidgetConfig, host: HtmlElement) -> impl IntoView {
-    let ctx = Ctx {
-        cfg: Rc::new(cfg),
-        host,
-        phase: RwSignal::new_local(Phase::Loading),
-        session: RwSignal::new_local(None),
-        category: RwSignal::new_local(None),
-        container: NodeRef::new(),
-    };
-    let phase = ctx.phase;
-    let session = ctx.session;
+/// The categories, their forms, the buttons and the live status: the same in the page
+/// (inline) and in the dialog (modal).
+fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>) -> impl IntoView {
+    let ctx = stored.with_value(Clone::clone);
+    let (phase, lang, notice, session, selected, unavailable) = (
+        ctx.phase,
+        ctx.lang,
+        ctx.notice,
+        ctx.session,
+        ctx.selected,
+        ctx.unavailable,
+    );
+    let group = format!("kw-category-{}", ctx.id);
     let categories = move || {
         session
             .get()
             .map(|s| s.payment_method_categories)
             .unwrap_or_default()
     };
-    let selected = ctx.category;
-    let busy = move || !matches!(phase.get(), Phase::Ready);
-    let finished = move || matches!(phase.get(), Phase::Authorized { .. });
-    let container = ctx.container;
-    ctx.start();
-    // Handlers inside `Show` must be Send; the context (DOM handles) lives in the arena.
-    let stored = StoredValue::new_local(ctx);
-    let pay = move |_| stored.with_value(Ctx::pay);
-    let retry = move |_| stored.with_value(Ctx::start);
+    let pay = move |_| stored.with_value(|c| c.pay());
+    let confirm = move |_| stored.with_value(|c| c.confirm());
+    let retry = move |_| stored.with_value(|c| c.start(None));
+    let text = move |x: Text| move || t(lang.get(), x);
 
     view! {
-        <div class="kw" data-phase=move || format!("{:?}", phase.get()).split(['(', ' ']).next().unwrap_or("").to_lowercase()>
-            <Show when=move || phase.get() == Phase::Loading && selected.get().is_none()>
+        <div class="kw-content" node_ref=ctx.root>
+            <Show when=move || session.with(Option::is_none) && phase.get() == Phase::Loading>
                 <div class="kw-skeleton" aria-hidden="true"><div></div><div></div></div>
             </Show>
-            <div class="kw-categories">
-                <For each=categories key=|c| c.identifier.clone() let:category>
-                    {
-                        let id = category.identifier.clone();
-                        let is_selected = Signal::derive(move || selected.get().as_deref() == Some(id.as_str()));
-                        view! { <CategoryOption category=category selected=is_selected /> }
+            <fieldset class="kw-categories" hidden=move || session.with(Option::is_none) || phase.get().done()>
+                <legend class="kw-legend">{text(Text::Choose)}</legend>
+                {move || categories().into_iter().map(|category| {
+                    let id = category.identifier.clone();
+                    let key = StoredValue::new(id.clone());
+                    let is_selected = move || selected.with(|s| key.with_value(|k| s.as_deref() == Some(k.as_str())));
+                    let off = move || unavailable.with(|u| key.with_value(|k| u.contains(k)));
+                    let select = move |_| stored.with_value(|ctx| ctx.select(key.get_value()));
+                    let icon = category.asset_urls.standard.clone();
+                    view! {
+                        <div class="kw-option" class:kw-selected=is_selected class:kw-off=off>
+                            <label class="kw-category">
+                                <input type="radio" name=group.clone() value=id.clone()
+                                    prop:checked=is_selected disabled=off on:change=select />
+                                {icon.map(|src| view! { <img class="kw-icon" src=src alt="" width="48" height="24" /> })}
+                                <span class="kw-name">{category.name}</span>
+                            </label>
+                            <div class="kw-container" data-category=id hidden=move || !is_selected()></div>
+                        </div>
                     }
-                </For>
-            </div>
-            <div class="kw-container" node_ref=container hidden=finished></div>
-            <Show when=move || !finished()>
-                <button type="button" class="kw-pay" disabled=busy on:click=pay>
-                    "Pay with Klarna"
+                }).collect_view()}
+            </fieldset>
+            <p class="kw-notice" hidden=move || notice.with(Option::is_none)>{move || notice.get()}</p>
+            <Show when=move || phase.get() == Phase::Confirm>
+                <p class="kw-confirm-intro">{text(Text::ConfirmIntro)}</p>
+                <button type="button" class="kw-confirm" on:click=confirm>{text(Text::Confirm)}</button>
+            </Show>
+            <Show when=move || matches!(phase.get(), Phase::Loading | Phase::Ready | Phase::Authorizing | Phase::Placing)>
+                <button type="button" class="kw-pay" disabled=move || phase.get() != Phase::Ready on:click=pay>
+                    {text(Text::Pay)}
                 </button>
             </Show>
-            <p class="kw-status" role="status" aria-live="polite">{move || status_text(&phase.get())}</p>
+            <p class="kw-status" role="status" aria-live="polite">{move || status(phase.get(), lang.get())}</p>
             <Show when=move || matches!(phase.get(), Phase::Failed(_))>
-                <button type="button" class="kw-retry" on:click=retry>"Try again"</button>
+                <button type="button" class="kw-retry" on:click=retry>{text(Text::Retry)}</button>
+            </Show>
+        </div>
+    }
+}
+
+/// The whole widget: inline, or a button that opens the same content in a dialog.
+#[component]
+pub fn Checkout(ctx: Rc<Ctx>) -> impl IntoView {
+    let (phase, lang, mode, open) = (ctx.phase, ctx.lang, ctx.mode, ctx.open);
+    let (trigger, dialog) = (ctx.trigger, ctx.dialog);
+    let title = StoredValue::new(format!("kw-title-{}", ctx.id));
+    let stored = StoredValue::new_local(ctx);
+    let open_modal = move |_| stored.with_value(|c| c.open_modal());
+    let close = move |_| stored.with_value(|c| c.close());
+    let key = move |e: KeyboardEvent| stored.with_value(|c| c.dialog_key(&e));
+    let modal = move || mode.get() == Mode::Modal;
+
+    view! {
+        <div class="kw" lang=move || lang.get().tag() data-phase=move || phase.get().name()
+            data-mode=move || if modal() { "modal" } else { "inline" }>
+            <Show when=modal fallback=move || content(stored)>
+                <button type="button" class="kw-open" node_ref=trigger on:click=open_modal
+                    aria-haspopup="dialog">
+                    {move || t(lang.get(), Text::OpenModal)}
+                </button>
+                <p class="kw-status kw-status-trigger">{move || if open.get() { "" } else { status(phase.get(), lang.get()) }}</p>
+                    <div class="kw-backdrop" hidden=move || !open.get()>
+                        <div class="kw kw-dialog" role="dialog" aria-modal="true" aria-labelledby=move || title.get_value()
+                            tabindex="-1" node_ref=dialog on:keydown=key lang=move || lang.get().tag()
+                            data-phase=move || phase.get().name()>
+                            <div class="kw-dialog-head">
+                                <h2 class="kw-title" id=move || title.get_value()>{move || t(lang.get(), Text::DialogTitle)}</h2>
+                                <button type="button" class="kw-close" on:click=close
+                                    aria-label=move || t(lang.get(), Text::Close)>"×"</button>
+                            </div>
+                            {content(stored)}
+                        </div>
+                    </div>
             </Show>
         </div>
     }

@@ -3,19 +3,14 @@
 //! futures and its named exceptions into [`WidgetError::Sdk`].
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 
-use futures::FutureExt;
-use futures::channel::oneshot;
-use futures::future::Shared;
-use js_sys::{Function, Object, Reflect};
-use serde::{Deserialize, Serialize};
+use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, HtmlScriptElement};
 
 use crate::error::WidgetError;
+use crate::{js, task};
 
 #[wasm_bindgen]
 extern "C" {
@@ -25,62 +20,60 @@ extern "C" {
     fn kp_load(options: &JsValue, data: &JsValue, callback: &Function) -> Result<(), JsValue>;
     #[wasm_bindgen(js_namespace = ["Klarna", "Payments"], js_name = authorize, catch)]
     fn kp_authorize(options: &JsValue, data: &JsValue, callback: &Function) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_namespace = ["Klarna", "Payments"], js_name = finalize, catch)]
+    fn kp_finalize(options: &JsValue, data: &JsValue, callback: &Function) -> Result<(), JsValue>;
 }
 
-type LoadFuture = Shared<Pin<Box<dyn Future<Output = Result<(), WidgetError>>>>>;
-
 thread_local! {
-    /// The one load of the SDK script on this page, shared by every widget instance.
-    static SCRIPT: RefCell<Option<(String, LoadFuture)>> = const { RefCell::new(None) };
+    /// The one load of the SDK script on this page — its URL, a promise of it, its
+    /// element — shared by every widget instance.
+    static SCRIPT: RefCell<Option<(String, Promise, HtmlScriptElement)>> = const { RefCell::new(None) };
 }
 
 fn sdk_present() -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };
-    Reflect::get(&window, &"Klarna".into())
-        .ok()
-        .filter(|k| k.is_object())
-        .and_then(|k| Reflect::get(&k, &"Payments".into()).ok())
-        .is_some_and(|p| p.is_object())
+    let klarna = js::field(&window, "Klarna");
+    js::field(&klarna, "Payments").is_object()
 }
 
 /// Loads the SDK script unless the page has it already. However many widgets ask, the
-/// script is requested once.
-pub fn ensure_loaded(url: &str) -> impl Future<Output = Result<(), WidgetError>> + use<> {
-    let shared = SCRIPT.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        match &*slot {
-            Some((loading, fut)) if loading == url => fut.clone(),
-            _ => {
-                let fut: Pin<Box<dyn Future<Output = Result<(), WidgetError>>>> =
-                    Box::pin(load_script(url.to_owned()));
-                let fut = fut.shared();
-                *slot = Some((url.to_owned(), fut.clone()));
-                fut
-            }
-        }
-    });
-    async move {
-        let result = shared.await;
-        if result.is_err() {
-            // A failed load may be retried: forget it so the next call starts afresh.
-            SCRIPT.with(|slot| *slot.borrow_mut() = None);
-        }
-        result
-    }
-}
-
-async fn load_script(url: String) -> Result<(), WidgetError> {
+/// script is requested once; a failed load is forgotten (and its element removed) so
+/// that a retry starts afresh.
+pub async fn ensure_loaded(url: &str) -> Result<(), WidgetError> {
     if sdk_present() {
         return Ok(());
     }
+    let (promise, script) = SCRIPT.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match &*slot {
+            Some((loading, p, el)) if loading == url => Ok((p.clone(), el.clone())),
+            _ => {
+                let (p, el) = load_script(url)?;
+                *slot = Some((url.to_owned(), p.clone(), el.clone()));
+                Ok((p, el))
+            }
+        }
+    })?;
+    let loaded = task::promise(promise).await.is_ok();
+    if loaded && sdk_present() {
+        return Ok(());
+    }
+    SCRIPT.with(|slot| *slot.borrow_mut() = None);
+    script.remove();
+    Err(WidgetError::SdkLoad)
+}
+
+/// The `<script>` for `url` — the host page's own if it has one, else a new one — and a
+/// promise that settles when it has loaded or failed.
+fn load_script(url: &str) -> Result<(Promise, HtmlScriptElement), WidgetError> {
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or(WidgetError::SdkLoad)?;
-    // The host page may have put the script there itself; wait for it instead.
     let selector = format!("script[src=\"{}\"]", url.replace('"', "%22"));
-    let script: HtmlScriptElement = match document.query_selector(&selector).ok().flatten() {
+    let existing = document.query_selector(&selector).ok().flatten();
+    let script: HtmlScriptElement = match existing {
         Some(el) => el.dyn_into().map_err(|_| WidgetError::SdkLoad)?,
         None => {
             let el: HtmlScriptElement = document
@@ -88,10 +81,9 @@ async fn load_script(url: String) -> Result<(), WidgetError> {
                 .map_err(|_| WidgetError::SdkLoad)?
                 .dyn_into()
                 .map_err(|_| WidgetError::SdkLoad)?;
-            el.set_src(&url);
+            el.set_src(url);
             el.set_async(true);
-            el.set_attribute("data-klarna-sdk", "")
-                .map_err(|_| WidgetError::SdkLoad)?;
+            let _ = el.set_attribute("data-klarna-sdk", "");
             let parent = document
                 .head()
                 .map(Element::from)
@@ -101,35 +93,11 @@ async fn load_script(url: String) -> Result<(), WidgetError> {
             el
         }
     };
-    let (tx, rx) = oneshot::channel::<bool>();
-    let tx = RefCell::new(Some(tx));
-    let done = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| {
-        if let Some(tx) = tx.borrow_mut().take() {
-            let _ = tx.send(e.type_() == "load");
-        }
+    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+        let _ = script.add_event_listener_with_callback("load", &resolve);
+        let _ = script.add_event_listener_with_callback("error", &reject);
     });
-    script
-        .add_event_listener_with_callback("load", done.as_ref().unchecked_ref())
-        .map_err(|_| WidgetError::SdkLoad)?;
-    script
-        .add_event_listener_with_callback("error", done.as_ref().unchecked_ref())
-        .map_err(|_| WidgetError::SdkLoad)?;
-    // A script that finished before we listened fires nothing more.
-    if sdk_present() {
-        return Ok(());
-    }
-    let loaded = rx.await.unwrap_or(false);
-    let _ = script.remove_event_listener_with_callback("load", done.as_ref().unchecked_ref());
-    let _ = script.remove_event_listener_with_callback("error", done.as_ref().unchecked_ref());
-    drop(done);
-    if loaded && sdk_present() {
-        Ok(())
-    } else {
-        if !loaded {
-            script.remove();
-        }
-        Err(WidgetError::SdkLoad)
-    }
+    Ok((promise, script))
 }
 
 /// A thrown SDK exception (`InvalidClientTokenError`, ...) as a widget error.
@@ -148,61 +116,68 @@ fn sdk_error(e: &JsValue) -> WidgetError {
     }
 }
 
-fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::UNDEFINED)
-}
-
 pub fn init(client_token: &str) -> Result<(), WidgetError> {
-    #[derive(Serialize)]
-    struct Options<'a> {
-        client_token: &'a str,
-    }
-    kp_init(&to_js(&Options { client_token })).map_err(|e| sdk_error(&e))
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct FieldErrors {
-    #[serde(default)]
-    pub invalid_fields: Vec<String>,
+    kp_init(&js::object(&[("client_token", client_token)])).map_err(|e| sdk_error(&e))
 }
 
 /// `load`'s callback value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadResult {
-    #[serde(default)]
     pub show_form: bool,
-    #[serde(default)]
-    pub error: Option<FieldErrors>,
 }
 
-/// `authorize`'s callback value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `authorize`'s (and `finalize`'s) callback value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizeResult {
-    #[serde(default)]
     pub approved: bool,
-    #[serde(default)]
     pub show_form: bool,
-    #[serde(default)]
     pub authorization_token: Option<String>,
-    #[serde(default)]
-    pub finalize_required: Option<bool>,
-    #[serde(default)]
-    pub error: Option<FieldErrors>,
+    pub finalize_required: bool,
+    /// `error.invalid_fields`: what the shopper must fix.
+    pub invalid_fields: Vec<String>,
 }
 
-/// Calls an SDK function that answers through a callback, and awaits that answer.
-async fn with_callback<T: for<'de> Deserialize<'de> + Default>(
+impl LoadResult {
+    fn read(v: &JsValue) -> Self {
+        Self {
+            show_form: js::boolean(v, "show_form").unwrap_or(false),
+        }
+    }
+}
+
+impl AuthorizeResult {
+    fn read(v: &JsValue) -> Self {
+        Self {
+            approved: js::boolean(v, "approved").unwrap_or(false),
+            show_form: js::boolean(v, "show_form").unwrap_or(false),
+            authorization_token: js::string(v, "authorization_token").filter(|t| !t.is_empty()),
+            finalize_required: js::boolean(v, "finalize_required").unwrap_or(false),
+            invalid_fields: js::items(&js::field(v, "error"), "invalid_fields")
+                .iter()
+                .filter_map(JsValue::as_string)
+                .collect(),
+        }
+    }
+}
+
+/// Calls an SDK function that answers through a callback, and awaits that answer. A
+/// named exception thrown by the call becomes [`WidgetError::Sdk`].
+async fn with_callback(
     call: impl FnOnce(&Function) -> Result<(), JsValue>,
-) -> Result<T, WidgetError> {
-    let (tx, rx) = oneshot::channel::<JsValue>();
-    let callback = Closure::once_into_js(move |value: JsValue| {
-        let _ = tx.send(value);
+) -> Result<JsValue, WidgetError> {
+    let mut call = Some(call);
+    let mut thrown = None;
+    let promise = Promise::new(&mut |resolve: Function, _reject: Function| {
+        if let Some(call) = call.take()
+            && let Err(e) = call(&resolve)
+        {
+            thrown = Some(e);
+        }
     });
-    call(callback.unchecked_ref()).map_err(|e| sdk_error(&e))?;
-    let value = rx.await.map_err(|_| WidgetError::SdkLoad)?;
-    Ok(serde_wasm_bindgen::from_value(value).unwrap_or_default())
+    if let Some(e) = thrown {
+        return Err(sdk_error(&e));
+    }
+    task::promise(promise).await.map_err(|e| sdk_error(&e))
 }
 
 pub async fn load(container: &Element, category: &str) -> Result<LoadResult, WidgetError> {
@@ -213,15 +188,36 @@ pub async fn load(container: &Element, category: &str) -> Result<LoadResult, Wid
         &"payment_method_category".into(),
         &category.into(),
     );
-    with_callback(|cb| kp_load(&options, &Object::new(), cb)).await
+    let v = with_callback(|cb| kp_load(&options, &Object::new(), cb)).await?;
+    Ok(LoadResult::read(&v))
 }
 
-pub async fn authorize(category: &str) -> Result<AuthorizeResult, WidgetError> {
+/// `authorize`; with `auto_finalize` false Klarna may answer `finalize_required`.
+pub async fn authorize(
+    category: &str,
+    auto_finalize: bool,
+) -> Result<AuthorizeResult, WidgetError> {
     let options = Object::new();
     let _ = Reflect::set(
         &options,
         &"payment_method_category".into(),
         &category.into(),
     );
-    with_callback(|cb| kp_authorize(&options, &Object::new(), cb)).await
+    if !auto_finalize {
+        let _ = Reflect::set(&options, &"auto_finalize".into(), &false.into());
+    }
+    let v = with_callback(|cb| kp_authorize(&options, &Object::new(), cb)).await?;
+    Ok(AuthorizeResult::read(&v))
+}
+
+/// `finalize`, after the shopper confirmed a `finalize_required` approval.
+pub async fn finalize(category: &str) -> Result<AuthorizeResult, WidgetError> {
+    let options = Object::new();
+    let _ = Reflect::set(
+        &options,
+        &"payment_method_category".into(),
+        &category.into(),
+    );
+    let v = with_callback(|cb| kp_finalize(&options, &Object::new(), cb)).await?;
+    Ok(AuthorizeResult::read(&v))
 }

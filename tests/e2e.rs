@@ -15,7 +15,7 @@ use klarna_gateway::store::TxState;
 use klarna_gateway::{Config, Gateway, InitialSecrets};
 use klarna_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
-use support::{browser, start_driver, wait_for};
+use support::{browser, console_errors, screenshot, start_driver, wait_for};
 use tokio::net::TcpListener;
 
 /// A fixture order a real Odoo 18 computed: EUR, German customer, 17 lines.
@@ -133,6 +133,7 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
         .expect("open the checkout page");
     wait_for(&client, ".kw[data-phase=ready]").await;
     wait_for(&client, ".kw-container iframe").await;
+    screenshot(&client, "lifecycle-inline-1280-ready").await;
     wait_for(&client, ".kw-pay:not([disabled])")
         .await
         .click()
@@ -141,6 +142,7 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
 
     // Klarna's dialog opens in its own iframe; the shopper confirms there.
     let dialog = wait_for(&client, "iframe#klarna-sandbox-authorize").await;
+    screenshot(&client, "lifecycle-inline-1280-klarna-dialog").await;
     dialog.enter_frame().await.expect("enter Klarna's dialog");
     wait_for(&client, "#klarna-sandbox-approve")
         .await
@@ -159,6 +161,7 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
         .await
         .expect("status text");
     assert!(status.contains("confirmed"), "status says {status:?}");
+    screenshot(&client, "lifecycle-inline-1280-authorized").await;
 
     // (b) one authorized transaction with the sandbox's order id and Odoo's exact amount
     let orders: Vec<_> = system
@@ -288,5 +291,177 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
     );
     assert_eq!(odoo[0]["provider_reference"], json!(order_id));
 
+    let errors = console_errors(&client).await;
+    assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     client.close().await.expect("close the browser");
+}
+
+/// The demo order of a Swedish consumer.
+const SE_ORDER: &str = "S09001";
+
+async fn js(client: &fantoccini::Client, code: &str) -> Value {
+    client.execute(code, vec![]).await.expect("script")
+}
+
+/// Confirms in Klarna's (stand-in) dialog.
+async fn approve_in_klarna(client: &fantoccini::Client, shot: &str) {
+    let dialog = wait_for(client, "iframe#klarna-sandbox-authorize").await;
+    screenshot(client, shot).await;
+    dialog.enter_frame().await.expect("enter Klarna's dialog");
+    wait_for(client, "#klarna-sandbox-approve")
+        .await
+        .click()
+        .await
+        .expect("click Buy");
+    client.enter_parent_frame().await.expect("back to the page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the widget bundle and Chromium: run `cargo xtask test`"]
+async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
+    use fantoccini::key::Key;
+
+    let dist = PathBuf::from(
+        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
+    );
+    let driver = start_driver().await;
+    let mut shots = Vec::new();
+    for (mode, width) in [
+        ("inline", 375),
+        ("inline", 1280),
+        ("modal", 375),
+        ("modal", 1280),
+    ] {
+        let system = start_system(dist.clone()).await;
+        let url = format!("{}/shop/payment/{SE_ORDER}?mode={mode}", system.sandbox_url);
+        // The page is served under a strict Content-Security-Policy: no inline script,
+        // no eval; only this origin's scripts and WebAssembly compilation.
+        let page = reqwest::get(&url).await.expect("page");
+        let csp = page
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let script_src = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src "))
+            .unwrap_or_default();
+        assert_eq!(script_src, "script-src 'self' 'wasm-unsafe-eval'", "{csp}");
+        let html = page.text().await.expect("html");
+        assert!(
+            !html.contains("<script>") && !html.contains("<script type=\"module\">"),
+            "no inline script"
+        );
+
+        let profile = tempfile::tempdir().expect("profile dir");
+        let client = browser(&driver, profile.path(), width).await;
+        client.goto(&url).await.expect("open the checkout page");
+        let name = |state: &str| format!("{mode}-{width}-{state}");
+        if mode == "inline" {
+            wait_for(&client, ".kw[data-phase=ready] .kw-container iframe").await;
+            shots.push(screenshot(&client, &name("ready")).await);
+            wait_for(&client, ".kw-pay:not([disabled])")
+                .await
+                .click()
+                .await
+                .expect("Pay");
+            approve_in_klarna(&client, &name("klarna-dialog")).await;
+            shots.push(system_dir(&name("klarna-dialog")));
+        } else {
+            let trigger = wait_for(&client, ".kw[data-phase=ready] .kw-open").await;
+            shots.push(screenshot(&client, &name("closed")).await);
+            // Keyboard only: Enter opens, focus moves into the dialog.
+            trigger
+                .send_keys(&Key::Enter.to_string())
+                .await
+                .expect("Enter");
+            wait_for(&client, ".kw-backdrop:not([hidden]) .kw-dialog").await;
+            let inside = "return !!document.activeElement.closest('.kw-dialog')";
+            assert_eq!(
+                js(&client, inside).await,
+                json!(true),
+                "focus in the dialog"
+            );
+            shots.push(screenshot(&client, &name("open")).await);
+            // Tab keeps cycling inside the dialog.
+            for i in 0..8 {
+                client
+                    .active_element()
+                    .await
+                    .expect("focus")
+                    .send_keys(&Key::Tab.to_string())
+                    .await
+                    .expect("Tab");
+                assert_eq!(
+                    js(&client, inside).await,
+                    json!(true),
+                    "Tab {i} left the dialog"
+                );
+            }
+            // Escape closes and gives focus back to the button.
+            client
+                .active_element()
+                .await
+                .expect("focus")
+                .send_keys(&Key::Escape.to_string())
+                .await
+                .expect("Escape");
+            wait_for(&client, ".kw-backdrop[hidden]").await;
+            assert_eq!(
+                js(&client, "return document.activeElement.className").await,
+                json!("kw-open")
+            );
+            client
+                .active_element()
+                .await
+                .expect("focus")
+                .send_keys(&Key::Enter.to_string())
+                .await
+                .expect("Enter");
+            wait_for(
+                &client,
+                ".kw-backdrop:not([hidden]) .kw-pay:not([disabled])",
+            )
+            .await
+            .click()
+            .await
+            .expect("Pay in the dialog");
+            approve_in_klarna(&client, &name("klarna-dialog")).await;
+            shots.push(system_dir(&name("klarna-dialog")));
+        }
+        wait_for(&client, ".kw[data-phase=authorized]").await;
+        shots.push(screenshot(&client, &name("authorized")).await);
+        // Nothing wider than the screen, from 375 px up.
+        assert_eq!(
+            js(
+                &client,
+                "return document.documentElement.scrollWidth <= window.innerWidth"
+            )
+            .await,
+            json!(true),
+            "[{mode} {width}] horizontal scrolling"
+        );
+        let transactions = system.gateway.db.transactions().await.expect("rows");
+        assert_eq!(
+            (transactions.len(), transactions[0].state),
+            (1, TxState::Authorized),
+            "[{mode} {width}]"
+        );
+        let errors = console_errors(&client).await;
+        assert!(
+            errors.is_empty(),
+            "[{mode} {width}] browser console errors: {errors:#?}"
+        );
+        client.close().await.expect("close the browser");
+    }
+    for shot in &shots {
+        assert!(shot.is_file(), "{}", shot.display());
+    }
+    eprintln!("screenshots in {}", support::screenshot_dir().display());
+}
+
+fn system_dir(name: &str) -> PathBuf {
+    support::screenshot_dir().join(format!("{name}.png"))
 }

@@ -71,6 +71,8 @@ pub async fn browser(driver: &Driver, profile: &std::path::Path, width: u32) -> 
             ],
         }),
     );
+    // The browser console, read back by `console_errors`.
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
@@ -85,4 +87,49 @@ pub async fn wait_for(client: &Client, css: &str) -> fantoccini::elements::Eleme
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+}
+
+/// chromedriver's console log endpoint (`POST /session/{id}/se/log`).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// Every console message at SEVERE level since the last call (errors, uncaught
+/// exceptions, CSP violations, failed loads).
+pub async fn console_errors(client: &Client) -> Vec<String> {
+    let log = client.issue_cmd(BrowserLog).await.expect("browser log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .map(|entry| entry["message"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// Where the end-to-end tests leave their screenshots.
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Saves a screenshot of the page as `<name>.png` and returns its path.
+pub async fn screenshot(client: &Client, name: &str) -> std::path::PathBuf {
+    let png = client.screenshot().await.expect("screenshot");
+    let path = screenshot_dir().join(format!("{name}.png"));
+    std::fs::write(&path, png).expect("write screenshot");
+    path
 }

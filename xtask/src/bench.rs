@@ -5,7 +5,10 @@ use std::process::Command;
 
 use crate::util::{Result, cargo, step, tools_dir};
 
-const BENCHES: &[&str] = &["mapping", "client", "gateway", "webhooks"];
+const BENCHES: &[&str] = &["mapping", "client", "gateway", "webhooks", "widget"];
+
+/// The widget's size budget: wasm + JS glue + CSS + boot script, gzip.
+const WIDGET_BUDGET_GZIP: usize = 120 * 1024;
 
 pub fn run(args: &[String]) -> Result {
     let wanted: Vec<&str> = if args.is_empty() {
@@ -33,6 +36,7 @@ pub fn run(args: &[String]) -> Result {
                     .args(["bench", "-p", "klarna-gateway", "--bench", "webhooks"])
                     .env("WEBHOOK_BASELINE_PYTHON", baseline_python()?),
             )?,
+            "widget" => widget()?,
             other => {
                 return Err(format!(
                     "unknown benchmark {other:?}; known: {}",
@@ -72,4 +76,40 @@ fn baseline_python() -> Result<PathBuf> {
         )?;
     }
     Ok(python)
+}
+
+/// The widget's size (raw, gzip, brotli; against the budget) and its time to ready in
+/// headless Chromium against the sandbox with 100 ms on the script and the session.
+fn widget() -> Result {
+    let bundle = crate::bundle::build()?;
+    crate::bundle::report(&bundle);
+    let total_gzip = crate::bundle::sizes(&bundle)
+        .last()
+        .map_or(0, |(_, _, gz, _)| *gz);
+    println!(
+        "  budget 120.0 KB gzip: {}",
+        if total_gzip <= WIDGET_BUDGET_GZIP {
+            format!(
+                "within, {:.1} KB to spare",
+                (WIDGET_BUDGET_GZIP - total_gzip) as f64 / 1024.0
+            )
+        } else {
+            format!(
+                "OVER by {:.1} KB",
+                (total_gzip - WIDGET_BUDGET_GZIP) as f64 / 1024.0
+            )
+        }
+    );
+    crate::setup::run(crate::setup::Needs {
+        bundle: false,
+        browser: true,
+    })?;
+    step(
+        "bench widget time-to-ready (headless Chromium, sandbox latency 100 ms)",
+        cargo()
+            .args(["bench", "-p", "klarna-widget", "--bench", "ready"])
+            .env("KLARNA_WIDGET_DIST", &bundle.dir)
+            .env("CHROMEDRIVER", "chromedriver")
+            .env("CHROMIUM", crate::setup::chromium().unwrap_or("chromium")),
+    )
 }

@@ -98,6 +98,16 @@ fn wasm_bindgen() -> Result {
     )
 }
 
+/// terser from npm minifies wasm-bindgen's JS glue (Trunk's own minifier cannot parse it).
+pub const TERSER_VERSION: &str = "5.51.4";
+
+/// The terser xtask installed, if any.
+pub fn terser_path() -> Option<PathBuf> {
+    let path = util::tools_dir().join("node_modules/.bin/terser");
+    let version = version_of(path.to_str()?)?;
+    version.contains(TERSER_VERSION).then_some(path)
+}
+
 /// The wasm-opt binary xtask installed, if any.
 pub fn wasm_opt_path() -> Option<PathBuf> {
     let path = util::tools_dir().join("node_modules/.bin/wasm-opt");
@@ -109,6 +119,19 @@ pub fn wasm_opt_path() -> Option<PathBuf> {
 
 /// wasm-opt is optional: without npm the bundle is built without it (and is larger).
 fn wasm_opt() {
+    if terser_path().is_none() && version_of("npm").is_some() {
+        let dir = util::tools_dir();
+        let _ = std::fs::create_dir_all(&dir);
+        if let Err(e) = step(
+            &format!("npm install terser@{TERSER_VERSION}"),
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .arg(format!("terser@{TERSER_VERSION}")),
+        ) {
+            eprintln!("note: {e}; the widget's JS glue is not minified");
+        }
+    }
     if wasm_opt_path().is_some() {
         return;
     }

@@ -278,6 +278,8 @@ pub fn op_of(method: &Method, path: &str) -> Option<&'static str> {
     let m = method.as_str();
     Some(match (m, parts.as_slice()) {
         ("POST", ["oauth2", "token"]) => "token",
+        // The SDK script itself (for start-up tests and the time-to-ready benchmark).
+        ("GET", ["kp", "lib", "v1", "api.js"]) => "sdk_script",
         ("POST", ["payments", "v1", "sessions"]) => "create_session",
         ("GET", ["payments", "v1", "sessions", _]) => "read_session",
         ("POST", ["payments", "v1", "sessions", _]) => "update_session",

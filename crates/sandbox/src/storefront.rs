@@ -78,6 +78,20 @@ async fn shop(State(sandbox): State<Arc<Sandbox>>) -> Html<String> {
 #[derive(Deserialize)]
 struct PageQuery {
     mode: Option<String>,
+    /// `false`: Klarna's two-step flow (the shopper confirms after approval).
+    auto_finalize: Option<String>,
+}
+
+/// The checkout page's Content-Security-Policy: no inline script, no eval — only this
+/// origin's scripts (the widget bundle and the SDK stand-in) and WebAssembly compilation
+/// (`'wasm-unsafe-eval'`, which allows nothing for JavaScript). Klarna's SDK sets inline
+/// styles on its iframes, hence `'unsafe-inline'` for styles only.
+pub fn content_security_policy(gateway_url: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self' {gateway_url}; frame-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 }
 
 async fn payment_page(
@@ -148,6 +162,19 @@ async fn payment_page(
         Some("modal") => "modal",
         _ => "inline",
     };
+    let current = |m: &str| {
+        if m == mode {
+            " aria-current=\"page\""
+        } else {
+            ""
+        }
+        .to_owned()
+    };
+    let auto_finalize = if query.auto_finalize.as_deref() == Some("false") {
+        "false"
+    } else {
+        "true"
+    };
     let gateway = sandbox.config.gateway_url.clone().unwrap_or_default();
     let values = [
         ("{{order_reference}}", escape(&reference)),
@@ -159,6 +186,9 @@ async fn payment_page(
         ),
         ("{{locale}}", escape(&partner_lang)),
         ("{{mode}}", mode.to_owned()),
+        ("{{inline_current}}", current("inline")),
+        ("{{modal_current}}", current("modal")),
+        ("{{auto_finalize}}", auto_finalize.to_owned()),
         ("{{order_summary}}", summary),
         (
             "{{order_total}}",
@@ -168,5 +198,12 @@ async fn payment_page(
     let page = values
         .iter()
         .fold(template, |page, (key, value)| page.replace(key, value));
-    Html(page).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            content_security_policy(gateway.trim_end_matches('/')),
+        )],
+        Html(page),
+    )
+        .into_response()
 }
