@@ -382,14 +382,15 @@ impl Ctx {
         spawn_local(async move { ctx.show(category, generation).await });
     }
 
-    /// The Pay button. Anything but a ready form ignores it, so a double click (or a
-    /// second submit) authorizes once.
-    pub fn pay(self: &Rc<Self>) {
+    /// The Pay button (or the host's, through `handle.pay()`). Anything but a ready form
+    /// ignores it, so a double click (or a second submit) authorizes once. Returns whether
+    /// it started.
+    pub fn pay(self: &Rc<Self>) -> bool {
         if self.phase.get_untracked() != Phase::Ready {
-            return;
+            return false;
         }
         let Some(category) = self.selected.get_untracked() else {
-            return;
+            return false;
         };
         self.phase.set(Phase::Authorizing);
         self.notice.set(None);
@@ -400,6 +401,7 @@ impl Ctx {
             let result = sdk::authorize(&category, auto_finalize).await;
             ctx.outcome(result, &category, generation).await;
         });
+        true
     }
 
     /// The confirm button of the two-step flow: `finalize`, then as `authorize`.
@@ -680,7 +682,10 @@ fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>) -> impl IntoView {
             .map(|s| s.payment_method_categories)
             .unwrap_or_default()
     };
-    let pay = move |_| stored.with_value(|c| c.pay());
+    let pay = move |_| {
+        stored.with_value(|c| c.pay());
+    };
+    let pay_button = ctx.cfg.borrow().pay_button;
     let confirm = move |_| stored.with_value(|c| c.confirm());
     let retry = move |_| stored.with_value(|c| c.start(None));
     let text = move |x: Text| move || t(lang.get(), x);
@@ -717,7 +722,7 @@ fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>) -> impl IntoView {
                 <p class="kw-confirm-intro">{text(Text::ConfirmIntro)}</p>
                 <button type="button" class="kw-confirm" on:click=confirm>{text(Text::Confirm)}</button>
             </Show>
-            <Show when=move || matches!(phase.get(), Phase::Loading | Phase::Ready | Phase::Authorizing | Phase::Placing)>
+            <Show when=move || pay_button && matches!(phase.get(), Phase::Loading | Phase::Ready | Phase::Authorizing | Phase::Placing)>
                 <button type="button" class="kw-pay" disabled=move || phase.get() != Phase::Ready on:click=pay>
                     {text(Text::Pay)}
                 </button>

@@ -62,6 +62,8 @@ pub struct WidgetConfig {
     pub auto_finalize: bool,
     /// How long start-up may take before the shopper is told and offered a retry.
     pub timeout_ms: u32,
+    /// `false` when the host's own button pays (Odoo's "Pay now" calls `handle.pay()`).
+    pub pay_button: bool,
     pub theme: Theme,
 }
 
@@ -77,6 +79,7 @@ pub struct Options {
     pub category: Option<String>,
     pub auto_finalize: Option<bool>,
     pub timeout_ms: Option<u32>,
+    pub pay_button: Option<bool>,
     pub accent: Option<String>,
     pub text_color: Option<String>,
     pub radius: Option<String>,
@@ -89,8 +92,8 @@ fn nonempty(v: Option<String>) -> Option<String> {
 impl Options {
     /// Reads `data-gateway-url`, `data-order-reference`, `data-access-token` and the
     /// optional `data-sdk-url`, `data-locale`, `data-mode`, `data-category`,
-    /// `data-auto-finalize`, `data-timeout-ms`, `data-accent`, `data-text-color`,
-    /// `data-radius`.
+    /// `data-auto-finalize`, `data-timeout-ms`, `data-pay-button`, `data-accent`,
+    /// `data-text-color`, `data-radius`.
     pub fn from_element(el: &HtmlElement) -> Self {
         let data = el.dataset();
         let get = |k: &str| nonempty(data.get(k));
@@ -104,6 +107,7 @@ impl Options {
             category: get("category"),
             auto_finalize: get("autoFinalize").map(|v| v != "false"),
             timeout_ms: get("timeoutMs").and_then(|v| v.parse().ok()),
+            pay_button: get("payButton").map(|v| v != "false"),
             accent: get("accent"),
             text_color: get("textColor"),
             radius: get("radius"),
@@ -112,7 +116,7 @@ impl Options {
 
     /// Reads a `KlarnaWidget.mount` options object (`gatewayUrl`, `orderReference`,
     /// `accessToken`, `sdkUrl`, `locale`, `mode`, `category`, `autoFinalize`, `timeoutMs`,
-    /// `accent`, `textColor`, `radius`). A setting of another type counts as not given (a
+    /// `payButton`, `accent`, `textColor`, `radius`). A setting of another type counts as not given (a
     /// required one is then named as missing).
     pub fn from_js(v: &JsValue) -> Self {
         let text = |key: &str| nonempty(crate::js::string(v, key));
@@ -128,6 +132,7 @@ impl Options {
             timeout_ms: crate::js::number(v, "timeoutMs")
                 .filter(|ms| *ms >= 1.0 && *ms <= f64::from(u32::MAX))
                 .map(|ms| ms as u32),
+            pay_button: crate::js::boolean(v, "payButton"),
             accent: text("accent"),
             text_color: text("textColor"),
             radius: text("radius"),
@@ -146,6 +151,7 @@ impl Options {
             category: self.category.or(base.category),
             auto_finalize: self.auto_finalize.or(base.auto_finalize),
             timeout_ms: self.timeout_ms.or(base.timeout_ms),
+            pay_button: self.pay_button.or(base.pay_button),
             accent: self.accent.or(base.accent),
             text_color: self.text_color.or(base.text_color),
             radius: self.radius.or(base.radius),
@@ -171,6 +177,7 @@ impl Options {
             category: nonempty(self.category.clone()),
             auto_finalize: self.auto_finalize.unwrap_or(true),
             timeout_ms: self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS).max(1),
+            pay_button: self.pay_button.unwrap_or(true),
             theme: Theme {
                 accent: nonempty(self.accent.clone()),
                 text: nonempty(self.text_color.clone()),

@@ -4,7 +4,7 @@
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
-use web_sys::{CustomEvent, CustomEventInit, Element};
+use web_sys::{CustomEvent, CustomEventInit, EventTarget};
 
 pub const READY: &str = "klarna:ready";
 pub const AUTHORIZED: &str = "klarna:authorized";
@@ -20,7 +20,7 @@ pub enum Val<'a> {
 
 /// Dispatches `name` from `target` with `detail` built from `fields`. (Built by hand
 /// rather than through serde_json: the widget carries no JSON library of its own.)
-pub fn dispatch(target: &Element, name: &str, fields: &[(&str, Val<'_>)]) {
+pub fn dispatch(target: &EventTarget, name: &str, fields: &[(&str, Val<'_>)]) {
     let detail = Object::new();
     for (key, value) in fields {
         let value = match value {

@@ -207,6 +207,12 @@ impl Handle {
     pub fn unmount(&self) {
         unmount(&self.host);
     }
+
+    /// Pays with the selected category, as the widget's own button would (for hosts whose
+    /// own button pays). `false` when the form is not ready (or already paying).
+    pub fn pay(&self) -> bool {
+        find(&self.host).is_some_and(|ctx| ctx.pay())
+    }
 }
 
 impl Handle {
@@ -358,6 +364,13 @@ pub fn start() {
         show_crash(&message);
     }));
     expose_global();
+    // Scripts that loaded before the module (Odoo's payment form) wait for this.
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        events::dispatch(&document, LOADED, &[]);
+    }
     mount_all();
     watch_page();
 }
+
+/// Dispatched on the document once `window.KlarnaWidget` exists.
+pub const LOADED: &str = "klarna:loaded";

@@ -852,3 +852,25 @@ async fn a_crash_replaces_the_widget_with_a_way_out() {
     );
     unmount(&el);
 }
+
+#[wasm_bindgen_test]
+async fn a_host_with_its_own_button_pays_through_the_handle() {
+    fakes();
+    let el = element(
+        "https://sdk.test/host-button.js",
+        &[("data-pay-button", "false")],
+    );
+    let authorized = record(&el, "klarna:authorized");
+    let handle = klarna_widget::Handle::for_element(el.clone());
+    assert!(!handle.pay(), "nothing mounted yet");
+    mount(&el);
+    assert!(!handle.pay(), "not ready yet: the host is told");
+    wait_phase(&el, "ready").await;
+    assert_eq!(count(&el, ".kw-pay"), 0, "no button of the widget's own");
+    assert!(handle.pay());
+    assert!(!handle.pay(), "a second press while paying is ignored");
+    wait_phase(&el, "authorized").await;
+    assert_eq!(authorized.borrow().len(), 1);
+    assert_eq!(js_number("return __gw.authorize"), 1.0);
+    unmount(&el);
+}

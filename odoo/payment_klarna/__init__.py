@@ -1,6 +1,9 @@
-from odoo.addons.payment import reset_payment_provider, setup_provider
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 
+from . import controllers
 from . import models
+
+from odoo.addons.payment import setup_provider, reset_payment_provider
 
 
 def post_init_hook(env):

@@ -153,3 +153,15 @@ pub fn report(bundle: &Bundle) {
         );
     }
 }
+
+/// Copies the bundle's files into the Odoo addon, where its inline form loads them.
+pub fn into_addon(bundle: &Bundle) -> Result {
+    let target = util::root().join("odoo/payment_klarna/static/src/widget");
+    std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    for name in FILES {
+        std::fs::copy(bundle.dir.join(name), target.join(name))
+            .map_err(|e| format!("copying {name} into the addon: {e}"))?;
+    }
+    println!("widget bundle copied into {}", target.display());
+    Ok(())
+}

@@ -25,6 +25,7 @@ commands:
            [--sandbox-port 7070] [--gateway-port 7080]
   test     run every check and test (fmt, clippy, unit, integration, browser, end-to-end)
   bundle   build the release widget bundle and print its size
+  addon    build the widget bundle into odoo/payment_klarna/static/src/widget
   bench    run the benchmarks: `bench mapping` (Odoo → Klarna mapping, criterion)"
 }
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(),
         Some("bundle") => bundle::build().map(|b| bundle::report(&b)),
+        Some("addon") => bundle::build().and_then(|b| bundle::into_addon(&b)),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{}", usage());

@@ -105,6 +105,7 @@ fn addon_checks() -> Result {
         Command::new("python3")
             .current_dir(crate::util::root())
             .arg("odoo/check_addon.py")
-            .arg("odoo/payment_klarna"),
+            .arg("odoo/payment_klarna")
+            .arg("odoo/payment_klarna_stock"),
     )
 }

@@ -92,7 +92,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             gateway.clone(),
             frontdoor::webhook_guard,
         ));
-    let admin = admin::routes().layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT));
+    let admin = admin::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            admin::odoo_signed,
+        ))
+        .layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(widget)

@@ -1,4 +1,20 @@
-from odoo import fields, models
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
+
+import json
+import logging
+import time
+import uuid
+
+import requests
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from odoo.addons.payment import utils as payment_utils
+from odoo.addons.payment_klarna import const
+from odoo.addons.payment_klarna import utils as klarna_utils
+
+_logger = logging.getLogger(__name__)
 
 
 class PaymentProvider(models.Model):
@@ -9,6 +25,202 @@ class PaymentProvider(models.Model):
     )
     klarna_gateway_url = fields.Char(
         string="Gateway URL",
-        help="Where klarna-gateway answers, ideally on this shop's own domain (/klarna/).",
+        help="Where klarna-gateway answers, ideally on this shop's own domain (its routes start "
+             "with /klarna/ and /admin/).",
         required_if_provider='klarna',
     )
+    klarna_shared_secret = fields.Char(
+        string="Shared Secret",
+        help="The secret the gateway and Odoo sign their calls to each other with "
+             "(the gateway's ODOO_SHARED_SECRET).",
+        required_if_provider='klarna',
+        groups='base.group_system',
+    )
+    klarna_sdk_url = fields.Char(
+        string="Klarna SDK URL", default=const.SDK_URL,
+        help="Klarna's JavaScript SDK. Change it only to use the klarna-sandbox stand-in.",
+    )
+    klarna_region = fields.Selection(
+        string="Klarna Region", selection=const.REGIONS, default='eu',
+        help="The region of the Klarna merchant account the gateway uses.",
+    )
+    klarna_widget_mode = fields.Selection(
+        string="Checkout Display",
+        selection=[('inline', "In the page"), ('modal', "In a dialog")],
+        default='inline',
+    )
+    klarna_confirmation_mail = fields.Selection(
+        string="Send Order Confirmation",
+        selection=[
+            ('authorization', "When Klarna authorizes the payment"),
+            ('capture', "When the payment is captured"),
+        ],
+        default='authorization',
+        help="On authorization the shopper hears at once that the order is placed; on capture "
+             "the confirmation follows the shipment, so an order that is never shipped (and whose "
+             "authorization is released) never announced a purchase.",
+    )
+    klarna_capture_on_delivery = fields.Boolean(
+        string="Capture When Delivered",
+        help="Capture what each validated delivery ships (needs Inventory: the "
+             "payment_klarna_stock module).",
+    )
+    klarna_gateway_reachable = fields.Boolean(
+        string="Gateway Reachable", compute='_compute_klarna_gateway_status',
+    )
+    klarna_review_queue = fields.Integer(
+        string="Review Queue", compute='_compute_klarna_gateway_status',
+    )
+    klarna_last_reconcile = fields.Char(
+        string="Last Reconcile", compute='_compute_klarna_gateway_status',
+    )
+    klarna_transaction_count = fields.Integer(
+        string="Klarna Transactions", compute='_compute_klarna_transaction_count',
+    )
+
+    #=== COMPUTE METHODS ===#
+
+    def _compute_feature_support_fields(self):
+        """ Override of `payment` to enable additional features. """
+        super()._compute_feature_support_fields()
+        self.filtered(lambda p: p.code == 'klarna').update({
+            'support_manual_capture': 'partial',
+            'support_refund': 'partial',
+        })
+
+    def _compute_klarna_transaction_count(self):
+        counts = dict(self.env['payment.transaction']._read_group(
+            [('provider_id', 'in', self.ids)], ['provider_id'], ['__count'],
+        ))
+        for provider in self:
+            provider.klarna_transaction_count = counts.get(provider, 0)
+
+    def _compute_klarna_gateway_status(self):
+        for provider in self:
+            status = {}
+            if provider.code == 'klarna' and provider.klarna_gateway_url:
+                try:
+                    status = provider.sudo()._klarna_request('GET', '/admin/status', timeout=3)
+                except ValidationError as e:
+                    _logger.info("Klarna gateway status unavailable: %s", e)
+            provider.klarna_gateway_reachable = bool(status.get('reachable'))
+            provider.klarna_review_queue = status.get('review_queue') or 0
+            last = status.get('last_reconcile')
+            provider.klarna_last_reconcile = (
+                fields.Datetime.to_string(fields.Datetime.from_string(
+                    time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(last / 1000))
+                )) if last else _("never")
+            )
+
+    #=== BUSINESS METHODS ===#
+
+    @api.model
+    def _get_compatible_providers(self, *args, sale_order_id=None, report=None, **kwargs):
+        """ Override of `payment` to offer Klarna only for sale orders: the gateway reads the
+        order, its lines and addresses from Odoo, and a payment link without an order has none.
+        """
+        providers = super()._get_compatible_providers(
+            *args, sale_order_id=sale_order_id, report=report, **kwargs
+        )
+        if not sale_order_id:
+            unfit = providers.filtered(lambda p: p.code == 'klarna')
+            providers -= unfit
+            payment_utils.add_to_report(
+                report, unfit, available=False, reason=_("Klarna pays sale orders only")
+            )
+        return providers
+
+    def _get_supported_currencies(self):
+        """ Override of `payment` to return the currencies of Klarna's markets. """
+        supported_currencies = super()._get_supported_currencies()
+        if self.code == 'klarna':
+            supported_currencies = supported_currencies.filtered(
+                lambda c: c.name in const.SUPPORTED_CURRENCIES
+            )
+        return supported_currencies
+
+    def _get_default_payment_method_codes(self):
+        """ Override of `payment` to return Klarna's payment methods. """
+        default_codes = super()._get_default_payment_method_codes()
+        if self.code != 'klarna':
+            return default_codes
+        return const.DEFAULT_PAYMENT_METHOD_CODES
+
+    def _klarna_request(self, method, path, payload=None, idempotency_key=None, timeout=30):
+        """ Call the gateway's admin API, signed with the shared secret.
+
+        Note: self.ensure_one()
+
+        :param str method: `GET` or `POST`.
+        :param str path: The path, e.g. `/admin/payments/<ref>/captures`.
+        :param dict payload: The JSON body of a POST.
+        :param str idempotency_key: The same key for a retried button press: done once.
+        :param int timeout: Seconds.
+        :return: The JSON answer.
+        :rtype: dict
+        :raise ValidationError: When the gateway cannot be reached or refuses, with its reason.
+        """
+        self.ensure_one()
+        body = json.dumps(payload).encode() if payload is not None else b''
+        timestamp = int(time.time())
+        headers = {
+            const.HEADER_TIMESTAMP: str(timestamp),
+            const.HEADER_SIGNATURE: klarna_utils.admin_signature(
+                self.klarna_shared_secret or '', timestamp, method, path, body
+            ),
+        }
+        if payload is not None:
+            headers['Content-Type'] = 'application/json'
+        if method == 'POST':
+            headers['Idempotency-Key'] = idempotency_key or str(uuid.uuid4())
+        url = self.klarna_gateway_url.rstrip('/') + path
+        try:
+            response = requests.request(method, url, data=body or None, headers=headers, timeout=timeout)
+        except requests.exceptions.RequestException:
+            _logger.exception("unable to reach the Klarna gateway at %s", url)
+            raise ValidationError("Klarna: " + _("Could not reach the Klarna gateway."))
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if not response.ok:
+            _logger.warning("Klarna gateway refused %s %s: %s", method, path, response.status_code)
+            raise ValidationError("Klarna: " + _(
+                "The Klarna gateway refused the request: %(reason)s",
+                reason=answer.get('message') or response.reason,
+            ))
+        return answer
+
+    def _klarna_sdk_url(self):
+        self.ensure_one()
+        return self.klarna_sdk_url or const.SDK_URL
+
+    #=== ACTIONS ===#
+
+    def action_klarna_view_transactions(self):
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': _("Klarna Transactions"),
+            'res_model': 'payment.transaction',
+            'view_mode': 'list,form',
+            'domain': [('provider_id', '=', self.id)],
+        }
+
+    def action_klarna_check_gateway(self):
+        """ The gateway status smart button: ask now and say what the gateway answered. """
+        self.ensure_one()
+        status = self.sudo()._klarna_request('GET', '/admin/status', timeout=5)
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'display_notification',
+            'params': {
+                'type': 'success' if not status.get('review_queue') else 'warning',
+                'title': _("Klarna gateway reachable"),
+                'message': _(
+                    "%(review)s job(s) waiting for review, %(waiting)s in the queue.",
+                    review=status.get('review_queue', 0), waiting=status.get('jobs_waiting', 0),
+                ),
+                'sticky': False,
+            },
+        }

@@ -1,0 +1,45 @@
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
+
+# The currencies of Klarna's markets (docs: purchase countries, currencies and locales).
+SUPPORTED_CURRENCIES = {
+    'AUD', 'CAD', 'CHF', 'CZK', 'DKK', 'EUR', 'GBP', 'HUF', 'MXN', 'NOK', 'NZD', 'PLN', 'RON',
+    'SEK', 'USD',
+}
+
+# The payment method activated with the provider: Odoo 18's "Klarna". Inside it, the widget
+# shows the categories Klarna offers for the purchase (pay now, pay later, financing), as
+# Klarna recommends; Odoo's "Klarna - Pay Now" and "Klarna - Pay over time" can be activated
+# too and then open the widget on that category.
+DEFAULT_PAYMENT_METHOD_CODES = {
+    'klarna',
+}
+
+# Klarna's production SDK; the sandbox serves a stand-in at <sandbox>/kp/lib/v1/api.js.
+SDK_URL = 'https://x.klarnacdn.net/kp/lib/v1/api.js'
+
+# Odoo's payment method code -> Klarna's payment method category, for the widget's
+# preferred category.
+PAYMENT_METHOD_CATEGORIES = {
+    'klarna': 'pay_later',
+    'klarna_paynow': 'pay_now',
+    'klarna_pay_over_time': 'pay_over_time',
+}
+
+# Klarna's API regions.
+REGIONS = [
+    ('eu', "Europe"),
+    ('na', "North America"),
+    ('oc', "Oceania"),
+]
+
+# The gateway's update events (docs/odoo-contract.md) and the transaction state each leads to.
+EVENTS = {
+    'authorized', 'pending', 'captured', 'refunded', 'cancelled', 'released', 'expired', 'error',
+}
+
+# How far the gateway's signed timestamp may be from Odoo's clock, in seconds.
+SIGNATURE_WINDOW = 300
+
+# Headers of the signed calls, both ways.
+HEADER_TIMESTAMP = 'X-Klarna-Gateway-Timestamp'
+HEADER_SIGNATURE = 'X-Klarna-Gateway-Signature'

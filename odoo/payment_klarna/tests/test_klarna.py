@@ -1,0 +1,265 @@
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
+
+import json
+from unittest.mock import patch
+
+from odoo.tests import Form, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+from odoo.addons.payment_klarna import utils as klarna_utils
+from odoo.addons.payment_klarna.controllers.main import KlarnaController
+from odoo.addons.payment_klarna.tests.common import SECRET, KlarnaCommon
+
+REQUEST = 'odoo.addons.payment_klarna.models.payment_provider.requests.request'
+
+
+class FakeResponse:
+    """ What `requests` answers, as the gateway's admin API would. """
+
+    def __init__(self, payload, status=200):
+        self.payload = payload
+        self.status_code = status
+        self.ok = status < 400
+        self.reason = 'OK' if self.ok else 'Conflict'
+
+    def json(self):
+        return self.payload
+
+
+@tagged('post_install', '-at_install')
+class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
+
+    def _post_update(self, data, **sign_kwargs):
+        body, headers = self._signed(data, **sign_kwargs)
+        url = self._build_url(KlarnaController._gateway_url)
+        return self.opener.post(url, data=body, headers=headers)
+
+    # === The provider ===
+
+    def test_feature_support_and_currencies(self):
+        self.assertEqual(self.klarna.support_manual_capture, 'partial')
+        self.assertEqual(self.klarna.support_refund, 'partial')
+        self.assertFalse(self.klarna.support_tokenization)
+        supported = self.klarna._get_supported_currencies()
+        self.assertIn(self.currency_euro, supported)
+        self.assertIn(self.currency_usd, supported)
+        self.assertNotIn(self.env.ref('base.JPY'), supported)
+        self.assertEqual(self.klarna._get_default_payment_method_codes(), {'klarna'})
+
+    def test_provider_form_shows_the_klarna_settings(self):
+        with Form(self.klarna) as form:
+            form.klarna_gateway_url = 'https://shop.example.com'
+            form.klarna_confirmation_mail = 'capture'
+            form.klarna_widget_mode = 'modal'
+        self.assertEqual(self.klarna.klarna_gateway_url, 'https://shop.example.com')
+        arch = self.env['payment.provider'].get_views([(False, 'form')])['views']['form']['arch']
+        for name in ('klarna_gateway_url', 'klarna_shared_secret', 'klarna_confirmation_mail',
+                     'action_klarna_check_gateway', 'action_klarna_view_transactions'):
+            self.assertIn(name, arch)
+
+    def test_the_shared_secret_is_for_system_administrators_only(self):
+        field = self.env['payment.provider']._fields['klarna_shared_secret']
+        self.assertEqual(field.groups, 'base.group_system')
+
+    def test_klarna_is_offered_for_sale_orders_only(self):
+        common = (self.company.id, self.partner.id, self.amount)
+        with_order = self.env['payment.provider']._get_compatible_providers(
+            *common, currency_id=self.currency_euro.id, sale_order_id=self.sale_order.id
+        )
+        self.assertIn(self.klarna, with_order)
+        report = {}
+        without = self.env['payment.provider']._get_compatible_providers(
+            *common, currency_id=self.currency_euro.id, report=report
+        )
+        self.assertNotIn(self.klarna, without)
+        self.assertFalse(report['providers'][self.klarna]['available'])
+
+    def test_processing_values_name_the_order_never_an_amount(self):
+        tx = self._create_klarna_transaction()
+        values = tx._get_specific_processing_values({})
+        self.assertEqual(values['klarna_order_reference'], self.sale_order.name)
+        self.assertEqual(values['klarna_access_token'], self.sale_order.access_token)
+        self.assertNotIn('amount', json.dumps(values))
+
+    # === Gateway -> Odoo: signed updates ===
+
+    def test_authorized_update_authorizes_and_sets_klarnas_order_id(self):
+        tx = self._create_klarna_transaction()
+        response = self._post_update(self._update('authorized'))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json(), {'status': 'ok'})
+        self.assertEqual(tx.state, 'authorized')
+        self.assertEqual(tx.provider_reference, self.klarna_order_id)
+
+    def test_pending_update_waits_for_klarnas_fraud_decision(self):
+        tx = self._create_klarna_transaction()
+        self._post_update(self._update('pending'))
+        self.assertEqual(tx.state, 'pending')
+
+    def test_full_capture_update_makes_the_transaction_done(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        self._post_update(self._update('captured', captured_minor=10000, operation_id=3))
+        self.assertEqual(tx.state, 'done')
+        self.assertFalse(tx.child_transaction_ids)
+
+    def test_partial_captures_are_child_transactions_and_the_last_finishes_the_source(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        self._post_update(self._update('captured', amount_minor=3000, captured_minor=3000, operation_id=4))
+        child = tx.child_transaction_ids
+        self.assertEqual((len(child), child.amount, child.state), (1, 30.0, 'done'))
+        self.assertEqual(child.provider_reference, 'klarna-op-4')
+        self.assertEqual(tx.state, 'authorized')
+        self._post_update(self._update('captured', amount_minor=7000, captured_minor=10000, operation_id=5))
+        self.assertEqual(len(tx.child_transaction_ids), 2)
+        self.assertEqual(tx.state, 'done')
+
+    def test_refund_update_is_a_refund_transaction(self):
+        tx = self._create_klarna_transaction(state='done', provider_reference=self.klarna_order_id)
+        self._post_update(self._update('refunded', amount_minor=1250, refunded_minor=1250, operation_id=9))
+        refund = tx.child_transaction_ids
+        self.assertEqual((refund.operation, refund.amount, refund.state), ('refund', -12.5, 'done'))
+
+    def test_cancelled_and_expired_updates_cancel(self):
+        for event in ('cancelled', 'expired'):
+            tx = self._create_klarna_transaction(
+                state='authorized', provider_reference=self.klarna_order_id,
+                reference=f'{self.reference}-{event}',
+            )
+            self._post_update(self._update(event, amount_minor=0))
+            self.assertEqual(tx.state, 'cancel', event)
+            tx.provider_reference = False  # leave the next one to the next transaction
+
+    def test_released_update_voids_the_rest_after_a_partial_capture(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        self._post_update(self._update('captured', amount_minor=6000, captured_minor=6000, operation_id=1))
+        self._post_update(self._update('released', amount_minor=4000, captured_minor=6000))
+        void = tx.child_transaction_ids.filtered(lambda t: t.state == 'cancel')
+        self.assertEqual(void.amount, 40.0)
+        self.assertEqual(tx.state, 'done')
+
+    def test_error_update_puts_a_new_transaction_in_error_with_the_message(self):
+        tx = self._create_klarna_transaction()
+        self._post_update(self._update('error', message="Klarna refused the capture for good"))
+        self.assertEqual(tx.state, 'error')
+        self.assertIn("refused the capture", tx.state_message)
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_a_badly_signed_or_stale_update_is_refused_and_changes_nothing(self):
+        tx = self._create_klarna_transaction()
+        data = self._update('authorized')
+        for kwargs in ({'secret': 'not-the-secret'}, {'timestamp': 1_000_000}):
+            response = self._post_update(data, **kwargs)
+            self.assertEqual(response.status_code, 401, kwargs)
+            self.assertEqual(tx.state, 'draft')
+        body, headers = self._signed(data)
+        body = body.replace(b'"authorized"', b'"cancelled" ')  # altered after signing
+        response = self.opener.post(
+            self._build_url(KlarnaController._gateway_url), data=body, headers=headers
+        )
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(tx.state, 'draft')
+        self.assertFalse(self.env['payment.klarna.event'].search([]))
+
+    def test_a_repeated_update_is_applied_once(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        update = self._update('captured', amount_minor=3000, captured_minor=3000, operation_id=2)
+        self.assertEqual(self._post_update(update).json(), {'status': 'ok'})
+        self.assertEqual(self._post_update(update).json(), {'status': 'duplicate'})
+        self.assertEqual(len(tx.child_transaction_ids), 1)
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_malformed_and_unknown_updates_get_a_clear_error(self):
+        url = self._build_url(KlarnaController._gateway_url)
+        response = self.opener.post(url, data=b'{nope', headers={'Content-Type': 'application/json'})
+        self.assertEqual((response.status_code, response.json()['code']), (400, 'malformed_json'))
+        self._create_klarna_transaction()
+        response = self._post_update(self._update('teleported'))
+        self.assertEqual(response.status_code, 422)
+        self.assertIn("Unknown update", response.json()['message'])
+
+    # === Odoo -> gateway: capture, void, refund ===
+
+    def _gateway_call(self, mock):
+        """ The (method, url, json body, headers) of the one admin API call made. """
+        self.assertEqual(mock.call_count, 1)
+        method, url = mock.call_args.args
+        body = mock.call_args.kwargs['data'] or b''
+        headers = mock.call_args.kwargs['headers']
+        path = url.removeprefix('https://gateway.test')
+        expected = klarna_utils.admin_signature(
+            SECRET, int(headers['X-Klarna-Gateway-Timestamp']), method, path, body
+        )
+        self.assertEqual(headers['X-Klarna-Gateway-Signature'], expected, "signed")
+        return method, path, json.loads(body) if body else None, headers
+
+    def test_partial_capture_request_sends_minor_units_and_records_the_operation(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 11}, 'payment': {}})) as mock:
+            child = tx._send_capture_request(amount_to_capture=30.0)
+        method, path, body, headers = self._gateway_call(mock)
+        self.assertEqual((method, path), ('POST', f'/admin/payments/{self.klarna_order_id}/captures'))
+        self.assertEqual(body, {'amount': 3000})
+        self.assertEqual(headers['Idempotency-Key'], f'odoo-capture-{child.reference}')
+        self.assertEqual(child.provider_reference, 'klarna-op-11')
+        # The gateway's update for that operation finds the same child.
+        self._post_update(self._update('captured', amount_minor=3000, captured_minor=3000, operation_id=11))
+        self.assertEqual((len(tx.child_transaction_ids), child.state), (1, 'done'))
+
+    def test_full_capture_request_captures_the_whole_amount(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 12}})) as mock:
+            tx._send_capture_request()
+        _method, _path, body, _headers = self._gateway_call(mock)
+        self.assertEqual(body, {'amount': 10000})
+        self.assertFalse(tx.child_transaction_ids)
+
+    def test_void_request_cancels_or_releases(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        with patch(REQUEST, return_value=FakeResponse({})) as mock:
+            tx._send_void_request()
+        self.assertEqual(self._gateway_call(mock)[1], f'/admin/payments/{self.klarna_order_id}/cancel')
+        # After a partial capture, voiding the rest releases it.
+        self._post_update(self._update('captured', amount_minor=6000, captured_minor=6000, operation_id=6))
+        with patch(REQUEST, return_value=FakeResponse({})) as mock:
+            tx._send_void_request(amount_to_void=40.0)
+        self.assertEqual(self._gateway_call(mock)[1], f'/admin/payments/{self.klarna_order_id}/release')
+
+    def test_refund_request_sends_the_refund_amount(self):
+        tx = self._create_klarna_transaction(state='done', provider_reference=self.klarna_order_id)
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 21}})) as mock:
+            refund = tx._send_refund_request(amount_to_refund=12.5)
+        method, path, body, headers = self._gateway_call(mock)
+        self.assertEqual((path, body), (f'/admin/payments/{self.klarna_order_id}/refunds', {'amount': 1250}))
+        self.assertEqual(headers['Idempotency-Key'], f'odoo-refund-{refund.reference}')
+        self.assertEqual((refund.amount, refund.provider_reference), (-12.5, 'klarna-op-21'))
+
+    def test_a_refused_operation_is_reported_with_the_gateways_reason(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        refusal = FakeResponse({'code': 'capture_exceeds_remaining', 'message': "only 0.00 EUR remain"}, 409)
+        with patch(REQUEST, return_value=refusal), self.assertRaises(Exception) as caught:
+            tx._send_capture_request(amount_to_capture=30.0)
+        self.assertIn("only 0.00 EUR remain", str(caught.exception))
+
+    # === Order confirmation e-mail ===
+
+    def test_confirmation_mail_on_authorization_or_on_capture(self):
+        sent = []
+        SaleOrder = type(self.env['sale.order'])
+        original = SaleOrder._send_order_confirmation_mail
+
+        def record(orders):
+            sent.extend(orders.ids)
+            return original(orders)
+
+        with patch.object(SaleOrder, '_send_order_confirmation_mail', record):
+            self.klarna.klarna_confirmation_mail = 'capture'
+            tx = self._create_klarna_transaction()
+            self._post_update(self._update('authorized'))
+            tx._post_process()
+            self.assertEqual(self.sale_order.state, 'sale', "confirmed on authorization")
+            self.assertEqual(sent, [], "but no e-mail yet")
+            self._post_update(self._update('captured', captured_minor=10000, operation_id=8))
+            tx._post_process()
+            self.assertEqual(sent, self.sale_order.ids, "the e-mail follows the capture")
+            self.assertTrue(tx.klarna_confirmation_sent)

@@ -1,0 +1,46 @@
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
+
+import hashlib
+import hmac
+
+
+def gateway_signature(secret, timestamp, body):
+    """ Sign an update from the gateway: `hex(HMAC-SHA256(secret, "<timestamp>.<raw body>"))`.
+
+    :param str secret: The shared secret.
+    :param int timestamp: Unix seconds, as sent in `X-Klarna-Gateway-Timestamp`.
+    :param bytes body: The raw request body.
+    :return: The hex signature.
+    :rtype: str
+    """
+    message = f'{timestamp}.'.encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def admin_signature(secret, timestamp, method, path, body):
+    """ Sign a call to the gateway's admin API:
+    `hex(HMAC-SHA256(secret, "<timestamp>.<METHOD> <path>.<body>"))`.
+
+    :param str secret: The shared secret.
+    :param int timestamp: Unix seconds.
+    :param str method: The HTTP method, upper case.
+    :param str path: The path with its query string, as the gateway sees it.
+    :param bytes body: The request body.
+    :return: The hex signature.
+    :rtype: str
+    """
+    message = f'{timestamp}.{method} {path}.'.encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def to_minor(amount, currency):
+    """ An Odoo amount (a float rounded to the currency) in minor units, as the gateway wants.
+
+    Rounded, never truncated: 19.99 EUR is 1999, not 1998.
+
+    :param float amount: The amount.
+    :param recordset currency: The `res.currency`.
+    :return: The amount in minor units.
+    :rtype: int
+    """
+    return int(round(currency.round(amount) * 10 ** currency.decimal_places))
