@@ -60,8 +60,13 @@ class KlarnaController(http.Controller):
                     'event': data['event'],
                     'transaction_id': tx_sudo.id,
                 })
-        except IntegrityError:  # The same event, applied by a concurrent request.
-            return self._answer(200, 'duplicate')
+        except IntegrityError:
+            if events_sudo.search_count([('event_id', '=', data['event_id'])]):
+                # The same event, applied by a concurrent request.
+                return self._answer(200, 'duplicate')
+            # Something else collided: not applied, so the gateway sends it again later.
+            _logger.warning("Klarna: update %s not applied (conflict); the gateway retries", data['event_id'])
+            return self._answer(409, 'conflict', "the update conflicted with a concurrent change")
         except ValidationError as e:
             _logger.warning("Klarna: update %s not applied: %s", data['event_id'], e)
             return self._answer(422, 'not_applied', str(e))

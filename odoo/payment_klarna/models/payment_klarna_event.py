@@ -10,8 +10,8 @@ class PaymentKlarnaEvent(models.Model):
     _description = "Klarna gateway update (applied)"
     _order = 'id desc'
 
-    event_id = fields.Char(required=True, index=True, readonly=True)
-    event = fields.Char(required=True, readonly=True)
+    event_id = fields.Char(string="Event ID", required=True, index=True, readonly=True)
+    event = fields.Char(string="Update", required=True, readonly=True)
     transaction_id = fields.Many2one('payment.transaction', readonly=True, ondelete='set null')
 
     _sql_constraints = [

@@ -176,8 +176,8 @@ class PaymentProvider(models.Model):
         url = self.klarna_gateway_url.rstrip('/') + path
         try:
             response = requests.request(method, url, data=body or None, headers=headers, timeout=timeout)
-        except requests.exceptions.RequestException:
-            _logger.exception("unable to reach the Klarna gateway at %s", url)
+        except requests.exceptions.RequestException as e:
+            _logger.warning("unable to reach the Klarna gateway at %s: %s", url, e)
             raise ValidationError("Klarna: " + _("Could not reach the Klarna gateway."))
         try:
             answer = response.json()

@@ -48,8 +48,28 @@ class PaymentTransaction(models.Model):
     def _klarna_minor(self, amount):
         return klarna_utils.to_minor(amount, self.currency_id)
 
+    def _klarna_lock(self):
+        """ Lock the payment's row, and give it a new version, until this transaction ends.
+
+        A capture (refund, void) asked from Odoo and the gateway's update about it race: the
+        gateway answers the request and notifies at once, while Odoo's request — and the child
+        transaction it created — is not committed yet. Both paths take this lock first. Odoo's
+        transactions are REPEATABLE READ, so the update's transaction, once it gets the lock,
+        could still not see the child; because the row got a new version, it fails with a
+        serialization error instead, and Odoo retries the whole request with a fresh view —
+        which finds the child.
+        """
+        source = self.source_transaction_id or self
+        self.env.cr.execute(
+            'UPDATE payment_transaction SET write_date = write_date WHERE id = %s', [source.id]
+        )
+        source.invalidate_recordset()
+        source.child_transaction_ids.invalidate_recordset()
+
     def _send_capture_request(self, amount_to_capture=None):
         """ Override of `payment` to capture through the gateway (partial captures included). """
+        if self.provider_code == 'klarna':
+            self._klarna_lock()
         child_capture_tx = super()._send_capture_request(amount_to_capture=amount_to_capture)
         if self.provider_code != 'klarna':
             return child_capture_tx
@@ -76,6 +96,8 @@ class PaymentTransaction(models.Model):
     def _send_void_request(self, amount_to_void=None):
         """ Override of `payment` to void through the gateway: cancel an order nothing was
         captured of, release the rest of a partially captured one. """
+        if self.provider_code == 'klarna':
+            self._klarna_lock()
         child_void_tx = super()._send_void_request(amount_to_void=amount_to_void)
         if self.provider_code != 'klarna':
             return child_void_tx
@@ -98,6 +120,8 @@ class PaymentTransaction(models.Model):
 
     def _send_refund_request(self, amount_to_refund=None):
         """ Override of `payment` to refund through the gateway (never more than captured). """
+        if self.provider_code == 'klarna':
+            self._klarna_lock()
         refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
         if self.provider_code != 'klarna':
             return refund_tx
@@ -153,16 +177,17 @@ class PaymentTransaction(models.Model):
                 "No transaction found for order %(ref)s.", ref=reference or klarna_order_id
             ))
 
+        source._klarna_lock()  # A request from Odoo about the same payment finishes first.
         amount = self._klarna_amount(notification_data, source)
         if event in ('captured', 'refunded'):
             is_refund = event == 'refunded'
             operation_id = notification_data.get('operation_id')
             child = self.env['payment.transaction']
             if operation_id:
-                child = self.search([
-                    ('provider_code', '=', 'klarna'),
-                    ('provider_reference', '=', OPERATION_REFERENCE % operation_id),
-                ], limit=1)
+                # The gateway's operation ids are its own: look among this payment's children.
+                child = source.child_transaction_ids.filtered(
+                    lambda t: t.provider_reference == OPERATION_REFERENCE % operation_id
+                )[:1]
             if not child:
                 # A child Odoo asked for is still a draft of the same amount.
                 child = source.child_transaction_ids.filtered(

@@ -47,11 +47,16 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         self.assertNotIn(self.env.ref('base.JPY'), supported)
         self.assertEqual(self.klarna._get_default_payment_method_codes(), {'klarna'})
 
-    def test_provider_form_shows_the_klarna_settings(self):
-        with Form(self.klarna) as form:
-            form.klarna_gateway_url = 'https://shop.example.com'
-            form.klarna_confirmation_mail = 'capture'
-            form.klarna_widget_mode = 'modal'
+    def test_provider_form_shows_the_klarna_settings_and_the_gateways_status(self):
+        status = {'reachable': True, 'review_queue': 2, 'jobs_waiting': 0, 'last_reconcile': None}
+        with patch(REQUEST, return_value=FakeResponse(status)) as mock:
+            with Form(self.klarna) as form:
+                form.klarna_gateway_url = 'https://shop.example.com'
+                form.klarna_confirmation_mail = 'capture'
+                form.klarna_widget_mode = 'modal'
+                self.assertTrue(form.klarna_gateway_reachable)
+                self.assertEqual(form.klarna_review_queue, 2)
+        self.assertEqual(mock.call_args.args, ('GET', 'https://shop.example.com/admin/status'))
         self.assertEqual(self.klarna.klarna_gateway_url, 'https://shop.example.com')
         arch = self.env['payment.provider'].get_views([(False, 'form')])['views']['form']['arch']
         for name in ('klarna_gateway_url', 'klarna_shared_secret', 'klarna_confirmation_mail',
@@ -159,7 +164,7 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         )
         self.assertEqual(response.status_code, 401)
         self.assertEqual(tx.state, 'draft')
-        self.assertFalse(self.env['payment.klarna.event'].search([]))
+        self.assertFalse(self.env['payment.klarna.event'].search([('event_id', '=', data['event_id'])]))
 
     def test_a_repeated_update_is_applied_once(self):
         tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
