@@ -139,6 +139,57 @@ fn authorized(t: &Transaction) -> Option<AuthorizeResponse> {
     }
 }
 
+/// Records the order Klarna placed for a payment that was being placed: its id, its fraud
+/// decision and state, the audit entry and Odoo's notification — in the caller's database
+/// transaction. Used by the widget's authorize and by a webhook adopting the order of an
+/// authorize that died.
+pub(crate) async fn record_placed(
+    gw: &Gateway,
+    tx: &mut crate::db::Tx,
+    t: &mut Transaction,
+    order_id: &str,
+    fraud_status: FraudStatus,
+    actor: &str,
+    note: &str,
+) -> Result<(), GatewayError> {
+    t.state = if fraud_status == FraudStatus::Rejected {
+        TxState::Cancelled
+    } else {
+        TxState::Authorized
+    };
+    t.klarna_order_id = Some(order_id.to_owned());
+    t.fraud_status = Some(fraud_status);
+    let event = match fraud_status {
+        FraudStatus::Accepted => Event::Authorized,
+        FraudStatus::Pending => Event::Pending,
+        FraudStatus::Rejected => Event::Cancelled,
+    };
+    gw.db.save_transaction(tx, t).await?;
+    gw.db
+        .audit(
+            tx,
+            Audit {
+                transaction_id: Some(t.id),
+                order_reference: Some(&t.order_reference),
+                actor,
+                action: "authorized",
+                before: Some(TxState::Placing.as_str()),
+                after: Some(t.state.as_str()),
+                detail: Some(format!(
+                    "klarna order {order_id} fraud {fraud_status:?} amount {} {}{note}",
+                    t.authorized_amount, t.currency
+                )),
+            },
+        )
+        .await?;
+    odoo_sync::enqueue(
+        &gw.db,
+        tx,
+        &Notification::new(t, event, t.authorized_amount, None, None),
+    )
+    .await
+}
+
 /// Places the Klarna order for an approved authorization, exactly once per session, and
 /// only if Odoo's order still is what was authorized.
 pub async fn authorize(
@@ -199,19 +250,7 @@ pub async fn authorize(
         Ok(order) => {
             gw.checkpoint("after_create_order")?;
             let mut t = claimed.clone();
-            t.state = if order.fraud_status == FraudStatus::Rejected {
-                TxState::Cancelled
-            } else {
-                TxState::Authorized
-            };
-            t.klarna_order_id = Some(order.order_id.clone());
-            t.fraud_status = Some(order.fraud_status);
             t.authorized_amount = session.order_amount;
-            let event = match order.fraud_status {
-                FraudStatus::Accepted => Event::Authorized,
-                FraudStatus::Pending => Event::Pending,
-                FraudStatus::Rejected => Event::Cancelled,
-            };
             let mut tx = gw.db.begin_write().await?;
             // A webhook may have adopted the order meanwhile (this answer came very late):
             // its record stands.
@@ -220,28 +259,14 @@ pub async fn authorize(
                 tx.commit().await?;
                 return authorized(&current).ok_or(GatewayError::AuthorizationInProgress);
             }
-            gw.db.save_transaction(&mut tx, &t).await?;
-            gw.db
-                .audit(
-                    &mut tx,
-                    Audit {
-                        transaction_id: Some(t.id),
-                        order_reference: Some(&t.order_reference),
-                        actor: "widget",
-                        action: "authorized",
-                        before: Some(TxState::Placing.as_str()),
-                        after: Some(t.state.as_str()),
-                        detail: Some(format!(
-                            "klarna order {} fraud {:?} amount {} {}",
-                            order.order_id, order.fraud_status, t.authorized_amount, t.currency
-                        )),
-                    },
-                )
-                .await?;
-            odoo_sync::enqueue(
-                &gw.db,
+            record_placed(
+                gw,
                 &mut tx,
-                &Notification::new(&t, event, t.authorized_amount, None, None),
+                &mut t,
+                &order.order_id,
+                order.fraud_status,
+                "widget",
+                "",
             )
             .await?;
             tx.commit().await?;

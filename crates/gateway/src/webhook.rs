@@ -363,6 +363,18 @@ fn field<'a>(v: &'a Value, path: &str) -> Result<&'a str, Rejection> {
         .ok_or_else(|| Rejection::WrongShape(format!("{path} must be a string")))
 }
 
+/// A field that names something (an event, an order, a session, a token).
+fn id_field<'a>(v: &'a Value, path: &str) -> Result<&'a str, Rejection> {
+    let s = field(v, path)?;
+    if id_like(s) {
+        Ok(s)
+    } else {
+        Err(Rejection::WrongShape(format!(
+            "{path} must be 1–128 letters, digits or -_.:"
+        )))
+    }
+}
+
 fn timestamp(s: &str, path: &str) -> Result<i64, Rejection> {
     humantime::parse_rfc3339_weak(s)
         .ok()
@@ -404,19 +416,9 @@ pub fn parse_event(body: &[u8]) -> Result<Event, Rejection> {
             "{event_type} comes as a classic notification, not a signed webhook"
         )));
     }
-    let event_id = field(&v, "metadata.event_id")?;
-    if !id_like(event_id) {
-        return Err(Rejection::WrongShape(
-            "metadata.event_id must be 1–128 letters, digits or -_.:".into(),
-        ));
-    }
+    let event_id = id_field(&v, "metadata.event_id")?;
     let occurred_at = timestamp(field(&v, "metadata.occurred_at")?, "metadata.occurred_at")?;
-    let order_id = field(&v, "payload.order_id")?;
-    if !id_like(order_id) {
-        return Err(Rejection::WrongShape(
-            "payload.order_id must be 1–128 letters, digits or -_.:".into(),
-        ));
-    }
+    let order_id = id_field(&v, "payload.order_id")?;
     Ok(Event {
         event_id: event_id.to_owned(),
         event_type: event_type.to_owned(),
@@ -439,12 +441,7 @@ pub fn parse_classic(body: &[u8]) -> Result<Event, Rejection> {
                 "event_type {event_type:?} is not a notification the gateway knows"
             ))
         })?;
-    let order_id = field(&v, "order_id")?;
-    if !id_like(order_id) {
-        return Err(Rejection::WrongShape(
-            "order_id must be 1–128 letters, digits or -_.:".into(),
-        ));
-    }
+    let order_id = id_field(&v, "order_id")?;
     let occurred_at = match v.get("occurred_at").and_then(Value::as_str) {
         Some(t) => timestamp(t, "occurred_at")?,
         None => now_ms(),
@@ -463,13 +460,8 @@ pub fn parse_classic(body: &[u8]) -> Result<Event, Rejection> {
 pub fn parse_authorization_callback(body: &[u8]) -> Result<Event, Rejection> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| Rejection::MalformedJson(e.to_string()))?;
-    let token = field(&v, "authorization_token")?;
-    let session_id = field(&v, "session_id")?;
-    if !id_like(token) || !id_like(session_id) {
-        return Err(Rejection::WrongShape(
-            "authorization_token and session_id must be 1–128 letters, digits or -_.:".into(),
-        ));
-    }
+    id_field(&v, "authorization_token")?;
+    let session_id = id_field(&v, "session_id")?;
     Ok(Event {
         event_id: format!("authcb-{}", &hex::encode(Sha256::digest(body))[..40]),
         event_type: AUTHORIZATION_CALLBACK.to_owned(),
@@ -777,10 +769,7 @@ async fn adopt(
     gw: &Gateway,
     order_id: &str,
 ) -> Result<Option<crate::store::Transaction>, crate::GatewayError> {
-    use crate::odoo_sync::{Event as Notify, Notification};
     use crate::store::TxState;
-    use crate::store::audit::Audit;
-    use klarna_types::klarna::FraudStatus;
 
     let order = match gw.klarna.get_order(order_id).await {
         Ok(o) => o,
@@ -811,34 +800,14 @@ async fn adopt(
     if t.state != TxState::Placing {
         return Ok(Some(t));
     }
-    t.state = if order.fraud_status == FraudStatus::Rejected {
-        TxState::Cancelled
-    } else {
-        TxState::Authorized
-    };
-    t.klarna_order_id = Some(order.order_id.clone());
-    t.fraud_status = Some(order.fraud_status);
-    let notify = match order.fraud_status {
-        FraudStatus::Accepted => Notify::Authorized,
-        FraudStatus::Pending => Notify::Pending,
-        FraudStatus::Rejected => Notify::Cancelled,
-    };
-    gw.db.save_transaction(&mut tx, &t).await?;
-    gw.db
-        .audit(&mut tx, Audit {
-            transaction_id: Some(t.id),
-            order_reference: Some(&t.order_reference),
-            actor: "webhook",
-            action: "authorized",
-            before: Some(TxState::Placing.as_str()),
-            after: Some(t.state.as_str()),
-            detail: Some(format!("klarna order {} adopted from a webhook: the authorize that placed it never recorded it", order.order_id)),
-        })
-        .await?;
-    crate::odoo_sync::enqueue(
-        &gw.db,
+    crate::checkout::record_placed(
+        gw,
         &mut tx,
-        &Notification::new(&t, notify, t.authorized_amount, None, None),
+        &mut t,
+        &order.order_id,
+        order.fraud_status,
+        "webhook",
+        "; adopted from a webhook: the authorize that placed it never recorded it",
     )
     .await?;
     tx.commit().await?;
