@@ -626,13 +626,21 @@ async fn an_event_before_its_authorization_waits_and_a_lost_authorize_is_recover
             .expect("db")
             .expect("event");
         assert_eq!(stored.state, "received", "[{}]", s.db);
-        // Queued, or being looked at again this very moment: never using up attempts.
-        let mut jobs = s.gw().db.jobs_in("queued").await.expect("jobs");
-        jobs.extend(s.gw().db.jobs_in("running").await.expect("jobs"));
-        let job = jobs
-            .iter()
-            .find(|j| j.payload["event_id"] == "evt-early")
-            .expect("its job waits");
+        // Queued, or being looked at again this very moment (it moves between the two, so
+        // look until it is caught in one): never using up attempts.
+        let mut found = None;
+        for _ in 0..100 {
+            let mut jobs = s.gw().db.jobs_in("queued").await.expect("jobs");
+            jobs.extend(s.gw().db.jobs_in("running").await.expect("jobs"));
+            found = jobs
+                .into_iter()
+                .find(|j| j.payload["event_id"] == "evt-early");
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let job = found.expect("its job waits");
         assert!(job.attempts <= 1, "[{}] {job:?}", s.db);
         assert!(
             job.last_error
