@@ -7,8 +7,18 @@ use std::time::Instant;
 pub type Result<T = ()> = std::result::Result<T, String>;
 
 /// The workspace root (xtask lives one level below it).
+///
+/// Read from the environment `cargo run` sets, not from `env!` alone: with one target
+/// directory shared by several checkouts, cargo may reuse an xtask binary built in another
+/// checkout, and a compile-time path would then send every command to that checkout.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    root_of(std::env::var_os("CARGO_MANIFEST_DIR"))
+}
+
+fn root_of(runtime_manifest_dir: Option<std::ffi::OsString>) -> PathBuf {
+    let manifest_dir = runtime_manifest_dir
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
@@ -99,4 +109,23 @@ pub fn path_with(dirs: &[PathBuf]) -> std::ffi::OsString {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_the_checkout_cargo_runs_in_not_the_one_xtask_was_built_in() {
+        assert_eq!(
+            root_of(Some("/elsewhere/clone/xtask".into())),
+            PathBuf::from("/elsewhere/clone")
+        );
+        assert_eq!(
+            root_of(None),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap_or(Path::new("."))
+        );
+    }
 }

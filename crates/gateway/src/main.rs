@@ -146,7 +146,8 @@ struct Settings {
     /// sqlite://… or postgres://… [default: sqlite://<data-dir>/gateway.db].
     #[arg(long, global = true, env = "GATEWAY_DATABASE_URL")]
     database_url: Option<String>,
-    /// Klarna API base URL [default: the local klarna-sandbox, http://127.0.0.1:7070].
+    /// Klarna API base URL [default: the local klarna-sandbox, http://127.0.0.1:7070;
+    /// a database that never had Klarna credentials then gets the sandbox's].
     #[arg(long, global = true, env = "KLARNA_API_URL")]
     klarna_url: Option<String>,
     /// Klarna API username (sealed into the database).
@@ -274,6 +275,7 @@ struct Settings {
     alert_url: Option<String>,
 }
 
+/// Klarna's username first: its presence marks a database set up for a shop.
 const SANDBOX_SECRETS: [(&str, &str); 5] = [
     ("klarna.username", "sandbox-merchant"),
     ("klarna.password", "sandbox-password"),
@@ -493,11 +495,16 @@ async fn open(
 ) -> Result<Arc<Gateway>, GatewayError> {
     let gateway = Gateway::new(config, initial).await?;
     if sandbox {
+        // Only a database that never had Klarna credentials gets the sandbox's: a shop's
+        // database opened without its settings (an operator running `show` with only
+        // `--data-dir`, say) must not be given the sandbox's well-known admin token.
         let mut defaulted = Vec::new();
-        for (name, value) in SANDBOX_SECRETS {
-            if gateway.secrets.get(name).is_none() {
-                gateway.secrets.set(name, value).await?;
-                defaulted.push(name);
+        if gateway.secrets.get(SANDBOX_SECRETS[0].0).is_none() {
+            for (name, value) in SANDBOX_SECRETS {
+                if gateway.secrets.get(name).is_none() {
+                    gateway.secrets.set(name, value).await?;
+                    defaulted.push(name);
+                }
             }
         }
         tracing::warn!(

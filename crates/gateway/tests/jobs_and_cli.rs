@@ -175,3 +175,69 @@ async fn operators_capture_and_inspect_from_the_command_line() {
         db.cleanup().await;
     }
 }
+
+/// Runs the binary on its own SQLite data directory with no Klarna URL (sandbox mode),
+/// feeding `stdin`; returns (success, stdout, stderr).
+fn bare_cli(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_klarna-gateway"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--metrics-listen")
+        .arg("off")
+        .env_remove("KLARNA_API_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run klarna-gateway");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_shops_database_opened_without_its_settings_gets_no_sandbox_secrets() {
+    let shop = tempfile::tempdir().expect("dir");
+    let (ok, _, err) = bare_cli(
+        shop.path(),
+        &["secrets", "set", "klarna.username"],
+        "PK-shop-merchant\n",
+    );
+    assert!(ok, "{err}");
+    // An operator runs a command with only --data-dir: sandbox mode, but a shop's database.
+    let (ok, _, err) = bare_cli(shop.path(), &["review", "list"], "");
+    assert!(ok, "{err}");
+    assert!(!err.contains("sandbox credentials set"), "{err}");
+    let (ok, stored, err) = bare_cli(shop.path(), &["secrets", "list"], "");
+    assert!(ok, "{err}");
+    assert!(stored.contains("klarna.username"), "{stored}");
+    assert!(!stored.contains("admin.token"), "{stored}");
+
+    // A database that never had Klarna credentials still gets the sandbox's, for the demo.
+    let fresh = tempfile::tempdir().expect("dir");
+    let (ok, _, err) = bare_cli(fresh.path(), &["review", "list"], "");
+    assert!(ok, "{err}");
+    assert!(err.contains("sandbox credentials set"), "{err}");
+    let (ok, stored, err) = bare_cli(fresh.path(), &["secrets", "list"], "");
+    assert!(ok, "{err}");
+    for name in [
+        "klarna.username",
+        "klarna.password",
+        "odoo.password",
+        "odoo.shared_secret",
+        "admin.token",
+    ] {
+        assert!(stored.contains(name), "{name} missing from {stored}");
+    }
+}
