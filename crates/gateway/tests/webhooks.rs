@@ -1027,6 +1027,8 @@ async fn the_authorization_callback_places_the_order_when_the_browser_never_retu
             t.klarna_order_id.as_deref()
         );
         assert_eq!(s.sandbox.state().orders.len(), 1, "[{}]", s.db);
+        // Klarna's "authorized" webhook about the order may still be on its way.
+        s.settle().await;
         // The callback's URL is secret; a guess is refused and changes nothing.
         let before = snapshot(&s).await;
         let (status, _) = raw(

@@ -332,7 +332,17 @@ impl System {
     }
 
     /// Waits until the worker has no due job left.
+    /// Waits until every webhook the sandbox has begun sending has had its first answer
+    /// (the gateway answers once the event and its job are stored), then until the job
+    /// queue is idle.
     pub async fn settle(&self) {
+        for _ in 0..500 {
+            let deliveries = self.sandbox.webhooks.deliveries();
+            if deliveries.iter().all(|d| !d.statuses.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         for _ in 0..500 {
             let q = self.gw().db.queue_stats().await.expect("stats");
             if q.waiting == 0 && q.running == 0 {
