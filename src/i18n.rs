@@ -107,29 +107,8 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Chargement de Klarna…",
             "Cargando Klarna…",
         ],
-        Text::Pay => [
-            "Pay with Klarna",
-            "Mit Klarna bezahlen",
-            "Betala med Klarna",
-            "Betal med Klarna",
-            "Maksa Klarnalla",
-            "Betal med Klarna",
-            "Betalen met Klarna",
-            "Payer avec Klarna",
-            "Pagar con Klarna",
-        ],
-        Text::OpenModal => [
-            "Pay with Klarna",
-            "Mit Klarna bezahlen",
-            "Betala med Klarna",
-            "Betal med Klarna",
-            "Maksa Klarnalla",
-            "Betal med Klarna",
-            "Betalen met Klarna",
-            "Payer avec Klarna",
-            "Pagar con Klarna",
-        ],
-        Text::DialogTitle => [
+        // The button, the modal's trigger and the dialog's title say the same today.
+        Text::Pay | Text::OpenModal | Text::DialogTitle => [
             "Pay with Klarna",
             "Mit Klarna bezahlen",
             "Betala med Klarna",

@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -25,11 +25,26 @@ pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/admin/status", get(status))
         .route("/admin/payments/{key}", get(payment))
-        .route("/admin/payments/{key}/captures", post(capture))
-        .route("/admin/payments/{key}/refunds", post(refund))
-        .route("/admin/payments/{key}/cancel", post(cancel))
-        .route("/admin/payments/{key}/release", post(release))
-        .route("/admin/payments/{key}/extend", post(extend))
+        .route(
+            "/admin/payments/{key}/captures",
+            operation("captures", |b| with_kind(b, "capture")),
+        )
+        .route(
+            "/admin/payments/{key}/refunds",
+            operation("refunds", |b| with_kind(b, "refund")),
+        )
+        .route(
+            "/admin/payments/{key}/cancel",
+            operation("cancel", |_| Ok(Command::Cancel)),
+        )
+        .route(
+            "/admin/payments/{key}/release",
+            operation("release", |_| Ok(Command::Release)),
+        )
+        .route(
+            "/admin/payments/{key}/extend",
+            operation("extend", |_| Ok(Command::Extend)),
+        )
         .route("/admin/review", get(review))
         .route("/admin/jobs/{id}", get(job))
         .route("/admin/jobs/{id}/replay", post(replay))
@@ -235,13 +250,27 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, GatewayError
     serde_json::from_slice(text).map_err(|e| GatewayError::invalid("body", e.to_string()))
 }
 
+/// `POST /admin/payments/{key}/<path>`: the body becomes a [`Command`] through `make`.
+fn operation(
+    path: &'static str,
+    make: fn(&Bytes) -> Result<Command, GatewayError>,
+) -> MethodRouter<Arc<Gateway>> {
+    post(
+        move |State(gw): State<Arc<Gateway>>,
+              _a: Admin,
+              Path(key): Path<String>,
+              headers: HeaderMap,
+              body: Bytes| operate(gw, headers, key, body, path, make),
+    )
+}
+
 async fn operate(
     gw: Arc<Gateway>,
     headers: HeaderMap,
     key: String,
     body: Bytes,
     path: &str,
-    make: impl FnOnce(&Bytes) -> Result<Command, GatewayError>,
+    make: fn(&Bytes) -> Result<Command, GatewayError>,
 ) -> Response {
     let path = format!("/admin/payments/{key}/{path}");
     let gw2 = gw.clone();
@@ -269,62 +298,6 @@ fn with_kind(body: &Bytes, kind: &str) -> Result<Command, GatewayError> {
         return Err(GatewayError::invalid("body", "must be a JSON object"));
     }
     serde_json::from_value(value).map_err(|e| GatewayError::invalid("body", e.to_string()))
-}
-
-async fn capture(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(gw, headers, key, body, "captures", |b| {
-        with_kind(b, "capture")
-    })
-    .await
-}
-
-async fn refund(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(gw, headers, key, body, "refunds", |b| {
-        with_kind(b, "refund")
-    })
-    .await
-}
-
-async fn cancel(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(gw, headers, key, body, "cancel", |_| Ok(Command::Cancel)).await
-}
-
-async fn release(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(gw, headers, key, body, "release", |_| Ok(Command::Release)).await
-}
-
-async fn extend(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(gw, headers, key, body, "extend", |_| Ok(Command::Extend)).await
 }
 
 async fn payment(

@@ -292,14 +292,17 @@ pub async fn run(
     Ok(OpOutcome { operation, payment })
 }
 
+async fn operation(gw: &Gateway, op_id: i64) -> Result<Operation, GatewayError> {
+    gw.db
+        .operation(op_id)
+        .await?
+        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))
+}
+
 /// Steps 3 and 4 for a pending operation. A transient failure leaves it pending with a
 /// resume job queued and is not an error here.
 async fn execute(gw: &Gateway, op_id: i64, actor: &str) -> Result<(), GatewayError> {
-    let op = gw
-        .db
-        .operation(op_id)
-        .await?
-        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))?;
+    let op = operation(gw, op_id).await?;
     match send(gw, &op).await {
         Ok(klarna_id) => {
             gw.checkpoint("after_klarna")?;
@@ -361,11 +364,7 @@ pub async fn persist_success(
     klarna_id: Option<&str>,
     actor: &str,
 ) -> Result<(), GatewayError> {
-    let op = gw
-        .db
-        .operation(op_id)
-        .await?
-        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))?;
+    let op = operation(gw, op_id).await?;
     let _lock = gw.lock_payment(op.transaction_id).await;
     let mut tx = gw.db.begin_write().await?;
     let mut t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;
@@ -481,11 +480,7 @@ pub async fn persist_failure(
     reason: &str,
     actor: &str,
 ) -> Result<(), GatewayError> {
-    let op = gw
-        .db
-        .operation(op_id)
-        .await?
-        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))?;
+    let op = operation(gw, op_id).await?;
     let _lock = gw.lock_payment(op.transaction_id).await;
     let mut tx = gw.db.begin_write().await?;
     let mut t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;

@@ -190,79 +190,69 @@ pub async fn sync_payment(
     let mut conflicts = Vec::new();
     let mut events: Vec<(Event, i64, Option<i64>)> = Vec::new();
 
-    for c in &order.captures {
+    // Klarna's captures, then its refunds (a refund needs its capture first).
+    let klarna_ops = order
+        .captures
+        .iter()
+        .map(|c| {
+            (
+                OpKind::Capture,
+                &c.capture_id,
+                c.captured_amount,
+                &c.reference,
+            )
+        })
+        .chain(order.refunds.iter().map(|r| {
+            (
+                OpKind::Refund,
+                &r.refund_id,
+                r.refunded_amount,
+                &r.reference,
+            )
+        }));
+    for (kind, klarna_id, amount, reference) in klarna_ops {
         if ops
             .iter()
-            .any(|o| o.klarna_id.as_deref() == Some(&c.capture_id))
+            .any(|o| o.klarna_id.as_deref() == Some(klarna_id))
         {
             continue;
         }
-        match p.capture(money(c.captured_amount)?) {
-            Ok((next, _)) => p = next,
-            Err(r) => conflicts.push(format!(
-                "Klarna has capture {} that our records refuse: {r}",
-                c.capture_id
-            )),
-        }
-        let pending = ops.iter().find(|o| {
-            o.kind == OpKind::Capture
-                && o.state == OpState::Pending
-                && c.reference.is_some()
-                && o.request.get("reference").and_then(|r| r.as_str()) == c.reference.as_deref()
-        });
-        let op_id = adopt(
-            gw,
-            &mut tx,
-            &now,
-            pending,
-            OpKind::Capture,
-            c.captured_amount,
-            &c.capture_id,
-            c.reference.as_deref(),
-        )
-        .await?;
-        notes.push(format!(
-            "capture {} of {} recorded from Klarna",
-            c.capture_id, c.captured_amount
-        ));
-        events.push((Event::Captured, c.captured_amount, Some(op_id)));
-    }
-    for r in &order.refunds {
-        if ops
-            .iter()
-            .any(|o| o.klarna_id.as_deref() == Some(&r.refund_id))
-        {
-            continue;
-        }
-        match p.refund(money(r.refunded_amount)?, None) {
+        let (applied, event) = match kind {
+            OpKind::Capture => (
+                p.capture(money(amount)?).map(|(next, _)| next),
+                Event::Captured,
+            ),
+            _ => (p.refund(money(amount)?, None), Event::Refunded),
+        };
+        match applied {
             Ok(next) => p = next,
-            Err(e) => conflicts.push(format!(
-                "Klarna has refund {} that our records refuse: {e}",
-                r.refund_id
+            Err(r) => conflicts.push(format!(
+                "Klarna has {} {klarna_id} that our records refuse: {r}",
+                kind.as_str()
             )),
         }
         let pending = ops.iter().find(|o| {
-            o.kind == OpKind::Refund
+            o.kind == kind
                 && o.state == OpState::Pending
-                && r.reference.is_some()
-                && o.request.get("reference").and_then(|x| x.as_str()) == r.reference.as_deref()
+                && reference.is_some()
+                && o.request.get("reference").and_then(|x| x.as_str()) == reference.as_deref()
         });
         let op_id = adopt(
             gw,
             &mut tx,
             &now,
             pending,
-            OpKind::Refund,
-            r.refunded_amount,
-            &r.refund_id,
-            r.reference.as_deref(),
+            kind,
+            amount,
+            klarna_id,
+            reference.as_deref(),
         )
         .await?;
         notes.push(format!(
-            "refund {} of {} recorded from Klarna",
-            r.refund_id, r.refunded_amount
+            "{} {klarna_id} of {amount} recorded from Klarna",
+            kind.as_str()
         ));
-        events.push((Event::Refunded, r.refunded_amount, Some(op_id)));
+        events.push((event, amount, Some(op_id)));
     }
     // Klarna's fraud decision; a decision on an order already cancelled changes nothing.
     if p.fraud_status() != order.fraud_status {

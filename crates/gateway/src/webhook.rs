@@ -363,6 +363,15 @@ fn field<'a>(v: &'a Value, path: &str) -> Result<&'a str, Rejection> {
         .ok_or_else(|| Rejection::WrongShape(format!("{path} must be a string")))
 }
 
+fn json(body: &[u8]) -> Result<Value, Rejection> {
+    serde_json::from_slice(body).map_err(|e| Rejection::MalformedJson(e.to_string()))
+}
+
+/// The id of a notification that carries none: its bytes' hash, so a redelivery is known.
+fn id_of_bytes(prefix: &str, body: &[u8]) -> String {
+    format!("{prefix}-{}", &hex::encode(Sha256::digest(body))[..40])
+}
+
 /// A field that names something (an event, an order, a session, a token).
 fn id_field<'a>(v: &'a Value, path: &str) -> Result<&'a str, Rejection> {
     let s = field(v, path)?;
@@ -386,8 +395,7 @@ fn timestamp(s: &str, path: &str) -> Result<i64, Rejection> {
 /// Parses a signed webhook's body: `{"metadata": {event_type, event_id, occurred_at, …},
 /// "payload": {order_id, …}}`, with a known event type.
 pub fn parse_event(body: &[u8]) -> Result<Event, Rejection> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| Rejection::MalformedJson(e.to_string()))?;
+    let v = json(body)?;
     if !v.is_object() {
         return Err(Rejection::WrongShape(
             "the body must be a JSON object".into(),
@@ -431,8 +439,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, Rejection> {
 /// Parses a classic notification: `{order_id, event_type, …}`. Its id is the hash of its
 /// bytes, so a redelivery is recognised.
 pub fn parse_classic(body: &[u8]) -> Result<Event, Rejection> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| Rejection::MalformedJson(e.to_string()))?;
+    let v = json(body)?;
     let event_type = field(&v, "event_type")?;
     let kind = kind_of(event_type)
         .filter(|k| *k != Kind::AuthorizationCallback)
@@ -447,7 +454,7 @@ pub fn parse_classic(body: &[u8]) -> Result<Event, Rejection> {
         None => now_ms(),
     };
     Ok(Event {
-        event_id: format!("classic-{}", &hex::encode(Sha256::digest(body))[..40]),
+        event_id: id_of_bytes("classic", body),
         event_type: event_type.to_owned(),
         kind,
         occurred_at,
@@ -458,12 +465,11 @@ pub fn parse_classic(body: &[u8]) -> Result<Event, Rejection> {
 /// Parses Klarna's authorization callback: `{authorization_token, session_id}`. Stored
 /// under the session id; its id is the hash of its bytes.
 pub fn parse_authorization_callback(body: &[u8]) -> Result<Event, Rejection> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| Rejection::MalformedJson(e.to_string()))?;
+    let v = json(body)?;
     id_field(&v, "authorization_token")?;
     let session_id = id_field(&v, "session_id")?;
     Ok(Event {
-        event_id: format!("authcb-{}", &hex::encode(Sha256::digest(body))[..40]),
+        event_id: id_of_bytes("authcb", body),
         event_type: AUTHORIZATION_CALLBACK.to_owned(),
         kind: Kind::AuthorizationCallback,
         occurred_at: now_ms(),
@@ -505,17 +511,17 @@ fn check_signed(
         .filter(|v| !v.is_empty())
         .ok_or((Rejection::MissingHeader("Klarna-Signing-Key-Id"), None))?
         .to_owned();
+    // Past this point a refusal names the key it claimed.
+    let keyed = |r: Rejection| (r, Some(key_id.clone()));
     let signature = headers
         .get("klarna-signature")
         .and_then(|v| v.to_str().ok())
-        .ok_or((
-            Rejection::MissingHeader("Klarna-Signature"),
-            Some(key_id.clone()),
-        ))?;
-    let signature = parse_signature(signature).map_err(|r| (r, Some(key_id.clone())))?;
-    verify(&load_keys(gw), &key_id, &signature, body).map_err(|r| (r, Some(key_id.clone())))?;
-    let event = parse_event(body).map_err(|r| (r, Some(key_id.clone())))?;
-    within_horizon(gw, event.occurred_at).map_err(|r| (r, Some(key_id.clone())))?;
+        .ok_or(Rejection::MissingHeader("Klarna-Signature"))
+        .map_err(keyed)?;
+    let signature = parse_signature(signature).map_err(keyed)?;
+    verify(&load_keys(gw), &key_id, &signature, body).map_err(keyed)?;
+    let event = parse_event(body).map_err(keyed)?;
+    within_horizon(gw, event.occurred_at).map_err(keyed)?;
     Ok((event, key_id))
 }
 
@@ -579,8 +585,8 @@ pub async fn signed(
     let checked = limited(body)
         .map_err(|r| (r, None))
         .and_then(|body| check_signed(&gw, &headers, &body).map(|ok| (ok, body)));
-    match checked.map(|((event, key_id), body)| (event, key_id, body)) {
-        Ok((event, key_id, body)) => accept(&gw, &event, "signed", Some(&key_id), &body).await,
+    match checked {
+        Ok(((event, key_id), body)) => accept(&gw, &event, "signed", Some(&key_id), &body).await,
         Err((rejection, key_id)) => {
             gw.frontdoor
                 .reject(ip, rejection.reason(), key_id.as_deref());

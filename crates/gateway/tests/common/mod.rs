@@ -212,46 +212,39 @@ pub async fn system_with(
     }
 }
 
+/// Sends a request; its status and JSON body (null when the body is not JSON).
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let r = request.send().await.expect("request");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 impl System {
     pub fn gw(&self) -> &Arc<Gateway> {
         &self.running.gateway
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        answer(self.http.post(format!("{}{path}", self.url)).json(body)).await
     }
 
     pub async fn admin(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("admin request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        answer(
+            self.http
+                .post(format!("{}{path}", self.url))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(body),
+        )
+        .await
     }
 
     pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("admin request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        answer(
+            self.http
+                .get(format!("{}{path}", self.url))
+                .bearer_auth(ADMIN_TOKEN),
+        )
+        .await
     }
 
     pub async fn session(&self, order: &str, token: &str) -> Value {
