@@ -100,12 +100,10 @@ pub async fn authorize(
         Some("authorized") => Ok(AuthorizeResponse::Authorized {
             order_reference: required(&v, "order_reference")?,
             klarna_order_id: required(&v, "klarna_order_id")?,
-            fraud_status: match js::string(&v, "fraud_status").as_deref() {
-                Some("ACCEPTED") => FraudStatus::Accepted,
-                Some("PENDING") => FraudStatus::Pending,
-                Some("REJECTED") => FraudStatus::Rejected,
-                _ => return Err(WidgetError::Network),
-            },
+            fraud_status: js::string(&v, "fraud_status")
+                .as_deref()
+                .and_then(FraudStatus::parse)
+                .ok_or(WidgetError::Network)?,
         }),
         Some("declined") => Ok(AuthorizeResponse::Declined {
             reason: js::string(&v, "reason").unwrap_or_default(),

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use klarna_types::contract::{AuthorizeResponse, SessionResponse};
+use klarna_types::contract::{AuthorizeResponse, ErrorCode, SessionResponse};
 use klarna_types::klarna::FraudStatus;
 use leptos::html::{Button, Div};
 use leptos::prelude::*;
@@ -69,10 +69,15 @@ fn error_text(e: &WidgetError) -> Text {
         WidgetError::SdkLoad => Text::ErrorSdkLoad,
         WidgetError::Timeout => Text::ErrorTimeout,
         WidgetError::Network => Text::ErrorNetwork,
-        WidgetError::Gateway { code, .. } => match code.as_str() {
-            "order_not_found" | "order_not_payable" | "invalid_request" => Text::ErrorOrder,
-            "authorization_expired" => Text::ErrorExpired,
-            "klarna_unavailable" | "odoo_unavailable" | "rate_limited" => Text::ErrorNetwork,
+        WidgetError::Gateway { .. } => match e.gateway_code() {
+            Some(
+                ErrorCode::OrderNotFound | ErrorCode::OrderNotPayable | ErrorCode::InvalidRequest,
+            ) => Text::ErrorOrder,
+            Some(ErrorCode::AuthorizationExpired) => Text::ErrorExpired,
+            Some(
+                ErrorCode::KlarnaUnavailable | ErrorCode::OdooUnavailable | ErrorCode::RateLimited,
+            ) => Text::ErrorNetwork,
+            // A code this build does not know (a newer gateway) reads as generic too.
             _ => Text::ErrorGeneric,
         },
         WidgetError::MissingSetting(_) | WidgetError::Sdk { .. } => Text::ErrorGeneric,
@@ -87,14 +92,6 @@ fn error_code(e: &WidgetError) -> &str {
         WidgetError::Sdk { name, .. } => name,
         WidgetError::Network => "network",
         WidgetError::Gateway { code, .. } => code,
-    }
-}
-
-fn fraud_name(f: FraudStatus) -> &'static str {
-    match f {
-        FraudStatus::Accepted => "ACCEPTED",
-        FraudStatus::Pending => "PENDING",
-        FraudStatus::Rejected => "REJECTED",
     }
 }
 
@@ -474,8 +471,9 @@ impl Ctx {
         let answer = loop {
             let answer = api::authorize(&cfg, &session.session_id, token).await;
             match &answer {
-                Err(WidgetError::Gateway { code, .. })
-                    if code == "authorization_in_progress" && attempts < 10 =>
+                Err(e)
+                    if e.gateway_code() == Some(ErrorCode::AuthorizationInProgress)
+                        && attempts < 10 =>
                 {
                     attempts += 1;
                     task::sleep(1_000).await;
@@ -501,7 +499,7 @@ impl Ctx {
                     &[
                         ("order_reference", Val::Str(&order_reference)),
                         ("klarna_order_id", Val::Str(&klarna_order_id)),
-                        ("fraud_status", Val::Str(fraud_name(fraud_status))),
+                        ("fraud_status", Val::Str(fraud_status.as_str())),
                     ],
                 );
             }
@@ -515,12 +513,12 @@ impl Ctx {
             }
             // The Odoo order changed after the shopper approved: the gateway placed
             // nothing and updated the session; load the new cart and ask again.
-            Err(WidgetError::Gateway { code, .. }) if code == "cart_changed" => {
+            Err(e) if e.gateway_code() == Some(ErrorCode::CartChanged) => {
                 if self.current(generation) {
                     self.start(Some(Text::CartChanged));
                 }
             }
-            Err(WidgetError::Gateway { code, .. }) if code == "authorization_expired" => {
+            Err(e) if e.gateway_code() == Some(ErrorCode::AuthorizationExpired) => {
                 self.notice
                     .set(Some(t(self.lang(), Text::ErrorExpired).into()));
                 self.phase.set(Phase::Ready);

@@ -1,5 +1,6 @@
 //! What can go wrong in the widget, in words a shopper (and a developer) can act on.
 
+use klarna_types::contract::ErrorCode;
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -16,4 +17,14 @@ pub enum WidgetError {
     Network,
     #[error("{message}")]
     Gateway { code: String, message: String },
+}
+
+impl WidgetError {
+    /// The gateway's error code, when the gateway answered with one this build knows.
+    pub fn gateway_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Gateway { code, .. } => ErrorCode::parse(code),
+            _ => None,
+        }
+    }
 }

@@ -46,6 +46,12 @@ pub enum AuthorizeResponse {
 }
 
 /// Every error the gateway returns to the widget: a stable code and a sentence.
+///
+/// `code` stays a `String` rather than an [`ErrorCode`]: a widget bundle cached on a
+/// storefront may meet a newer gateway, and a code it does not know must still decode
+/// (the shopper gets the generic message, the host's `klarna:error` event gets the code
+/// as sent). [`ApiError::error_code`] gives the typed view to whoever matches on it; an
+/// `Other(String)` variant would carry the same string with more code in the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     pub code: String,
@@ -53,4 +59,168 @@ pub struct ApiError {
     /// The request field at fault, as a path (`access_token`, `order_lines[3].tax_rate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>, field: Option<String>) -> Self {
+        Self {
+            code: code.as_str().to_owned(),
+            message: message.into(),
+            field,
+        }
+    }
+
+    /// The code, when it is one this build knows.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
+}
+
+/// Declares [`ErrorCode`] from one list, so the variants, their wire names, serde's names
+/// and [`ErrorCode::ALL`] cannot drift apart.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $wire:literal,)*) => {
+        /// The stable `code` of every error body the gateway sends (widget API, admin
+        /// API, front door, webhooks); `docs/gateway-api.md` and `docs/webhooks.md` say
+        /// when each is used. On the wire it is the snake_case string.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* #[serde(rename = $wire)] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The wire name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                }
+            }
+
+            /// The inverse of [`Self::as_str`]; `None` for a code this build does not know.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($wire => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A field is missing, malformed, too long or not part of the contract (`field`).
+    InvalidRequest = "invalid_request",
+    /// No sale order matches the reference and access token.
+    OrderNotFound = "order_not_found",
+    SessionNotFound = "session_not_found",
+    PaymentNotFound = "payment_not_found",
+    /// A missing thing that is none of the above (a job, a webhook event, a route).
+    NotFound = "not_found",
+    AuthorizationInProgress = "authorization_in_progress",
+    /// Klarna no longer knows the authorization token.
+    AuthorizationExpired = "authorization_expired",
+    /// The Odoo order changed after the shopper authorized; the session carries the new cart.
+    CartChanged = "cart_changed",
+    /// The order breaks Klarna's rules; every field path is in the message.
+    OrderNotPayable = "order_not_payable",
+    // The payment state machine's refusals (`payment::Refusal`).
+    WrongCurrency = "wrong_currency",
+    AmountNotPositive = "amount_not_positive",
+    NotAllowedInThisState = "not_allowed_in_this_state",
+    FraudDecisionPending = "fraud_decision_pending",
+    CaptureExceedsRemaining = "capture_exceeds_remaining",
+    RefundExceedsCaptured = "refund_exceeds_captured",
+    UnknownCapture = "unknown_capture",
+    CancelAfterCapture = "cancel_after_capture",
+    ReleaseWithoutCapture = "release_without_capture",
+    NothingToRelease = "nothing_to_release",
+    /// A cancel, release or extend of this payment is in flight.
+    OperationInProgress = "operation_in_progress",
+    /// Klarna refused the operation for good.
+    Refused = "refused",
+    /// Admin API without the right bearer token.
+    Unauthorized = "unauthorized",
+    /// Klarna is unreachable or rate-limited after the client's retries.
+    KlarnaUnavailable = "klarna_unavailable",
+    KlarnaError = "klarna_error",
+    OdooUnavailable = "odoo_unavailable",
+    Internal = "internal",
+    // The front door (`frontdoor.rs`).
+    /// A browser request from a page that is not a configured storefront.
+    OriginNotAllowed = "origin_not_allowed",
+    RateLimited = "rate_limited",
+    /// The address is not on the webhook allow-list.
+    Forbidden = "forbidden",
+    /// The address is blocked after repeated verification failures.
+    Blocked = "blocked",
+    // Webhook refusals (`docs/webhooks.md`).
+    TooLarge = "too_large",
+    ContentType = "content_type",
+    MissingHeader = "missing_header",
+    MalformedSignature = "malformed_signature",
+    UnknownKey = "unknown_key",
+    RevokedKey = "revoked_key",
+    BadSignature = "bad_signature",
+    MalformedJson = "malformed_json",
+    WrongShape = "wrong_shape",
+    StaleEvent = "stale_event",
+    FutureEvent = "future_event",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_parses_back_from_its_name_and_serde_agrees() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert_eq!(code.to_string(), code.as_str());
+            assert_eq!(
+                serde_json::to_value(code).expect("serialize"),
+                serde_json::Value::String(code.as_str().to_owned())
+            );
+            let back: ErrorCode =
+                serde_json::from_value(serde_json::Value::String(code.as_str().to_owned()))
+                    .expect("deserialize");
+            assert_eq!(back, code);
+        }
+    }
+
+    #[test]
+    fn error_code_names_are_distinct_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(
+                !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s} is not snake_case"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_code_from_a_newer_gateway_still_decodes() {
+        let e: ApiError =
+            serde_json::from_str(r#"{"code":"brand_new","message":"m"}"#).expect("decodes");
+        assert_eq!(e.code, "brand_new");
+        assert_eq!(e.error_code(), None);
+        assert!(serde_json::from_str::<ErrorCode>(r#""brand_new""#).is_err());
+        let known = ApiError::new(ErrorCode::CartChanged, "m", None);
+        assert_eq!(known.error_code(), Some(ErrorCode::CartChanged));
+        assert_eq!(
+            serde_json::to_string(&known).expect("serialize"),
+            r#"{"code":"cart_changed","message":"m"}"#
+        );
+    }
 }

@@ -154,12 +154,40 @@ pub struct SessionCreated {
     pub payment_method_categories: Vec<PaymentMethodCategory>,
 }
 
+/// Klarna's fraud decision on an order. The same strings travel in Klarna's answers, in
+/// the widget contract and in the gateway's store, so [`FraudStatus::as_str`] and
+/// [`FraudStatus::parse`] are the only place they are written outside serde's derive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FraudStatus {
     Accepted,
     Pending,
     Rejected,
+}
+
+impl FraudStatus {
+    pub const ALL: [Self; 3] = [Self::Accepted, Self::Pending, Self::Rejected];
+
+    /// The wire name, as serde writes it (a test holds the two together).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "ACCEPTED",
+            Self::Pending => "PENDING",
+            Self::Rejected => "REJECTED",
+        }
+    }
+
+    /// The inverse of [`Self::as_str`]; `None` for anything else (case matters, as on the
+    /// wire).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for FraudStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Answer to `POST /payments/v1/authorizations/{token}/order`.
@@ -435,6 +463,24 @@ mod tests {
             Some("direct_debit".into())
         );
         assert_eq!(bare.fraud_status, FraudStatus::Pending);
+    }
+
+    #[test]
+    fn fraud_status_names_agree_with_serde_for_every_variant() {
+        for f in FraudStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(f).expect("serialize"),
+                serde_json::Value::String(f.as_str().to_owned())
+            );
+            let back: FraudStatus =
+                serde_json::from_value(serde_json::Value::String(f.as_str().to_owned()))
+                    .expect("deserialize");
+            assert_eq!(back, f);
+            assert_eq!(FraudStatus::parse(f.as_str()), Some(f));
+            assert_eq!(f.to_string(), f.as_str());
+        }
+        assert_eq!(FraudStatus::parse("accepted"), None);
+        assert_eq!(FraudStatus::parse(""), None);
     }
 
     #[test]

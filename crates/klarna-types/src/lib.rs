@@ -9,7 +9,8 @@
 //! - [`address`] — Odoo partner → Klarna address: name split, street parsing.
 //! - [`validate`] — markets, required fields, postal codes, national ids.
 //! - [`payment`] — the payment state machine order management follows.
-//! - [`contract`] — the widget ↔ gateway HTTP contract.
+//! - [`contract`] — the widget ↔ gateway HTTP contract, with the gateway's error codes
+//!   ([`contract::ErrorCode`]) named once for both sides.
 
 pub mod address;
 pub mod contract;
@@ -17,6 +18,7 @@ pub mod klarna;
 pub mod mapping;
 pub mod money;
 pub mod odoo;
+pub mod odoo_signature;
 pub mod payment;
 pub mod rules;
 pub mod validate;

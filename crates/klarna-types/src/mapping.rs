@@ -23,7 +23,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::address::{self, truncate};
-use crate::klarna::{LineType, OrderBody, OrderLine};
+use crate::klarna::{LineType, MerchantUrls, OrderBody, OrderLine};
 use crate::money::{Currency, MAX_AMOUNT, MoneyError, decimal_from_f64};
 use crate::odoo::{OrderDocument, SaleOrderLine, Tax};
 use crate::rules::{MAX_ORDER_LINES, RuleViolation, check_amounts, expected_tax};
@@ -85,6 +85,8 @@ pub struct MappingOptions {
     pub surcharge_codes: Vec<String>,
     /// The gateway's phone normaliser; phones are passed through as written without one.
     pub phone: Option<PhoneNormalizer>,
+    /// Where Klarna's classic callbacks go, when the gateway knows its public address.
+    pub merchant_urls: Option<MerchantUrls>,
 }
 
 /// Maps one Odoo order to the body of a Klarna session (and of the order placed from it),
@@ -110,6 +112,20 @@ pub fn map_unvalidated(
         field: "currency.name".into(),
         source,
     })?;
+    // Odoo rounds with the currency's own setting; a currency set up with other decimals
+    // than ISO 4217's would make every amount wrong by a factor of ten.
+    if let Some(places) = doc.currency.decimal_places
+        && places != currency.exponent()
+    {
+        return Err(invalid(
+            "currency.decimal_places",
+            format!(
+                "Odoo rounds {} to {places} decimals, but ISO 4217 (and Klarna) use {}; correct the currency's rounding in Odoo",
+                currency.code(),
+                currency.exponent()
+            ),
+        ));
+    }
     let billing = doc
         .partners
         .partner_invoice_id
@@ -207,7 +223,7 @@ pub fn map_unvalidated(
         merchant_reference1: Some(truncate(&doc.order.name, 255)),
         merchant_reference2: None,
         intent: Some("buy".into()),
-        merchant_urls: None,
+        merchant_urls: opts.merchant_urls.clone(),
         auto_capture: None,
     })
 }
@@ -755,6 +771,33 @@ mod tests {
         doc.order.amount_total += 50.0;
         let err = map_unvalidated(&doc, &MappingOptions::default()).expect_err("refused");
         assert_eq!(err.violations()[0].field, "order_amount");
+    }
+
+    #[test]
+    fn a_currency_rounded_otherwise_than_iso_is_a_configuration_error() {
+        let mut doc = fixture("S00043");
+        let exponent = Currency::new(&doc.currency.name).expect("iso").exponent();
+        doc.currency.decimal_places = Some(exponent + 1);
+        let err = map_unvalidated(&doc, &MappingOptions::default()).expect_err("refused");
+        assert_eq!(err.violations()[0].field, "currency.decimal_places");
+        doc.currency.decimal_places = None;
+        assert!(map_unvalidated(&doc, &MappingOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn merchant_urls_come_from_the_options() {
+        let urls = MerchantUrls {
+            notification: Some("https://gw.example/klarna/notification/t".into()),
+            ..MerchantUrls::default()
+        };
+        let opts = MappingOptions {
+            merchant_urls: Some(urls.clone()),
+            ..MappingOptions::default()
+        };
+        let body = map_unvalidated(&fixture("S00043"), &opts).expect("maps");
+        assert_eq!(body.merchant_urls, Some(urls));
+        let plain = map_unvalidated(&fixture("S00043"), &MappingOptions::default()).expect("maps");
+        assert_eq!(plain.merchant_urls, None);
     }
 
     #[test]

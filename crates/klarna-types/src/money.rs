@@ -193,13 +193,22 @@ impl Money {
             Err(MoneyError::CurrencyMismatch(self.currency, other.currency))
         }
     }
+
+    /// The amount as an exact decimal in the currency's exponent (`12.50`, `700`,
+    /// `0.005`): what Odoo's monetary fields hold.
+    pub fn to_decimal(&self) -> Decimal {
+        Decimal::new(self.minor, u32::from(self.currency.exponent))
+    }
+
+    /// [`Self::to_decimal`] as text, without the currency.
+    pub fn decimal(&self) -> String {
+        self.to_decimal().to_string()
+    }
 }
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let exp = u32::from(self.currency.exponent);
-        let value = Decimal::new(self.minor, exp);
-        write!(f, "{value} {}", self.currency)
+        write!(f, "{} {}", self.to_decimal(), self.currency)
     }
 }
 
