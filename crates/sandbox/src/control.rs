@@ -13,8 +13,8 @@ use klarna_types::klarna::Order;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::KlarnaError;
 use crate::faults::{FaultSpec, RateLimits};
+use crate::reply::KlarnaError;
 use crate::state::Sandbox;
 use crate::webhooks;
 
@@ -47,7 +47,11 @@ async fn orders(State(sandbox): State<Arc<Sandbox>>) -> Json<Vec<Order>> {
 async fn stats(State(sandbox): State<Arc<Sandbox>>) -> Json<Value> {
     let (tokens, failures, sessions) = {
         let s = sandbox.state();
-        (s.token_requests, s.auth_failures_total, s.sessions.len())
+        (
+            s.token_requests,
+            s.lockout.failures_total(),
+            s.sessions.len(),
+        )
     };
     Json(json!({
         "requests": sandbox.faults.counts(),

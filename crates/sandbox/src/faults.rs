@@ -17,8 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::api::KlarnaError;
-use crate::state::Sandbox;
+use crate::reply::KlarnaError;
 
 /// One fault, as written in `next` and on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,15 +320,15 @@ pub fn op_of(method: &Method, path: &str) -> Option<&'static str> {
 }
 
 /// The middleware that applies an endpoint's faults and the rate limits.
-pub async fn layer(State(sandbox): State<Arc<Sandbox>>, request: Request, next: Next) -> Response {
+pub async fn layer(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
     let Some(op) = op_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    sandbox.faults.record(op);
-    if let Some(reset) = sandbox.faults.over_limit(op) {
+    faults.record(op);
+    if let Some(reset) = faults.over_limit(op) {
         return rate_limited(reset, "Rate limit exceeded");
     }
-    let (latency, fault) = sandbox.faults.draw(op);
+    let (latency, fault) = faults.draw(op);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

@@ -14,8 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
-use crate::api::Reply;
-use crate::state::{Sandbox, new_id};
+use crate::reply::{Reply, new_id};
+use crate::state::Sandbox;
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new().route("/oauth2/token", post(token))

@@ -15,11 +15,11 @@ use klarna_types::klarna::{
 };
 use klarna_types::money::MAX_AMOUNT;
 
-use crate::api::{KlarnaError, KlarnaJson, MerchantAuth, Reply};
+use crate::api::{KlarnaJson, MerchantAuth};
 use crate::clock::{rfc3339, unix};
+use crate::reply::{KlarnaError, Reply, new_id};
 use crate::state::{
     IDEMPOTENCY_TTL, Memory, ORDER_AUTHORIZATION, ORDER_AUTHORIZATION_MAX, Sandbox, SandboxOrder,
-    new_id,
 };
 use crate::webhooks;
 

@@ -22,11 +22,12 @@ use klarna_types::klarna::{
 use klarna_types::rules::check_amounts;
 use serde_json::json;
 
-use crate::api::{KlarnaError, KlarnaJson, MerchantAuth, Reply};
+use crate::api::{KlarnaJson, MerchantAuth};
 use crate::clock::{rfc3339, unix};
+use crate::reply::{KlarnaError, Reply, new_id};
 use crate::state::{
     AUTHORIZATION_TTL, Memory, ORDER_AUTHORIZATION, SESSION_TTL, Sandbox, SandboxOrder, Session,
-    SessionStatus, new_id,
+    SessionStatus,
 };
 use crate::webhooks;
 

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::payments::categories;
-use crate::state::{Authorization, Sandbox, SessionStatus, new_id};
+use crate::reply::new_id;
+use crate::state::{Authorization, Sandbox, SessionStatus};
 
 const API_JS: &str = include_str!("assets/api.js");
 const FRAME_JS: &str = include_str!("assets/frame.js");

@@ -2,17 +2,18 @@
 //! tokens, on the sandbox's own clock; and the Odoo database.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use klarna_types::klarna::{FraudStatus, Order, OrderBody, OrderStatus};
 
-use crate::SandboxConfig;
-use crate::api::{LOCKOUT_FOR, LOCKOUT_WINDOW, Reply};
 use crate::clock::{Clock, rfc3339};
+use crate::config::SandboxConfig;
+use crate::delivery::Webhooks;
 use crate::faults::Faults;
-use crate::odoo::Database;
-use crate::webhooks::Webhooks;
+use crate::lockout::Lockout;
+use crate::odoo_db::Database;
+use crate::reply::{KlarnaError, Reply};
 
 /// Klarna keeps a session 48 hours, an authorization token 60 minutes, an idempotency
 /// key 24 hours, and an order's authorization 28 days (extendable to 180).
@@ -28,7 +29,8 @@ pub struct Sandbox {
     pub base_url: String,
     pub odoo: Database,
     pub clock: Clock,
-    pub faults: Faults,
+    /// Shared with the fault layer, which needs nothing else of the sandbox.
+    pub faults: Arc<Faults>,
     pub webhooks: Webhooks,
     state: Mutex<Memory>,
 }
@@ -45,9 +47,7 @@ pub struct Memory {
     pub idempotency: HashMap<String, (SystemTime, Reply)>,
     pub bearer_tokens: HashMap<String, SystemTime>,
     pub token_requests: u64,
-    pub auth_failures: Vec<SystemTime>,
-    pub auth_failures_total: u64,
-    pub locked_until: Option<SystemTime>,
+    pub lockout: Lockout,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -120,7 +120,11 @@ impl SandboxOrder {
 impl Sandbox {
     pub fn new(config: SandboxConfig, base_url: String) -> Self {
         Self {
-            faults: Faults::new(config.seed, config.rate_limits, config.faults.clone()),
+            faults: Arc::new(Faults::new(
+                config.seed,
+                config.rate_limits,
+                config.faults.clone(),
+            )),
             webhooks: Webhooks::new(),
             odoo: Database::demo(),
             clock: Clock::default(),
@@ -150,33 +154,24 @@ impl Sandbox {
             .is_some_and(|expires| *expires > now)
     }
 
-    /// Sandbox-only: counts failed logins; too many in ten minutes lock the merchant.
+    /// Sandbox-only: counts a failed login towards the lock-out (see [`Lockout`]).
     pub fn note_auth_failure(&self) {
         let now = self.now();
-        let mut state = self.state();
-        state
-            .auth_failures
-            .retain(|t| now.duration_since(*t).unwrap_or_default() < LOCKOUT_WINDOW);
-        state.auth_failures.push(now);
-        state.auth_failures_total += 1;
-        let limit = usize::try_from(self.config.lockout_after).unwrap_or(usize::MAX);
-        if limit > 0 && state.auth_failures.len() >= limit {
-            state.locked_until = Some(now + LOCKOUT_FOR);
-        }
+        self.state()
+            .lockout
+            .record_failure(now, self.config.lockout_after);
     }
 
-    pub fn locked_out(&self) -> bool {
+    /// Decides a login whose credentials were checked, under the sandbox-only lock-out.
+    pub fn admit_login(&self, credentials_ok: bool) -> Result<(), KlarnaError> {
         let now = self.now();
-        self.state().locked_until.is_some_and(|t| t > now)
+        self.state()
+            .lockout
+            .admit(now, self.config.lockout_after, credentials_ok)
     }
 
     /// Every failed login the sandbox has seen (for tests of the client's guard).
     pub fn auth_failures(&self) -> u64 {
-        self.state().auth_failures_total
+        self.state().lockout.failures_total()
     }
-}
-
-/// A new opaque identifier in Klarna's style (a UUID).
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }

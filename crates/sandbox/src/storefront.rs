@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower_http::services::ServeDir;
 
-use crate::SandboxConfig;
+use crate::config::SandboxConfig;
 use crate::sdk::escape;
 use crate::state::Sandbox;
 

@@ -6,102 +6,19 @@
 //! type and time, and are retried on Klarna's schedule (10 s, 2 min, 15 min, 3 h, 6 h,
 //! 12 h) multiplied by `--webhook-time-scale` so tests see all of it in seconds.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use klarna_types::klarna::{Order, OrderStatus};
-use serde::Serialize;
 use serde_json::json;
-use sha2::Sha256;
 
 use crate::clock::rfc3339;
-use crate::state::{Sandbox, new_id};
+use crate::delivery::{Delivery, SCHEDULE, sign};
+use crate::reply::new_id;
+use crate::state::Sandbox;
 
-/// Klarna's retry delays after a failed delivery, in seconds.
-pub const SCHEDULE: [u64; 6] = [10, 120, 900, 10_800, 21_600, 43_200];
-
-/// A signing key: Klarna names it by id in `Klarna-Signing-Key-Id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigningKey {
-    pub id: String,
-    pub secret: String,
-}
-
-impl std::str::FromStr for SigningKey {
-    type Err = String;
-    /// `ID=SECRET`
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (id, secret) = s
-            .split_once('=')
-            .ok_or_else(|| format!("{s:?} is not ID=SECRET"))?;
-        if id.is_empty() || secret.is_empty() {
-            return Err("a signing key needs an id and a secret".into());
-        }
-        Ok(Self {
-            id: id.to_owned(),
-            secret: secret.to_owned(),
-        })
-    }
-}
-
-/// One event sent (or being sent), for `/_sandbox/webhooks` and tests.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
-    pub event_id: String,
-    pub event_type: String,
-    pub signed: bool,
-    pub url: String,
-    pub statuses: Vec<u16>,
-    pub delivered: bool,
-}
-
-pub struct Webhooks {
-    http: reqwest::Client,
-    log: Mutex<Vec<Delivery>>,
-    active_key: Mutex<Option<String>>,
-}
-
-impl Webhooks {
-    pub fn new() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
-            log: Mutex::new(Vec::new()),
-            active_key: Mutex::new(None),
-        }
-    }
-
-    pub fn deliveries(&self) -> Vec<Delivery> {
-        lock(&self.log).clone()
-    }
-
-    /// Signs with another configured key from now on (key rotation).
-    pub fn activate_key(&self, id: &str) {
-        *lock(&self.active_key) = Some(id.to_owned());
-    }
-}
-
-impl Default for Webhooks {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Hex HMAC-SHA256 of `body` with `secret`: the `Klarna-Signature` value.
-pub fn sign(secret: &str, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
+// The gateway's tests name the key type by this path.
+pub use crate::delivery::SigningKey;
 
 /// The full event type for a short state name: `authorized` →
 /// `payment.request.state-change.authorized`.
@@ -261,33 +178,25 @@ pub fn deliver_limited(
     limit: Option<Arc<tokio::sync::Semaphore>>,
 ) {
     let key = if signed {
-        let keys = &sandbox.config.signing_keys;
-        let active = lock(&sandbox.webhooks.active_key).clone();
-        active
-            .and_then(|id| keys.iter().find(|k| k.id == id).cloned())
-            .or_else(|| keys.first().cloned())
+        sandbox.webhooks.signing_key(&sandbox.config.signing_keys)
     } else {
         None
     };
-    let index = {
-        let mut log = lock(&sandbox.webhooks.log);
-        log.push(Delivery {
-            event_id: event_id.clone(),
-            event_type: event_type.clone(),
-            signed,
-            url: url.clone(),
-            statuses: Vec::new(),
-            delivered: false,
-        });
-        log.len() - 1
-    };
+    let index = sandbox.webhooks.start(Delivery {
+        event_id: event_id.clone(),
+        event_type: event_type.clone(),
+        signed,
+        url: url.clone(),
+        statuses: Vec::new(),
+        delivered: false,
+    });
     let scale = sandbox.config.webhook_time_scale;
     let sandbox = sandbox.clone();
     tokio::spawn(async move {
         for attempt in 0..=SCHEDULE.len() {
             let mut request = sandbox
                 .webhooks
-                .http
+                .http()
                 .post(&url)
                 .header("content-type", "application/json")
                 .body(body.clone());
@@ -303,10 +212,7 @@ pub fn deliver_limited(
             let status = request.send().await.map_or(0, |r| r.status().as_u16());
             drop(permit);
             let delivered = matches!(status, 200 | 201 | 202 | 204);
-            if let Some(d) = lock(&sandbox.webhooks.log).get_mut(index) {
-                d.statuses.push(status);
-                d.delivered = delivered;
-            }
+            sandbox.webhooks.attempted(index, status, delivered);
             if delivered {
                 return;
             }
@@ -320,25 +226,4 @@ pub fn deliver_limited(
             "webhook dropped after Klarna's last retry"
         );
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_are_hex_hmac_sha256_of_the_raw_body() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            sign("Jefe", b"what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
-    #[test]
-    fn signing_keys_parse_as_id_equals_secret() {
-        let k: SigningKey = "key-1=s3cret".parse().expect("parses");
-        assert_eq!((k.id.as_str(), k.secret.as_str()), ("key-1", "s3cret"));
-        assert!("nokey".parse::<SigningKey>().is_err());
-    }
 }
