@@ -12,14 +12,16 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
+use klarna_types::odoo_signature::{self, sign_admin};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
-use crate::error::GatewayError;
+use crate::db::now_ms;
+use crate::error::{ApiJson, GatewayError};
 use crate::manage::{self, Command};
-use crate::secrets::ADMIN_TOKEN;
-use crate::store::hash_json;
-use crate::{Gateway, reconcile, webhook};
+use crate::secrets::{ADMIN_TOKEN, ODOO_SHARED_SECRET};
+use crate::state::Gateway;
+use crate::store::{OpState, hash_json};
+use crate::{reconcile, signing_keys};
 
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -83,7 +85,7 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
             .secrets
             .get(ADMIN_TOKEN)
             .ok_or(GatewayError::Unauthorized)?;
-        if !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        if !expected.is_empty() && odoo_signature::verify(&expected, given) {
             Ok(Self)
         } else {
             tracing::warn!(security = true, "admin API: wrong token");
@@ -98,26 +100,6 @@ pub struct OdooSigned;
 
 /// How far an Odoo-signed request's timestamp may be from our clock.
 const SIGNATURE_WINDOW_SECS: i64 = 300;
-
-/// `hex(HMAC-SHA256(shared secret, "{timestamp}.{METHOD} {path}.{body}"))`: what the Odoo
-/// addon sends as `X-Klarna-Gateway-Signature` (with `X-Klarna-Gateway-Timestamp`) on the
-/// admin API — the same secret and scheme as the gateway's updates to Odoo, with the method
-/// and path signed too so that a signature cannot be moved to another operation.
-pub fn odoo_signature(
-    secret: &str,
-    timestamp: i64,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> String {
-    use hmac::{Hmac, Mac};
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(format!("{timestamp}.{method} {path}.").as_bytes());
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// The admin API's second way in: a request signed by the Odoo addon. Its body is read
 /// (size-limited) to check the signature, then handed on unchanged; a wrong or stale
@@ -147,10 +129,10 @@ pub async fn odoo_signed(
     else {
         return refused();
     };
-    if (crate::db::now_ms() / 1000 - timestamp).abs() > SIGNATURE_WINDOW_SECS {
+    if (now_ms() / 1000 - timestamp).abs() > SIGNATURE_WINDOW_SECS {
         return refused();
     }
-    let Some(secret) = gw.secrets.get(crate::secrets::ODOO_SHARED_SECRET) else {
+    let Some(secret) = gw.secrets.get(ODOO_SHARED_SECRET) else {
         return refused();
     };
     let (mut parts, body) = request.into_parts();
@@ -161,8 +143,8 @@ pub async fn odoo_signed(
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    let expected = odoo_signature(&secret, timestamp, parts.method.as_str(), &path, &bytes);
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes())) {
+    let expected = sign_admin(&secret, timestamp, parts.method.as_str(), &path, &bytes);
+    if expected.is_empty() || !odoo_signature::verify(&expected, signature.trim()) {
         return refused();
     }
     parts.extensions.insert(OdooSigned);
@@ -221,12 +203,10 @@ where
     }
     let (status, value) = match work().await {
         Ok(done) => done,
+        // The one error mapping; a replay gets this very answer, `field` included.
         Err(e) => {
-            let (status, code) = e.status_and_code();
-            if status.is_server_error() {
-                tracing::error!(code, "{e}");
-            }
-            (status, json!({"code": code, "message": e.public_message()}))
+            let (status, body) = e.parts();
+            (status, serde_json::to_value(body).unwrap_or(Value::Null))
         }
     };
     if let Some(key) = key
@@ -279,7 +259,7 @@ async fn operate(
         let command = make(&input)?;
         let outcome = manage::run(&gw2, &key, command, "admin").await?;
         let status = match outcome.operation.state {
-            crate::store::OpState::Pending => StatusCode::ACCEPTED,
+            OpState::Pending => StatusCode::ACCEPTED,
             _ => StatusCode::OK,
         };
         Ok((
@@ -321,7 +301,7 @@ async fn job(
         .db
         .job(id)
         .await?
-        .ok_or_else(|| GatewayError::PaymentNotFound(format!("job {id}")))?;
+        .ok_or_else(|| GatewayError::not_found(format!("job {id}")))?;
     Ok(Json(json!(job)))
 }
 
@@ -361,7 +341,7 @@ async fn status(State(gw): State<Arc<Gateway>>, _a: Admin) -> Result<Json<Value>
 }
 
 async fn webhook_keys(State(gw): State<Arc<Gateway>>, _a: Admin) -> Json<Value> {
-    Json(json!({"keys": webhook::list_keys(&gw)}))
+    Json(json!({"keys": signing_keys::list(&gw.secrets)}))
 }
 
 #[derive(serde::Deserialize)]
@@ -373,10 +353,10 @@ struct NewKey {
 async fn add_webhook_key(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
-    crate::http::ApiJson(key): crate::http::ApiJson<NewKey>,
+    ApiJson(key): ApiJson<NewKey>,
 ) -> Result<Json<Value>, GatewayError> {
-    webhook::add_key(&gw, &key.id, &key.secret).await?;
-    Ok(Json(json!({"keys": webhook::list_keys(&gw)})))
+    signing_keys::add(&gw.secrets, &key.id, &key.secret).await?;
+    Ok(Json(json!({"keys": signing_keys::list(&gw.secrets)})))
 }
 
 async fn revoke_webhook_key(
@@ -384,8 +364,8 @@ async fn revoke_webhook_key(
     _a: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, GatewayError> {
-    webhook::revoke_key(&gw, &id).await?;
-    Ok(Json(json!({"keys": webhook::list_keys(&gw)})))
+    signing_keys::revoke(&gw.secrets, &id).await?;
+    Ok(Json(json!({"keys": signing_keys::list(&gw.secrets)})))
 }
 
 async fn webhook_event(
@@ -397,6 +377,6 @@ async fn webhook_event(
         .db
         .event(&id)
         .await?
-        .ok_or_else(|| GatewayError::Refused(format!("no event {id}")))?;
+        .ok_or_else(|| GatewayError::not_found(format!("webhook event {id}")))?;
     Ok(Json(json!(event)))
 }

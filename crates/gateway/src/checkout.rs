@@ -10,13 +10,15 @@ use klarna_types::klarna::{FraudStatus, OrderBody};
 use klarna_types::mapping::map_order;
 use subtle::ConstantTimeEq;
 
-use crate::Gateway;
 use crate::db::now_ms;
 use crate::error::GatewayError;
-use crate::odoo_sync::{self, Event, Notification};
+use crate::odoo_sync;
+use crate::odoo_update::{Event, Notification};
+use crate::state::Gateway;
 use crate::store::audit::Audit;
+use crate::store::sessions::body_hash;
 use crate::store::transactions::Claim;
-use crate::store::{StoredSession, Transaction, TxState, hash_json};
+use crate::store::{StoredSession, Transaction, TxState};
 
 /// Longest order reference / token / id the gateway accepts from a browser.
 const MAX_FIELD: usize = 255;
@@ -58,7 +60,7 @@ async fn odoo_body(
             return Err(GatewayError::OrderNotFound);
         }
     }
-    Ok(map_order(&doc, &gw.config.mapping_options())?)
+    Ok(map_order(&doc, &gw.mapping_options())?)
 }
 
 /// Creates the Klarna session for an order, updates it when the cart changed, or reuses
@@ -70,7 +72,7 @@ pub async fn start_session(
     check_field("order_reference", &req.order_reference)?;
     check_field("access_token", &req.access_token)?;
     let body = odoo_body(gw, &req.order_reference, Some(&req.access_token)).await?;
-    let hash = hash_json(&body);
+    let hash = body_hash(&body);
     let open = gw
         .db
         .open_session(&req.order_reference, now_ms() - SESSION_REUSE_MS)
@@ -83,11 +85,7 @@ pub async fn start_session(
         }
         // The cart changed: Klarna's session must carry the new cart (and the widget
         // must call load() again), so the old amount can never be authorized.
-        match gw
-            .klarna
-            .update_session(&existing.id, &gw.with_urls(&body))
-            .await
-        {
+        match gw.klarna.update_session(&existing.id, &body).await {
             Ok(()) => {
                 gw.db.update_session_body(&existing.id, &body).await?;
                 tracing::info!(order = %existing.order_reference, session = %existing.id, amount = body.order_amount, "klarna session updated");
@@ -103,7 +101,7 @@ pub async fn start_session(
             Err(e) => return Err(e.into()),
         }
     }
-    let created = gw.klarna.create_session(&gw.with_urls(&body)).await?;
+    let created = gw.klarna.create_session(&body).await?;
     let session = StoredSession {
         id: created.session_id,
         order_reference: req.order_reference.clone(),
@@ -229,7 +227,7 @@ pub async fn authorize(
             return Err(e);
         }
     };
-    if hash_json(&current) != session.body_hash {
+    if body_hash(&current) != session.body_hash {
         gw.db.release_claim(&session.id).await?;
         if gw
             .klarna
@@ -244,7 +242,9 @@ pub async fn authorize(
     }
     match gw
         .klarna
-        .create_order(&req.authorization_token, &gw.with_urls(&session.body))
+        // The body just read from Odoo is the authorized cart (same hash), with this
+        // installation's callback URLs.
+        .create_order(&req.authorization_token, &current)
         .await
     {
         Ok(order) => {

@@ -1,6 +1,7 @@
-//! The gateway's settings. `klarna-gateway --help` explains each; they come from flags, the
-//! environment, or a TOML file (`--config gateway.toml`, keys as in [`FileConfig`]), in
-//! that order of precedence. Secrets are not settings: they are sealed in the database.
+//! The gateway's runtime configuration: what the operator's settings (flags, environment,
+//! TOML file — one type, `Settings`, in the binary; `klarna-gateway --help` explains each)
+//! become once checked and completed with defaults. Secrets are not here: they are sealed
+//! in the database.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,14 +9,12 @@ use std::time::Duration;
 
 use klarna_client::RetryPolicy;
 use klarna_types::mapping::MappingOptions;
-use serde::Deserialize;
-
-use crate::error::GatewayError;
+use serde::{Deserialize, Serialize};
 
 /// The local sandbox: the defaults when nothing else is configured.
 pub const SANDBOX_URL: &str = "http://127.0.0.1:7070";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Json,
@@ -95,7 +94,7 @@ impl Config {
             log_format: LogFormat::Text,
             job_lease: Duration::from_secs(120),
             public_url: None,
-            webhook_horizon: crate::webhook::DEFAULT_HORIZON,
+            webhook_horizon: crate::webhook_verify::DEFAULT_HORIZON,
             frontdoor: crate::frontdoor::FrontDoorConfig::default(),
             secrets_refresh: Duration::from_secs(10),
             placing_grace: Duration::from_secs(120),
@@ -104,69 +103,6 @@ impl Config {
 
     /// How Odoo orders become Klarna bodies in this installation.
     pub fn mapping_options(&self) -> MappingOptions {
-        crate::mapping_options(self.surcharge_codes.clone())
-    }
-}
-
-/// The TOML file: every key optional; unknown keys are an error that names them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub listen: Option<SocketAddr>,
-    pub metrics_listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub klarna_url: Option<String>,
-    pub klarna_timeout_secs: Option<u64>,
-    pub odoo_url: Option<String>,
-    pub odoo_db: Option<String>,
-    pub odoo_login: Option<String>,
-    pub odoo_version: Option<String>,
-    pub odoo_notify_url: Option<String>,
-    pub allowed_origins: Option<Vec<String>>,
-    pub surcharge_product_codes: Option<Vec<String>>,
-    pub reconcile_interval_secs: Option<u64>,
-    pub pii_retention_days: Option<u64>,
-    pub log_format: Option<LogFormat>,
-    pub public_url: Option<String>,
-    pub webhook_horizon_hours: Option<u64>,
-    pub webhook_allow_cidrs: Option<Vec<String>>,
-    pub trust_forwarded_for: Option<bool>,
-    pub widget_rate_per_second: Option<u32>,
-    pub webhook_rate_per_second: Option<u32>,
-    pub block_after_failures: Option<u32>,
-    pub block_for_secs: Option<u64>,
-    pub alert_threshold: Option<u32>,
-    pub alert_url: Option<String>,
-    pub no_worker: Option<bool>,
-    pub job_lease_secs: Option<u64>,
-}
-
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<Self, GatewayError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| GatewayError::Config(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_file_names_unknown_keys() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("gateway.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9000\"\nallowed_origins = [\"https://shop.example\"]\n",
-        )
-        .expect("write");
-        let c = FileConfig::load(&path).expect("loads");
-        assert_eq!(c.listen, Some("127.0.0.1:9000".parse().expect("addr")));
-        std::fs::write(&path, "lissen = 1\n").expect("write");
-        let e = FileConfig::load(&path).expect_err("typo");
-        assert!(e.to_string().contains("lissen"), "{e}");
+        crate::mapping::mapping_options(self.surcharge_codes.clone())
     }
 }

@@ -1,11 +1,10 @@
 //! The database: SQLite (the embedded default) or PostgreSQL (several instances at once),
 //! behind one pool and one set of queries.
 //!
-//! Queries are written once with `?` placeholders and rewritten to `$1, $2, …` for
-//! PostgreSQL. The few places where the dialects differ — claiming a job with
+//! Queries are written once, with `$1, $2, …` placeholders: PostgreSQL's own, and
+//! sqlx's SQLite driver binds `$N` by position too. The few places where the dialects differ — claiming a job with
 //! `FOR UPDATE SKIP LOCKED`, taking SQLite's write lock up front — ask [`Backend`].
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,28 +31,6 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// `?` placeholders to PostgreSQL's `$n` (outside string literals).
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    let mut quoted = false;
-    for c in sql.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '?' if !quoted => {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            }
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 impl Db {
@@ -103,14 +80,6 @@ impl Db {
         Ok(Self { pool, backend })
     }
 
-    /// A query in this backend's placeholder style.
-    pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
-        match self.backend {
-            Backend::Sqlite => Cow::Borrowed(sql),
-            Backend::Postgres => Cow::Owned(numbered(sql)),
-        }
-    }
-
     /// A transaction that will write. On SQLite it takes the write lock at once, so two
     /// writers queue instead of failing to upgrade their read locks.
     pub async fn begin_write(&self) -> Result<Tx, GatewayError> {
@@ -132,18 +101,5 @@ impl Db {
     pub async fn ping(&self) -> Result<(), GatewayError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered;
-
-    #[test]
-    fn placeholders_are_numbered_outside_strings() {
-        assert_eq!(
-            numbered("UPDATE t SET a = ?, b = 'what?' WHERE c = ?"),
-            "UPDATE t SET a = $1, b = 'what?' WHERE c = $2"
-        );
     }
 }

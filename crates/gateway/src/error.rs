@@ -1,18 +1,28 @@
-//! The gateway's one error type, and its one mapping to HTTP.
+//! The gateway's one error type, its one mapping to HTTP, and the JSON extractor whose
+//! rejection is that same error.
 //!
-//! Every error the browser, Odoo or an operator sees has a stable `code` and a sentence
-//! that names the problem. Internal details (SQL, Klarna's raw answers, secrets) are
-//! logged, never returned.
+//! Every error the browser, Odoo, Klarna's webhooks or an operator sees has a stable
+//! `code` and a sentence that names the problem. Internal details (SQL, Klarna's raw
+//! answers, secrets) are logged, never returned. Handlers return `Result<_, GatewayError>`;
+//! the webhook routes' refusals ([`Rejection`]) and the front door's go through the same
+//! [`GatewayError::parts`], and the admin API's idempotent replay stores exactly what it
+//! produced.
+
+use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use klarna_client::ClientError;
-use klarna_types::contract::ApiError;
+use klarna_types::contract::{ApiError, ErrorCode};
 use klarna_types::mapping::MappingError;
 use klarna_types::payment::Refusal;
+use serde::de::DeserializeOwned;
 
 use crate::odoo::OdooError;
+use crate::webhook_verify::Rejection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -24,6 +34,9 @@ pub enum GatewayError {
     SessionNotFound(String),
     #[error("no payment {0:?}")]
     PaymentNotFound(String),
+    /// Anything else looked up by the caller's id that is not there (a job, an event).
+    #[error("no {what}")]
+    NotFound { what: String },
     #[error("this session's payment is being authorized already")]
     AuthorizationInProgress,
     #[error("the authorization is unknown or expired at Klarna; authorize again")]
@@ -42,6 +55,17 @@ pub enum GatewayError {
     Refused(String),
     #[error("missing or wrong admin token")]
     Unauthorized,
+    /// A webhook or callback that failed verification.
+    #[error("{0}")]
+    Webhook(#[from] Rejection),
+    #[error("too many requests from this address; slow down")]
+    RateLimited { retry_after: Duration },
+    #[error("this page's origin is not a configured storefront (allowed_origins)")]
+    OriginNotAllowed,
+    #[error("this address may not post webhooks")]
+    AddressNotAllowed,
+    #[error("this address is blocked after repeated verification failures")]
+    Blocked,
     #[error("Klarna: {0}")]
     Klarna(#[from] ClientError),
     #[error("Odoo: {0}")]
@@ -50,6 +74,13 @@ pub enum GatewayError {
     Store(#[from] sqlx::Error),
     #[error("storage: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A value we wrote ourselves could not be read or written as JSON.
+    #[error("encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+    /// A stored record that breaks what we always write (an unknown currency, a state
+    /// name no version wrote).
+    #[error("stored data: {0}")]
+    Corrupt(String),
     #[error("configuration: {0}")]
     Config(String),
     /// A test stopped the work at a step, as a crash would.
@@ -65,28 +96,44 @@ impl GatewayError {
         }
     }
 
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Self::OrderNotFound => (StatusCode::NOT_FOUND, "order_not_found"),
-            Self::SessionNotFound(_) => (StatusCode::NOT_FOUND, "session_not_found"),
-            Self::PaymentNotFound(_) => (StatusCode::NOT_FOUND, "payment_not_found"),
-            Self::AuthorizationInProgress => (StatusCode::CONFLICT, "authorization_in_progress"),
-            Self::AuthorizationExpired => (StatusCode::GONE, "authorization_expired"),
-            Self::CartChanged => (StatusCode::CONFLICT, "cart_changed"),
-            Self::NotPayable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "order_not_payable"),
+            Self::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+            Self::OrderNotFound => (StatusCode::NOT_FOUND, ErrorCode::OrderNotFound),
+            Self::SessionNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::SessionNotFound),
+            Self::PaymentNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::PaymentNotFound),
+            Self::NotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::AuthorizationInProgress => {
+                (StatusCode::CONFLICT, ErrorCode::AuthorizationInProgress)
+            }
+            Self::AuthorizationExpired => (StatusCode::GONE, ErrorCode::AuthorizationExpired),
+            Self::CartChanged => (StatusCode::CONFLICT, ErrorCode::CartChanged),
+            Self::NotPayable(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::OrderNotPayable),
             Self::Refusal(r) => (StatusCode::CONFLICT, refusal_code(r)),
-            Self::OperationInProgress => (StatusCode::CONFLICT, "operation_in_progress"),
-            Self::Refused(_) => (StatusCode::CONFLICT, "refused"),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Klarna(e) if e.is_retryable() => {
-                (StatusCode::SERVICE_UNAVAILABLE, "klarna_unavailable")
-            }
-            Self::Klarna(_) => (StatusCode::BAD_GATEWAY, "klarna_error"),
-            Self::Odoo(_) => (StatusCode::BAD_GATEWAY, "odoo_unavailable"),
-            Self::Store(_) | Self::Migrate(_) | Self::Config(_) | Self::Crashed(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            Self::OperationInProgress => (StatusCode::CONFLICT, ErrorCode::OperationInProgress),
+            Self::Refused(_) => (StatusCode::CONFLICT, ErrorCode::Refused),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Self::Webhook(r) => rejection_status_and_code(r),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::OriginNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed),
+            Self::AddressNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            Self::Blocked => (StatusCode::FORBIDDEN, ErrorCode::Blocked),
+            Self::Klarna(e) if e.is_retryable() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::KlarnaUnavailable,
+            ),
+            Self::Klarna(_) => (StatusCode::BAD_GATEWAY, ErrorCode::KlarnaError),
+            Self::Odoo(_) => (StatusCode::BAD_GATEWAY, ErrorCode::OdooUnavailable),
+            Self::Store(_)
+            | Self::Migrate(_)
+            | Self::Encoding(_)
+            | Self::Corrupt(_)
+            | Self::Config(_)
+            | Self::Crashed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 
@@ -107,46 +154,115 @@ impl GatewayError {
                     .unwrap_or_default()
             ),
             Self::Odoo(_) => "the shop's Odoo could not be read; try again shortly".into(),
-            Self::Store(_) | Self::Migrate(_) | Self::Config(_) | Self::Crashed(_) => {
-                "internal error".into()
-            }
+            // A refused callback's URL carries a secret: say nothing about it.
+            Self::Webhook(Rejection::BadToken) => "no such route".into(),
+            Self::Store(_)
+            | Self::Migrate(_)
+            | Self::Encoding(_)
+            | Self::Corrupt(_)
+            | Self::Config(_)
+            | Self::Crashed(_) => "internal error".into(),
             other => other.to_string(),
         }
     }
+
+    /// The status and the body a caller gets: the one mapping. Logs the error (server
+    /// errors at error level, with the internal detail the caller does not see).
+    pub fn parts(&self) -> (StatusCode, ApiError) {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(code = code.as_str(), "{self}");
+        } else {
+            tracing::info!(code = code.as_str(), "{}", self.public_message());
+        }
+        let field = match self {
+            Self::InvalidRequest { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let body = ApiError::new(code, self.public_message(), field);
+        (status, body)
+    }
 }
 
-fn refusal_code(r: &Refusal) -> &'static str {
+fn refusal_code(r: &Refusal) -> ErrorCode {
     match r {
-        Refusal::WrongCurrency { .. } => "wrong_currency",
-        Refusal::NotPositive => "amount_not_positive",
-        Refusal::WrongStatus(_) => "not_allowed_in_this_state",
-        Refusal::FraudNotAccepted(_) => "fraud_decision_pending",
-        Refusal::CaptureExceedsRemaining { .. } => "capture_exceeds_remaining",
-        Refusal::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
-        Refusal::UnknownCapture(_) => "unknown_capture",
-        Refusal::CancelAfterCapture => "cancel_after_capture",
-        Refusal::ReleaseWithoutCapture => "release_without_capture",
-        Refusal::NothingToRelease => "nothing_to_release",
+        Refusal::WrongCurrency { .. } => ErrorCode::WrongCurrency,
+        Refusal::NotPositive => ErrorCode::AmountNotPositive,
+        Refusal::WrongStatus(_) => ErrorCode::NotAllowedInThisState,
+        Refusal::FraudNotAccepted(_) => ErrorCode::FraudDecisionPending,
+        Refusal::CaptureExceedsRemaining { .. } => ErrorCode::CaptureExceedsRemaining,
+        Refusal::RefundExceedsCaptured { .. } => ErrorCode::RefundExceedsCaptured,
+        Refusal::UnknownCapture(_) => ErrorCode::UnknownCapture,
+        Refusal::CancelAfterCapture => ErrorCode::CancelAfterCapture,
+        Refusal::ReleaseWithoutCapture => ErrorCode::ReleaseWithoutCapture,
+        Refusal::NothingToRelease => ErrorCode::NothingToRelease,
+    }
+}
+
+/// Klarna's guidance is 400 for a signature that does not match; Klarna retries anything
+/// but 2xx, so a refused event is never silently lost if it was genuine. A wrong callback
+/// token is a plain 404: the route does not exist for whoever does not know it.
+fn rejection_status_and_code(r: &Rejection) -> (StatusCode, ErrorCode) {
+    match r {
+        Rejection::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
+        Rejection::ContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::ContentType),
+        Rejection::MissingHeader(_) => (StatusCode::BAD_REQUEST, ErrorCode::MissingHeader),
+        Rejection::MalformedSignature => (StatusCode::BAD_REQUEST, ErrorCode::MalformedSignature),
+        Rejection::UnknownKey => (StatusCode::BAD_REQUEST, ErrorCode::UnknownKey),
+        Rejection::RevokedKey => (StatusCode::BAD_REQUEST, ErrorCode::RevokedKey),
+        Rejection::BadSignature => (StatusCode::BAD_REQUEST, ErrorCode::BadSignature),
+        Rejection::MalformedJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson),
+        Rejection::WrongShape(_) => (StatusCode::BAD_REQUEST, ErrorCode::WrongShape),
+        Rejection::Stale => (StatusCode::BAD_REQUEST, ErrorCode::StaleEvent),
+        Rejection::Future => (StatusCode::BAD_REQUEST, ErrorCode::FutureEvent),
+        Rejection::BadToken => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
     }
 }
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::error!(code, "{self}");
-        } else {
-            tracing::info!(code, "{self}");
+        let (status, body) = self.parts();
+        let mut response = (status, Json(body)).into_response();
+        if let Self::RateLimited { retry_after } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        let field = match &self {
-            Self::InvalidRequest { field, .. } => Some(field.clone()),
-            _ => None,
-        };
-        let body = ApiError {
-            code: code.to_owned(),
-            message: self.public_message(),
-            field,
-        };
-        (status, Json(body)).into_response()
+        response
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        GatewayError::Webhook(self).into_response()
+    }
+}
+
+/// A JSON body whose rejection is a [`GatewayError`] naming what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = GatewayError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> GatewayError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            GatewayError::invalid("content-type", "must be application/json")
+        }
+        JsonRejection::JsonDataError(e) => GatewayError::invalid("body", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => GatewayError::invalid("body", e.body_text()),
+        other => GatewayError::invalid("body", other.body_text()),
     }
 }

@@ -12,16 +12,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
-use klarna_types::contract::ApiError;
 use serde_json::json;
 
-use crate::Gateway;
+use crate::error::GatewayError;
 
 /// How the front door is set.
 #[derive(Debug, Clone)]
@@ -71,6 +70,8 @@ struct Failures {
 
 pub struct FrontDoor {
     config: FrontDoorConfig,
+    /// The storefronts whose pages may call the widget API (the `Origin` check).
+    allowed_origins: Vec<String>,
     widget: DefaultKeyedRateLimiter<IpAddr>,
     webhook: DefaultKeyedRateLimiter<IpAddr>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
@@ -86,19 +87,10 @@ fn quota(per_second: u32) -> Quota {
     Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
 }
 
-/// A refusal at the door, in the gateway's error shape.
-pub fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = ApiError {
-        code: code.to_owned(),
-        message: message.to_owned(),
-        field: None,
-    };
-    (status, axum::Json(body)).into_response()
-}
-
 impl FrontDoor {
-    pub fn new(config: FrontDoorConfig) -> Self {
+    pub fn new(config: FrontDoorConfig, allowed_origins: Vec<String>) -> Self {
         Self {
+            allowed_origins,
             widget: RateLimiter::keyed(quota(config.widget_per_second)),
             webhook: RateLimiter::keyed(quota(config.webhook_per_second)),
             config,
@@ -217,19 +209,6 @@ impl FrontDoor {
     }
 }
 
-fn too_many(wait: Duration) -> Response {
-    let mut r = refuse(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "too many requests from this address; slow down",
-    );
-    let secs = wait.as_secs().max(1).to_string();
-    if let Ok(v) = HeaderValue::from_str(&secs) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
-
 fn socket(request: &Request) -> Option<SocketAddr> {
     request
         .extensions()
@@ -241,40 +220,34 @@ fn socket(request: &Request) -> Option<SocketAddr> {
 /// `Origin` check is the CSRF protection: CORS alone hides the answer but not the side
 /// effect), and each address has a rate limit.
 pub async fn widget_guard(
-    State(gw): State<Arc<Gateway>>,
+    State(door): State<Arc<FrontDoor>>,
     request: Request,
     next: Next,
 ) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN)
-        && !gw
-            .config
+        && !door
             .allowed_origins
             .iter()
             .any(|o| o.as_bytes() == origin.as_bytes())
     {
         metrics::counter!("gateway_rejected_origin_total").increment(1);
         tracing::warn!(security_event = "origin_refused", origin = ?origin, "widget request from an origin that is not a configured storefront");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this page's origin is not a configured storefront (allowed_origins)",
-        );
+        return GatewayError::OriginNotAllowed.into_response();
     }
-    let ip = gw.frontdoor.client_ip(request.headers(), socket(&request));
-    if let Some(wait) = FrontDoor::retry_after(&gw.frontdoor.widget, &ip) {
+    let ip = door.client_ip(request.headers(), socket(&request));
+    if let Some(retry_after) = FrontDoor::retry_after(&door.widget, &ip) {
         metrics::counter!("gateway_rate_limited_total", "route" => "widget").increment(1);
-        return too_many(wait);
+        return GatewayError::RateLimited { retry_after }.into_response();
     }
     next.run(request).await
 }
 
 /// The webhook routes' door: allow-list, block, rate limit.
 pub async fn webhook_guard(
-    State(gw): State<Arc<Gateway>>,
+    State(door): State<Arc<FrontDoor>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let door = &gw.frontdoor;
     let ip = door.client_ip(request.headers(), socket(&request));
     if !door.config.webhook_allow.is_empty()
         && !door
@@ -284,23 +257,15 @@ pub async fn webhook_guard(
             .any(|net| net.contains(&ip))
     {
         door.refused(ip, "address_not_allowed");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this address may not post webhooks",
-        );
+        return GatewayError::AddressNotAllowed.into_response();
     }
     if door.blocked(&ip) {
         door.refused(ip, "blocked");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "blocked",
-            "this address is blocked after repeated verification failures",
-        );
+        return GatewayError::Blocked.into_response();
     }
-    if let Some(wait) = FrontDoor::retry_after(&door.webhook, &ip) {
+    if let Some(retry_after) = FrontDoor::retry_after(&door.webhook, &ip) {
         door.refused(ip, "rate_limited");
-        return too_many(wait);
+        return GatewayError::RateLimited { retry_after }.into_response();
     }
     let mut request = request;
     request.extensions_mut().insert(ClientIp(ip));

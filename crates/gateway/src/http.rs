@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -14,49 +13,20 @@ use axum::{Json, Router};
 use klarna_types::contract::{
     AuthorizeRequest, AuthorizeResponse, SessionRequest, SessionResponse,
 };
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::error::GatewayError;
+use crate::error::{ApiJson, GatewayError};
 use crate::secrets::{KLARNA_PASSWORD, KLARNA_USERNAME};
-use crate::{Gateway, admin, checkout, frontdoor, metrics, webhook};
+use crate::state::Gateway;
+use crate::{admin, checkout, frontdoor, metrics, webhook, webhook_verify};
 
 /// Widget requests are a few hundred bytes; anything much larger is not ours.
 const WIDGET_BODY_LIMIT: usize = 16 * 1024;
 const ADMIN_BODY_LIMIT: usize = 256 * 1024;
-
-/// A JSON body whose rejection is a [`GatewayError`] naming what is wrong.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = GatewayError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(json_rejection(&rejection)),
-        }
-    }
-}
-
-fn json_rejection(rejection: &JsonRejection) -> GatewayError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            GatewayError::invalid("content-type", "must be application/json")
-        }
-        JsonRejection::JsonDataError(e) => GatewayError::invalid("body", e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => GatewayError::invalid("body", e.body_text()),
-        other => GatewayError::invalid("body", other.body_text()),
-    }
-}
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let origins: Vec<HeaderValue> = gateway
@@ -75,7 +45,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/klarna/authorize", post(authorize))
         .layer(RequestBodyLimitLayer::new(WIDGET_BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            gateway.clone(),
+            gateway.frontdoor.clone(),
             frontdoor::widget_guard,
         ))
         .layer(cors);
@@ -87,9 +57,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/klarna/authorization/{token}",
             post(webhook::authorization),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(webhook::BODY_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            webhook_verify::BODY_LIMIT,
+        ))
         .layer(axum::middleware::from_fn_with_state(
-            gateway.clone(),
+            gateway.frontdoor.clone(),
             frontdoor::webhook_guard,
         ));
     let admin = admin::routes()

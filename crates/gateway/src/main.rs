@@ -1,27 +1,29 @@
 //! `klarna-gateway`: serve the gateway, operate on payments, or dry-run the mapping.
 
+mod settings;
+
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use klarna_gateway::config::{FileConfig, LogFormat, SANDBOX_URL};
+use clap::{Parser, Subcommand};
+use klarna_gateway::config::{LogFormat, SANDBOX_URL};
 use klarna_gateway::manage::{self, Command as Op};
 use klarna_gateway::{
     Config, Gateway, GatewayError, InitialSecrets, mapping_options, reconcile, worker,
 };
 use klarna_types::mapping::map_order;
 use klarna_types::odoo::OrderDocument;
+use settings::Settings;
 use tokio::net::TcpListener;
 
 /// The backend between Odoo, the Klarna checkout widget and Klarna.
 ///
-/// Settings come from flags, then the environment, then `--config FILE` (TOML, same names
-/// with underscores). Secrets (Klarna and Odoo passwords, the admin token, the Odoo shared
-/// secret) given here are sealed into the database and read from there afterwards.
+/// Settings come from flags, then the environment, then `--config FILE` (TOML: the flags'
+/// names with underscores, lists in the plural, e.g. `allowed_origins = ["https://…"]`).
+/// Secrets (never in the file) given here are sealed into the database and read from there
+/// afterwards.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
@@ -129,152 +131,6 @@ enum SecretAction {
     List,
 }
 
-#[derive(Args, Debug)]
-struct Settings {
-    /// A TOML file with any of these settings.
-    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
-    config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:7080].
-    #[arg(long, global = true, env = "GATEWAY_LISTEN")]
-    listen: Option<SocketAddr>,
-    /// Prometheus /metrics on its own address, or `off` [default: 127.0.0.1:9464].
-    #[arg(long, global = true, env = "GATEWAY_METRICS_LISTEN")]
-    metrics_listen: Option<String>,
-    /// Directory for the SQLite database and the master key file [default: ./data].
-    #[arg(long, global = true, env = "GATEWAY_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// sqlite://… or postgres://… [default: sqlite://<data-dir>/gateway.db].
-    #[arg(long, global = true, env = "GATEWAY_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Klarna API base URL [default: the local klarna-sandbox, http://127.0.0.1:7070;
-    /// a database that never had Klarna credentials then gets the sandbox's].
-    #[arg(long, global = true, env = "KLARNA_API_URL")]
-    klarna_url: Option<String>,
-    /// Klarna API username (sealed into the database).
-    #[arg(long, global = true, env = "KLARNA_USERNAME")]
-    klarna_username: Option<String>,
-    /// Klarna API password (sealed into the database; prefer the environment).
-    #[arg(long, global = true, env = "KLARNA_PASSWORD", hide_env_values = true)]
-    klarna_password: Option<String>,
-    /// Odoo base URL [default: the local sandbox's Odoo stand-in].
-    #[arg(long, global = true, env = "ODOO_URL")]
-    odoo_url: Option<String>,
-    /// Odoo database [default: odoo].
-    #[arg(long, global = true, env = "ODOO_DB")]
-    odoo_db: Option<String>,
-    /// Odoo login the gateway reads orders as [default: admin].
-    #[arg(long, global = true, env = "ODOO_LOGIN")]
-    odoo_login: Option<String>,
-    /// Odoo password or API key (sealed into the database).
-    #[arg(long, global = true, env = "ODOO_PASSWORD", hide_env_values = true)]
-    odoo_password: Option<String>,
-    /// The secret shared with the Odoo addon, signing payment updates (sealed).
-    #[arg(
-        long,
-        global = true,
-        env = "ODOO_SHARED_SECRET",
-        hide_env_values = true
-    )]
-    odoo_shared_secret: Option<String>,
-    /// Where payment updates go [default: <odoo-url>/payment/klarna/gateway].
-    #[arg(long, global = true, env = "ODOO_NOTIFY_URL")]
-    odoo_notify_url: Option<String>,
-    /// Bearer token of the admin API (sealed).
-    #[arg(
-        long,
-        global = true,
-        env = "GATEWAY_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
-    admin_token: Option<String>,
-    /// A storefront origin allowed to call the widget API; repeat or comma-separate.
-    #[arg(
-        long = "allowed-origin",
-        global = true,
-        env = "GATEWAY_ALLOWED_ORIGINS",
-        value_delimiter = ','
-    )]
-    allowed_origins: Vec<String>,
-    /// Default code of an Odoo product that is a fee (sent as `surcharge`); repeatable.
-    #[arg(
-        long = "surcharge-product-code",
-        global = true,
-        env = "GATEWAY_SURCHARGE_CODES",
-        value_delimiter = ','
-    )]
-    surcharge_codes: Vec<String>,
-    /// Seconds between reconcile runs, 0 for never [default: 900].
-    #[arg(long, global = true, env = "GATEWAY_RECONCILE_INTERVAL_SECS")]
-    reconcile_interval_secs: Option<u64>,
-    /// Days after which addresses, e-mails and phones of settled payments are removed
-    /// [default: 180].
-    #[arg(long, global = true, env = "GATEWAY_PII_RETENTION_DAYS")]
-    pii_retention_days: Option<u64>,
-    /// Log format [default: json].
-    #[arg(long, global = true, env = "GATEWAY_LOG_FORMAT", value_enum)]
-    log_format: Option<LogFormat>,
-    /// The gateway's address as Klarna reaches it; sessions then name the classic
-    /// notification URL (with its secret token).
-    #[arg(long, global = true, env = "GATEWAY_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// A webhook signing key as ID=SECRET, added (sealed) when absent; repeatable.
-    #[arg(
-        long = "webhook-signing-key",
-        global = true,
-        env = "GATEWAY_WEBHOOK_SIGNING_KEYS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    webhook_signing_keys: Vec<String>,
-    /// The secret token in the classic notification URL (generated when absent).
-    #[arg(
-        long,
-        global = true,
-        env = "GATEWAY_CLASSIC_CALLBACK_TOKEN",
-        hide_env_values = true
-    )]
-    classic_callback_token: Option<String>,
-    /// Webhooks older than this many hours are refused [default: 24].
-    #[arg(long, global = true, env = "GATEWAY_WEBHOOK_HORIZON_HOURS")]
-    webhook_horizon_hours: Option<u64>,
-    /// Only these networks (CIDR) may post webhooks; repeatable [default: any].
-    #[arg(
-        long = "webhook-allow-cidr",
-        global = true,
-        env = "GATEWAY_WEBHOOK_ALLOW_CIDRS",
-        value_delimiter = ','
-    )]
-    webhook_allow_cidrs: Vec<String>,
-    /// Take the client address from X-Forwarded-For (only behind a proxy you trust).
-    #[arg(long, global = true, env = "GATEWAY_TRUST_FORWARDED_FOR")]
-    trust_forwarded_for: bool,
-    /// Widget API requests per second and address [default: 20].
-    #[arg(long, global = true, env = "GATEWAY_WIDGET_RATE")]
-    widget_rate_per_second: Option<u32>,
-    /// Webhook requests per second and address [default: 200].
-    #[arg(long, global = true, env = "GATEWAY_WEBHOOK_RATE")]
-    webhook_rate_per_second: Option<u32>,
-    /// Verification failures in ten minutes that block an address [default: 20].
-    #[arg(long, global = true, env = "GATEWAY_BLOCK_AFTER")]
-    block_after_failures: Option<u32>,
-    /// How long such an address stays blocked, in seconds [default: 900].
-    #[arg(long, global = true, env = "GATEWAY_BLOCK_FOR_SECS")]
-    block_for_secs: Option<u64>,
-    /// Verification failures in five minutes that alert the operators [default: 50].
-    #[arg(long, global = true, env = "GATEWAY_ALERT_THRESHOLD")]
-    alert_threshold: Option<u32>,
-    /// Serve without the job worker (run `klarna-gateway worker` elsewhere).
-    #[arg(long, global = true, env = "GATEWAY_NO_WORKER")]
-    no_worker: bool,
-    /// Seconds a claimed job is one worker's before another may take it over (a worker
-    /// that died mid-job) [default: 120].
-    #[arg(long, global = true, env = "GATEWAY_JOB_LEASE_SECS")]
-    job_lease_secs: Option<u64>,
-    /// Where the alert goes (a small JSON document is posted there).
-    #[arg(long, global = true, env = "GATEWAY_ALERT_URL")]
-    alert_url: Option<String>,
-}
-
 /// Klarna's username first: its presence marks a database set up for a shop.
 const SANDBOX_SECRETS: [(&str, &str); 5] = [
     ("klarna.username", "sandbox-merchant"),
@@ -283,151 +139,6 @@ const SANDBOX_SECRETS: [(&str, &str); 5] = [
     ("odoo.shared_secret", "sandbox-odoo-secret"),
     ("admin.token", "sandbox-admin-token"),
 ];
-
-fn settings(s: &Settings) -> Result<(Config, InitialSecrets, bool), GatewayError> {
-    let file = match &s.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
-    let data_dir = s
-        .data_dir
-        .clone()
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from("data"));
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|e| GatewayError::Config(format!("cannot create {}: {e}", data_dir.display())))?;
-    let database_url = s
-        .database_url
-        .clone()
-        .or(file.database_url)
-        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("gateway.db").display()));
-    let klarna_url = s.klarna_url.clone().or(file.klarna_url);
-    let sandbox = klarna_url.is_none();
-    let klarna_url = klarna_url.unwrap_or_else(|| SANDBOX_URL.to_owned());
-    let odoo_url = s
-        .odoo_url
-        .clone()
-        .or(file.odoo_url)
-        .unwrap_or_else(|| SANDBOX_URL.to_owned());
-    let mut config = Config::sandbox(&database_url, &data_dir, &klarna_url);
-    config.listen = s.listen.or(file.listen).unwrap_or(config.listen);
-    config.metrics_listen = match s.metrics_listen.clone().or(file.metrics_listen).as_deref() {
-        Some("off") => None,
-        Some(addr) => Some(addr.parse().map_err(|_| {
-            GatewayError::Config(format!("metrics_listen: {addr:?} is not an address"))
-        })?),
-        None => Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
-    };
-    config.master_keys = std::env::var("GATEWAY_MASTER_KEYS").ok();
-    config.odoo_notify_url = s
-        .odoo_notify_url
-        .clone()
-        .or(file.odoo_notify_url)
-        .unwrap_or_else(|| format!("{}/payment/klarna/gateway", odoo_url.trim_end_matches('/')));
-    config.odoo_url = odoo_url;
-    config.odoo_db = s.odoo_db.clone().or(file.odoo_db).unwrap_or(config.odoo_db);
-    config.odoo_login = s
-        .odoo_login
-        .clone()
-        .or(file.odoo_login)
-        .unwrap_or(config.odoo_login);
-    config.odoo_version = file.odoo_version.or(config.odoo_version);
-    config.klarna_timeout = file
-        .klarna_timeout_secs
-        .map_or(config.klarna_timeout, Duration::from_secs);
-    config.allowed_origins = if s.allowed_origins.is_empty() {
-        file.allowed_origins.unwrap_or_default()
-    } else {
-        s.allowed_origins.clone()
-    };
-    config.surcharge_codes = if s.surcharge_codes.is_empty() {
-        file.surcharge_product_codes.unwrap_or_default()
-    } else {
-        s.surcharge_codes.clone()
-    };
-    config.reconcile_interval = Duration::from_secs(
-        s.reconcile_interval_secs
-            .or(file.reconcile_interval_secs)
-            .unwrap_or(900),
-    );
-    config.pii_retention = Duration::from_secs(
-        s.pii_retention_days
-            .or(file.pii_retention_days)
-            .unwrap_or(180)
-            * 86_400,
-    );
-    config.log_format = s.log_format.or(file.log_format).unwrap_or(LogFormat::Json);
-    let initial = InitialSecrets {
-        klarna_username: s.klarna_username.clone(),
-        klarna_password: s.klarna_password.clone(),
-        admin_token: s.admin_token.clone(),
-        odoo_password: s.odoo_password.clone(),
-        odoo_shared_secret: s.odoo_shared_secret.clone(),
-        webhook_signing_keys: s
-            .webhook_signing_keys
-            .iter()
-            .map(|k| {
-                k.split_once('=')
-                    .map(|(id, secret)| (id.to_owned(), secret.to_owned()))
-                    .ok_or_else(|| {
-                        GatewayError::Config("a webhook signing key is ID=SECRET".into())
-                    })
-            })
-            .collect::<Result<_, _>>()?,
-        classic_callback_token: s.classic_callback_token.clone(),
-    };
-    config.public_url = s.public_url.clone().or(file.public_url);
-    config.run_worker = !(s.no_worker || file.no_worker.unwrap_or(false));
-    config.job_lease = s
-        .job_lease_secs
-        .or(file.job_lease_secs)
-        .map_or(config.job_lease, Duration::from_secs);
-    config.webhook_horizon = Duration::from_secs(
-        s.webhook_horizon_hours
-            .or(file.webhook_horizon_hours)
-            .unwrap_or(24)
-            * 3600,
-    );
-    let cidrs = if s.webhook_allow_cidrs.is_empty() {
-        file.webhook_allow_cidrs.unwrap_or_default()
-    } else {
-        s.webhook_allow_cidrs.clone()
-    };
-    let door = &mut config.frontdoor;
-    door.webhook_allow = cidrs
-        .iter()
-        .map(|c| {
-            c.parse().map_err(|_| {
-                GatewayError::Config(format!(
-                    "webhook_allow_cidrs: {c:?} is not a network like 192.0.2.0/24"
-                ))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    door.trust_forwarded_for = s.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false);
-    door.widget_per_second = s
-        .widget_rate_per_second
-        .or(file.widget_rate_per_second)
-        .unwrap_or(door.widget_per_second);
-    door.webhook_per_second = s
-        .webhook_rate_per_second
-        .or(file.webhook_rate_per_second)
-        .unwrap_or(door.webhook_per_second);
-    door.block_after = s
-        .block_after_failures
-        .or(file.block_after_failures)
-        .unwrap_or(door.block_after);
-    door.block_for = s
-        .block_for_secs
-        .or(file.block_for_secs)
-        .map_or(door.block_for, Duration::from_secs);
-    door.alert_threshold = s
-        .alert_threshold
-        .or(file.alert_threshold)
-        .unwrap_or(door.alert_threshold);
-    door.alert_url = s.alert_url.clone().or(file.alert_url);
-    Ok((config, initial, sandbox))
-}
 
 fn init_logs(format: LogFormat) {
     let filter =
@@ -449,9 +160,9 @@ fn init_logs(format: LogFormat) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Map { order }) = &cli.command {
-        return map(order, cli.settings.surcharge_codes.clone());
+        return map(order, cli.settings.surcharge_product_codes.clone());
     }
-    let (config, initial, sandbox) = match settings(&cli.settings) {
+    let (config, initial, sandbox) = match cli.settings.resolve() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("klarna-gateway: {e}");
@@ -639,8 +350,8 @@ async fn run(
                     std::io::stdin()
                         .read_to_string(&mut secret)
                         .map_err(|e| GatewayError::Config(e.to_string()))?;
-                    klarna_gateway::webhook::add_key(
-                        &gw,
+                    klarna_gateway::signing_keys::add(
+                        &gw.secrets,
                         &id,
                         secret.trim_end_matches(['\n', '\r']),
                     )
@@ -648,13 +359,13 @@ async fn run(
                     println!("signing key {id} added");
                 }
                 KeyAction::Revoke { id } => {
-                    klarna_gateway::webhook::revoke_key(&gw, &id).await?;
+                    klarna_gateway::signing_keys::revoke(&gw.secrets, &id).await?;
                     println!(
                         "signing key {id} revoked: webhooks signed with it are refused from now on"
                     );
                 }
                 KeyAction::List => {
-                    for k in klarna_gateway::webhook::list_keys(&gw) {
+                    for k in klarna_gateway::signing_keys::list(&gw.secrets) {
                         println!("{}\t{}", k.id, if k.revoked { "revoked" } else { "active" });
                     }
                 }
@@ -718,7 +429,7 @@ async fn serve(config: Config, initial: InitialSecrets, sandbox: bool) -> Result
                 GatewayError::Config(format!("cannot listen on {addr} for metrics: {e}"))
             })?;
             tracing::info!("metrics on http://{addr}/metrics");
-            let router = klarna_gateway::metrics::router(gateway);
+            let router = klarna_gateway::metrics::router(gateway.db.clone());
             Some(tokio::spawn(async move {
                 let _ = axum::serve(listener, router).await;
             }))

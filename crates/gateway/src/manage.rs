@@ -14,20 +14,18 @@
 
 use klarna_client::{ClientError, IdempotencyKey};
 use klarna_types::klarna::{CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo};
-use klarna_types::money::{Currency, Money};
 use klarna_types::payment::Payment;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::Gateway;
 use crate::error::GatewayError;
-use crate::odoo_sync::{self, Event, Notification};
+use crate::jobs::{self, Job, JobError};
+use crate::odoo_sync;
+use crate::odoo_update::{Event, Notification};
+use crate::state::Gateway;
 use crate::store::audit::{Audit, AuditEntry};
-use crate::store::jobs::PRIORITY_PAYMENT;
 use crate::store::transactions::NewOperation;
 use crate::store::{OpKind, OpState, Operation, Transaction, TxState};
-
-pub const RESUME_JOB: &str = "resume_operation";
 
 /// What to do to a payment.
 #[derive(Debug, Clone, Deserialize)]
@@ -89,20 +87,14 @@ pub async fn view(gw: &Gateway, key: &str) -> Result<PaymentView, GatewayError> 
     })
 }
 
-fn money(t: &Transaction, minor: i64) -> Result<Money, GatewayError> {
-    Currency::new(&t.currency)
-        .map(|c| Money::from_minor(minor, c))
-        .map_err(|e| GatewayError::Config(e.to_string()))
-}
-
 /// The payment as it will be once every operation in flight succeeds. Operations that
 /// change the whole order (cancel, release, extend) admit nothing beside them.
 fn projected(t: &Transaction, ops: &[Operation]) -> Result<Payment, GatewayError> {
     let mut p = t.payment(ops)?;
     for op in ops.iter().filter(|o| o.state == OpState::Pending) {
         p = match op.kind {
-            OpKind::Capture => p.capture(money(t, op.amount)?).map(|(p, _)| p).unwrap_or(p),
-            OpKind::Refund => p.refund(money(t, op.amount)?, None).unwrap_or(p),
+            OpKind::Capture => p.capture(t.money(op.amount)?).map(|(p, _)| p).unwrap_or(p),
+            OpKind::Refund => p.refund(t.money(op.amount)?, None).unwrap_or(p),
             OpKind::Cancel | OpKind::Release | OpKind::Extend => {
                 return Err(GatewayError::OperationInProgress);
             }
@@ -157,7 +149,7 @@ async fn prepare(
                         .then(|| order_lines.iter().map(|l| l.total_amount).sum())
                 })
                 .unwrap_or_else(|| p.remaining().minor());
-            p.capture(money(&t, amount)?)?;
+            p.capture(t.money(amount)?)?;
             let request = CaptureRequest {
                 captured_amount: amount,
                 description: description.clone(),
@@ -193,7 +185,7 @@ async fn prepare(
                         .then(|| order_lines.iter().map(|l| l.total_amount).sum())
                 })
                 .unwrap_or(refundable);
-            p.refund(money(&t, amount)?, from.map(|(i, _)| i))?;
+            p.refund(t.money(amount)?, from.map(|(i, _)| i))?;
             let request = RefundRequest {
                 refunded_amount: amount,
                 description: description.clone(),
@@ -259,7 +251,7 @@ async fn prepare(
     gw.db
         .operation(id)
         .await?
-        .ok_or(GatewayError::PaymentNotFound(id.to_string()))
+        .ok_or_else(|| GatewayError::not_found(format!("operation {id}")))
 }
 
 /// Runs an operation on a payment (a Klarna order id or an Odoo order reference).
@@ -276,7 +268,7 @@ pub async fn run(
         .db
         .operation(op.id)
         .await?
-        .ok_or(GatewayError::PaymentNotFound(op.id.to_string()))?;
+        .ok_or_else(|| GatewayError::not_found(format!("operation {}", op.id)))?;
     let payment = gw
         .db
         .transaction(op.transaction_id)
@@ -296,7 +288,7 @@ async fn operation(gw: &Gateway, op_id: i64) -> Result<Operation, GatewayError> 
     gw.db
         .operation(op_id)
         .await?
-        .ok_or(GatewayError::PaymentNotFound(op_id.to_string()))
+        .ok_or_else(|| GatewayError::not_found(format!("operation {op_id}")))
 }
 
 /// Steps 3 and 4 for a pending operation. A transient failure leaves it pending with a
@@ -310,14 +302,14 @@ async fn execute(gw: &Gateway, op_id: i64, actor: &str) -> Result<(), GatewayErr
         }
         Err(e) if e.is_retryable() => {
             gw.db.count_attempt(op_id, &e.to_string()).await?;
-            gw.db
-                .enqueue_now(
-                    RESUME_JOB,
-                    &json!({"operation_id": op_id}),
-                    PRIORITY_PAYMENT,
-                    Some(&format!("resume-op-{op_id}")),
-                )
-                .await?;
+            jobs::enqueue_now(
+                &gw.db,
+                &Job::ResumeOperation {
+                    operation_id: op_id,
+                },
+                None,
+            )
+            .await?;
             gw.wake_worker();
             tracing::warn!(
                 operation = op_id,
@@ -370,14 +362,14 @@ pub async fn persist_success(
     let mut t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;
     let ops = gw.db.operations_in(&mut tx, t.id).await?;
     let Some(op) = ops.iter().find(|o| o.id == op_id).cloned() else {
-        return Err(GatewayError::PaymentNotFound(op_id.to_string()));
+        return Err(GatewayError::not_found(format!("operation {op_id}")));
     };
     if op.state != OpState::Pending {
         return Ok(());
     }
     let before = t.state;
     let p = t.payment(&ops)?;
-    let amount = money(&t, op.amount)?;
+    let amount = t.money(op.amount)?;
     let next = match op.kind {
         OpKind::Capture => p.capture(amount).map(|(p, _)| p),
         OpKind::Refund => {
@@ -518,22 +510,20 @@ pub async fn persist_failure(
 
 /// Finishes a pending operation after a crash, a timeout or an outage (the resume job).
 /// `Err` means "not yet": the job retries later.
-pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), String> {
+pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), JobError> {
     let op = gw
         .db
         .operation(op_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no such operation")?;
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("no operation {op_id}")))?;
     if op.state != OpState::Pending {
         return Ok(());
     }
     let t = gw
         .db
         .transaction(op.transaction_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no such payment")?;
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("no payment {}", op.transaction_id)))?;
     let order_id = t.klarna_order_id.clone().unwrap_or_default();
     // Did Klarna already do it? Beyond Klarna's 24 hours of idempotency this is what
     // keeps a second capture from happening.
@@ -541,7 +531,7 @@ pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), String> {
         .klarna
         .get_order(&order_id)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| JobError::Retryable(e.to_string()))?;
     let reference = op
         .request
         .get("reference")
@@ -566,21 +556,15 @@ pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), String> {
         OpKind::Extend => None,
     };
     if let Some(klarna_id) = done {
-        return persist_success(gw, op_id, klarna_id.as_deref(), "worker")
-            .await
-            .map_err(|e| e.to_string());
+        return Ok(persist_success(gw, op_id, klarna_id.as_deref(), "worker").await?);
     }
     match send(gw, &op).await {
-        Ok(klarna_id) => persist_success(gw, op_id, klarna_id.as_deref(), "worker")
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(klarna_id) => Ok(persist_success(gw, op_id, klarna_id.as_deref(), "worker").await?),
         Err(e) if e.is_retryable() => {
-            let _ = gw.db.count_attempt(op_id, &e.to_string()).await;
-            Err(e.to_string())
+            gw.db.count_attempt(op_id, &e.to_string()).await?;
+            Err(JobError::Retryable(e.to_string()))
         }
-        Err(e) => persist_failure(gw, op_id, &e.to_string(), "worker")
-            .await
-            .map_err(|e| e.to_string()),
+        Err(e) => Ok(persist_failure(gw, op_id, &e.to_string(), "worker").await?),
     }
 }
 
@@ -588,14 +572,14 @@ pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), String> {
 pub async fn recover(gw: &Gateway) -> Result<usize, GatewayError> {
     let pending = gw.db.pending_operations().await?;
     for op in &pending {
-        gw.db
-            .enqueue_now(
-                RESUME_JOB,
-                &json!({"operation_id": op.id}),
-                PRIORITY_PAYMENT,
-                Some(&format!("resume-op-{}", op.id)),
-            )
-            .await?;
+        jobs::enqueue_now(
+            &gw.db,
+            &Job::ResumeOperation {
+                operation_id: op.id,
+            },
+            None,
+        )
+        .await?;
     }
     if !pending.is_empty() {
         tracing::info!(count = pending.len(), "resuming operations left pending");

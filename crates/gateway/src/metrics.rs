@@ -2,7 +2,7 @@
 //! and errors by code (recorded by the client), queue depth, the oldest waiting job's age,
 //! jobs stuck in progress, the review queue, retries.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::Router;
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::Gateway;
+use crate::db::Db;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -24,11 +24,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 }
 
 /// The exposition text, with the queue gauges read now.
-pub async fn render(gw: &Gateway) -> String {
+pub async fn render(db: &Db) -> String {
     let Some(handle) = handle() else {
         return String::new();
     };
-    if let Ok(q) = gw.db.queue_stats().await {
+    if let Ok(q) = db.queue_stats().await {
         metrics::gauge!("gateway_jobs_waiting").set(q.waiting as f64);
         metrics::gauge!("gateway_jobs_oldest_waiting_seconds")
             .set(q.oldest_waiting_ms as f64 / 1000.0);
@@ -39,19 +39,19 @@ pub async fn render(gw: &Gateway) -> String {
     handle.render()
 }
 
-async fn metrics_page(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+async fn metrics_page(State(db): State<Db>) -> impl IntoResponse {
     (
         [("content-type", "text/plain; version=0.0.4")],
-        render(&gw).await,
+        render(&db).await,
     )
 }
 
 /// `/metrics`, for the metrics port.
-pub fn router(gw: Arc<Gateway>) -> Router {
+pub fn router(db: Db) -> Router {
     handle();
     Router::new()
         .route("/metrics", get(metrics_page))
-        .with_state(gw)
+        .with_state(db)
 }
 
 /// Records each request's latency by route and status.

@@ -9,7 +9,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use klarna_types::odoo::OrderDocument;
+use klarna_types::odoo::{
+    AttributeValue, Many2one, OdooCurrency, OrderDocument, Partner, Partners, Product, Reward,
+    SaleOrder, SaleOrderLine, Tax,
+};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
@@ -295,20 +299,17 @@ impl OdooClient {
     async fn attribute_values(
         &self,
         ids: &BTreeSet<i64>,
-    ) -> Result<HashMap<i64, Map<String, Value>>, OdooError> {
-        Ok(by_id(
-            self.read(
-                "product.template.attribute.value",
-                ids,
-                &["name", "display_name"],
-            )
-            .await?,
-        ))
+    ) -> Result<HashMap<i64, AttributeValue>, OdooError> {
+        let model = "product.template.attribute.value";
+        self.read(model, ids, &["name", "display_name"])
+            .await?
+            .into_iter()
+            .map(|r| decode::<AttributeValue>(model, r).map(|v| (v.id, v)))
+            .collect()
     }
 
-    /// `{id, reward_type, program_type}` for each loyalty reward, when sale_loyalty is
-    /// installed.
-    async fn rewards(&self, ids: &BTreeSet<i64>) -> Result<HashMap<i64, Value>, OdooError> {
+    /// Each loyalty reward with its program's type, when sale_loyalty is installed.
+    async fn rewards(&self, ids: &BTreeSet<i64>) -> Result<HashMap<i64, Reward>, OdooError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -323,24 +324,21 @@ impl OdooClient {
             self.read("loyalty.program", &program_ids, &["program_type"])
                 .await?,
         );
-        Ok(rewards
+        rewards
             .into_iter()
-            .filter_map(|r| {
-                let id = r.get("id")?.as_i64()?;
+            .map(|r| {
                 let program_type = many2one_id(r.get("program_id"))
                     .and_then(|p| programs.get(&p))
-                    .and_then(|p| p.get("program_type").cloned())
-                    .unwrap_or(Value::Bool(false));
-                Some((
-                    id,
-                    json!({
-                        "id": id,
-                        "reward_type": r.get("reward_type").cloned().unwrap_or(Value::Bool(false)),
-                        "program_type": program_type,
-                    }),
-                ))
+                    .and_then(|p| p.get("program_type"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let reward = Reward {
+                    program_type,
+                    ..decode::<Reward>("loyalty.reward", r)?
+                };
+                Ok((reward.id, reward))
             })
-            .collect())
+            .collect()
     }
 
     /// The state of Odoo's payment transaction for a Klarna order (`payment.transaction`
@@ -364,6 +362,9 @@ impl OdooClient {
     }
 
     /// The sale order named `reference` with everything the mapping needs, or `None`.
+    /// Each record is decoded into its type as it is read; what Odoo keeps in other
+    /// models (products, attribute values, rewards, taxes, partners' states) is joined in
+    /// as typed values.
     pub async fn read_order(&self, reference: &str) -> Result<Option<OrderDocument>, OdooError> {
         let found = self
             .execute_kw(
@@ -376,24 +377,20 @@ impl OdooClient {
         let Some(order) = records(found, "sale.order")?.into_iter().next() else {
             return Ok(None);
         };
-        let line_ids = ids_of(order.get("order_line"));
+        let order: SaleOrder = decode("sale.order", order)?;
+        let line_ids: BTreeSet<i64> = order.order_line.iter().copied().collect();
         let line_fields = self.existing("sale.order.line", LINE_FIELDS).await?;
-        let mut lines = self
+        // The raw rows still name what the typed line does not hold (reward, unit,
+        // attribute values); both are kept side by side.
+        let raw_lines = self
             .read("sale.order.line", &line_ids, &line_fields)
             .await?;
-        lines.sort_by_key(|l| {
-            (
-                l.get("sequence").and_then(Value::as_i64).unwrap_or(0),
-                l.get("id").and_then(Value::as_i64).unwrap_or(0),
-            )
-        });
-
-        let product_ids: BTreeSet<i64> = lines
+        let product_ids: BTreeSet<i64> = raw_lines
             .iter()
             .filter_map(|l| many2one_id(l.get("product_id")))
             .collect();
-        let products = by_id(
-            self.read(
+        let raw_products = self
+            .read(
                 "product.product",
                 &product_ids,
                 &[
@@ -402,47 +399,87 @@ impl OdooClient {
                     "product_template_attribute_value_ids",
                 ],
             )
-            .await?,
-        );
-        let value_ids: BTreeSet<i64> = products
-            .values()
+            .await?;
+        let value_ids: BTreeSet<i64> = raw_products
+            .iter()
             .flat_map(|p| ids_of(p.get("product_template_attribute_value_ids")))
             .chain(
-                lines
+                raw_lines
                     .iter()
                     .flat_map(|l| ids_of(l.get("product_no_variant_attribute_value_ids"))),
             )
             .collect();
         let values = self.attribute_values(&value_ids).await?;
-        let values_of = |ids: BTreeSet<i64>| -> Value {
-            Value::Array(
-                ids.iter()
-                    .filter_map(|id| values.get(id))
-                    .cloned()
-                    .map(Value::Object)
-                    .collect(),
-            )
+        let values_of = |ids: BTreeSet<i64>| -> Vec<AttributeValue> {
+            ids.iter()
+                .filter_map(|id| values.get(id))
+                .cloned()
+                .collect()
         };
-        let reward_ids: BTreeSet<i64> = lines
+        let products: HashMap<i64, Product> = raw_products
+            .into_iter()
+            .map(|p| {
+                let attribute_values =
+                    values_of(ids_of(p.get("product_template_attribute_value_ids")));
+                let product = Product {
+                    attribute_values,
+                    ..decode::<Product>("product.product", p)?
+                };
+                Ok((product.id, product))
+            })
+            .collect::<Result<_, OdooError>>()?;
+        let reward_ids: BTreeSet<i64> = raw_lines
             .iter()
             .filter_map(|l| many2one_id(l.get("reward_id")))
             .collect();
         let rewards = self.rewards(&reward_ids).await?;
-        let mut tax_ids: BTreeSet<i64> =
-            lines.iter().flat_map(|l| ids_of(l.get("tax_id"))).collect();
-        let mut taxes = self.read("account.tax", &tax_ids, TAX_FIELDS).await?;
+
+        let mut lines = raw_lines
+            .into_iter()
+            .map(|raw| {
+                let reward =
+                    many2one_id(raw.get("reward_id")).and_then(|id| rewards.get(&id).cloned());
+                let no_variant_attribute_values =
+                    values_of(ids_of(raw.get("product_no_variant_attribute_value_ids")));
+                let product_uom_name = raw
+                    .get("product_uom")
+                    .and_then(|u| u.get(1))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let line: SaleOrderLine = decode("sale.order.line", raw)?;
+                Ok(SaleOrderLine {
+                    product: line
+                        .product_id
+                        .as_ref()
+                        .and_then(|p| products.get(&p.id()).cloned()),
+                    no_variant_attribute_values,
+                    reward,
+                    product_uom_name,
+                    ..line
+                })
+            })
+            .collect::<Result<Vec<_>, OdooError>>()?;
+        lines.sort_by_key(|l| (l.sequence, l.id));
+
+        let mut tax_ids: BTreeSet<i64> = lines
+            .iter()
+            .flat_map(|l| l.tax_id.iter().copied())
+            .collect();
+        let mut taxes: Vec<Tax> = self.read_as("account.tax", &tax_ids, TAX_FIELDS).await?;
         let children: BTreeSet<i64> = taxes
             .iter()
-            .flat_map(|t| ids_of(t.get("children_tax_ids")))
+            .flat_map(|t| t.children_tax_ids.iter().copied())
             .filter(|id| !tax_ids.contains(id))
             .collect();
-        taxes.extend(self.read("account.tax", &children, TAX_FIELDS).await?);
+        taxes.extend(
+            self.read_as::<Tax>("account.tax", &children, TAX_FIELDS)
+                .await?,
+        );
         tax_ids.extend(children);
 
-        let currency_id = many2one_id(order.get("currency_id"))
-            .ok_or_else(|| OdooError::Shape("sale.order without currency_id".into()))?;
+        let currency_id = order.currency_id.id();
         let currency = self
-            .read(
+            .read_as::<OdooCurrency>(
                 "res.currency",
                 &BTreeSet::from([currency_id]),
                 &["name", "decimal_places"],
@@ -452,16 +489,17 @@ impl OdooClient {
             .next()
             .ok_or_else(|| OdooError::Shape(format!("res.currency {currency_id} not readable")))?;
 
-        let roles = ["partner_id", "partner_invoice_id", "partner_shipping_id"];
-        let partner_ids: BTreeSet<i64> = roles
-            .iter()
-            .filter_map(|r| many2one_id(order.get(*r)))
-            .collect();
+        let roles = [
+            order.partner_id.as_ref(),
+            order.partner_invoice_id.as_ref(),
+            order.partner_shipping_id.as_ref(),
+        ];
+        let partner_ids: BTreeSet<i64> = roles.iter().flatten().map(|p| p.id()).collect();
         let partner_fields = self.existing("res.partner", PARTNER_FIELDS).await?;
-        let partners = self
+        let raw_partners = self
             .read("res.partner", &partner_ids, &partner_fields)
             .await?;
-        let state_ids: BTreeSet<i64> = partners
+        let state_ids: BTreeSet<i64> = raw_partners
             .iter()
             .filter_map(|p| many2one_id(p.get("state_id")))
             .collect();
@@ -469,61 +507,54 @@ impl OdooClient {
             self.read("res.country.state", &state_ids, &["code"])
                 .await?,
         );
-        let partners = by_id(
-            partners
-                .into_iter()
-                .map(|mut p| {
-                    let code = many2one_id(p.get("state_id"))
-                        .and_then(|id| states.get(&id))
-                        .and_then(|s| s.get("code").cloned())
-                        .unwrap_or(Value::Bool(false));
-                    p.insert("state_code".into(), code);
-                    p
-                })
-                .collect(),
-        );
-
-        for line in &mut lines {
-            let product = many2one_id(line.get("product_id"))
-                .and_then(|id| products.get(&id))
-                .map_or(Value::Null, |p| {
-                    let mut p = p.clone();
-                    let ids = ids_of(p.get("product_template_attribute_value_ids"));
-                    p.insert("product_template_attribute_values".into(), values_of(ids));
-                    Value::Object(p)
-                });
-            line.insert("product".into(), product);
-            let no_variant = values_of(ids_of(line.get("product_no_variant_attribute_value_ids")));
-            line.insert("no_variant_attribute_values".into(), no_variant);
-            let reward = many2one_id(line.get("reward_id"))
-                .and_then(|id| rewards.get(&id).cloned())
-                .unwrap_or(Value::Null);
-            line.insert("reward".into(), reward);
-            let uom = line
-                .get("product_uom")
-                .and_then(|u| u.get(1))
-                .cloned()
-                .unwrap_or(Value::Bool(false));
-            line.insert("product_uom_name".into(), uom);
-        }
-        let mut by_role = Map::new();
-        for role in roles {
-            let partner = many2one_id(order.get(role))
-                .and_then(|id| partners.get(&id))
-                .map_or(Value::Null, |p| Value::Object(p.clone()));
-            by_role.insert(role.into(), partner);
-        }
-        let document = json!({
-            "order": order,
-            "lines": lines,
-            "taxes": taxes,
-            "currency": currency,
-            "partners": by_role,
-        });
-        serde_json::from_value(document)
-            .map(Some)
-            .map_err(|e| OdooError::Shape(format!("sale order {reference}: {e}")))
+        let partners: HashMap<i64, Partner> = raw_partners
+            .into_iter()
+            .map(|raw| {
+                let state_code = many2one_id(raw.get("state_id"))
+                    .and_then(|id| states.get(&id))
+                    .and_then(|s| s.get("code"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let partner = Partner {
+                    state_code,
+                    ..decode::<Partner>("res.partner", raw)?
+                };
+                Ok((partner.id, partner))
+            })
+            .collect::<Result<_, OdooError>>()?;
+        let partner = |role: Option<&Many2one>| role.and_then(|p| partners.get(&p.id()).cloned());
+        Ok(Some(OrderDocument {
+            partners: Partners {
+                partner_id: partner(roles[0]),
+                partner_invoice_id: partner(roles[1]),
+                partner_shipping_id: partner(roles[2]),
+            },
+            order,
+            lines,
+            taxes,
+            currency,
+        }))
     }
+
+    /// `read` of records decoded into `T`.
+    async fn read_as<T: DeserializeOwned>(
+        &self,
+        model: &str,
+        ids: &BTreeSet<i64>,
+        fields: &[&str],
+    ) -> Result<Vec<T>, OdooError> {
+        self.read(model, ids, fields)
+            .await?
+            .into_iter()
+            .map(|r| decode(model, r))
+            .collect()
+    }
+}
+
+/// One record as its type; a shape we cannot read names the model and the field.
+fn decode<T: DeserializeOwned>(model: &str, record: Map<String, Value>) -> Result<T, OdooError> {
+    serde_json::from_value(Value::Object(record))
+        .map_err(|e| OdooError::Shape(format!("{model}: {e}")))
 }
 
 fn records(value: Value, model: &str) -> Result<Vec<Map<String, Value>>, OdooError> {

@@ -10,14 +10,14 @@ use klarna_client::ErrorKind;
 use klarna_types::klarna::{FraudStatus, Order, OrderStatus};
 use serde::Serialize;
 
-use crate::Gateway;
+use crate::db::Tx;
 use crate::error::GatewayError;
-use crate::odoo_sync::{self, Event, Notification};
+use crate::odoo_sync;
+use crate::odoo_update::{Event, Notification};
+use crate::state::Gateway;
 use crate::store::audit::Audit;
 use crate::store::transactions::NewOperation;
 use crate::store::{OpKind, OpState, Operation, Transaction, TxState};
-
-pub const JOB: &str = "reconcile";
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -98,7 +98,7 @@ async fn one(gw: &Gateway, t: &Transaction, report: &mut Report) -> Result<(), G
         .db
         .transaction(t.id)
         .await?
-        .ok_or_else(|| GatewayError::PaymentNotFound(t.id.to_string()))?;
+        .ok_or_else(|| GatewayError::not_found(format!("payment {}", t.id)))?;
 
     // Odoo: does it show what we know? If not, tell it again.
     match gw.odoo.transaction_state(&order_id).await {
@@ -181,11 +181,6 @@ pub async fn sync_payment(
     let ops = gw.db.operations_in(&mut tx, transaction_id).await?;
     let before = now.clone();
     let mut p = now.payment(&ops)?;
-    let money = |minor: i64| {
-        klarna_types::money::Currency::new(&now.currency)
-            .map(|c| klarna_types::money::Money::from_minor(minor, c))
-            .map_err(|e| GatewayError::Config(e.to_string()))
-    };
     let mut notes = Vec::new();
     let mut conflicts = Vec::new();
     let mut events: Vec<(Event, i64, Option<i64>)> = Vec::new();
@@ -219,10 +214,10 @@ pub async fn sync_payment(
         }
         let (applied, event) = match kind {
             OpKind::Capture => (
-                p.capture(money(amount)?).map(|(next, _)| next),
+                p.capture(now.money(amount)?).map(|(next, _)| next),
                 Event::Captured,
             ),
-            _ => (p.refund(money(amount)?, None), Event::Refunded),
+            _ => (p.refund(now.money(amount)?, None), Event::Refunded),
         };
         match applied {
             Ok(next) => p = next,
@@ -401,7 +396,7 @@ pub async fn sync_payment(
 #[allow(clippy::too_many_arguments)]
 async fn adopt(
     gw: &Gateway,
-    tx: &mut crate::db::Tx,
+    tx: &mut Tx,
     t: &Transaction,
     pending: Option<&Operation>,
     kind: OpKind,

@@ -16,6 +16,10 @@ pub const KLARNA_PASSWORD: &str = "klarna.password";
 pub const ADMIN_TOKEN: &str = "admin.token";
 pub const ODOO_PASSWORD: &str = "odoo.password";
 pub const ODOO_SHARED_SECRET: &str = "odoo.shared_secret";
+/// The webhook signing keys, as JSON (see [`crate::signing_keys`]).
+pub const SIGNING_KEYS: &str = "webhook.signing_keys";
+/// The secret path segment of the classic callbacks' URLs.
+pub const CLASSIC_TOKEN: &str = "webhook.classic_token";
 
 pub struct Secrets {
     db: Db,

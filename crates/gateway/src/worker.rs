@@ -4,121 +4,90 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use tokio::sync::watch;
 
-use crate::Gateway;
 use crate::db::now_ms;
-use crate::store::jobs::{Job, PRIORITY_MAINTENANCE, backoff};
-use crate::{manage, odoo_sync, reconcile, webhook};
+use crate::error::GatewayError;
+use crate::jobs::{self, Job, JobError};
+use crate::state::Gateway;
+use crate::store::jobs::{MAX_ATTEMPTS, backoff};
+use crate::{event_apply, manage, odoo_sync, reconcile};
 
-pub const PURGE_JOB: &str = "purge_personal_data";
+/// How often personal data past its retention is looked for.
+const PURGE_EVERY_MS: i64 = 6 * 3600 * 1000;
 
-/// Why a job did not finish.
-#[derive(Debug)]
-pub enum NotDone {
-    /// A failed attempt: retried with backoff, then the review queue.
-    Failed(String),
-    /// Not possible yet (the event came before the payment it is about): tried again
-    /// later without using up an attempt.
-    Waiting {
-        reason: String,
-        retry_in: std::time::Duration,
-    },
-}
-
-impl From<String> for NotDone {
-    fn from(e: String) -> Self {
-        Self::Failed(e)
-    }
-}
-
-impl From<&str> for NotDone {
-    fn from(e: &str) -> Self {
-        Self::Failed(e.to_owned())
-    }
-}
-
-/// Runs one job's work.
-async fn handle(gw: &Gateway, job: &Job) -> Result<(), NotDone> {
-    match job.kind.as_str() {
-        odoo_sync::JOB => Ok(odoo_sync::deliver(gw, &job.payload).await?),
-        manage::RESUME_JOB => {
-            let id = job
-                .payload
-                .get("operation_id")
-                .and_then(serde_json::Value::as_i64)
-                .ok_or("no operation_id")?;
-            Ok(manage::resume(gw, id).await?)
+/// Runs one job's work: the one place that knows which handler each [`Job`] has.
+async fn run_job(gw: &Gateway, job: &Job) -> Result<(), JobError> {
+    match job {
+        Job::OdooSync(notification) => odoo_sync::deliver(gw, notification).await,
+        Job::ResumeOperation { operation_id } => manage::resume(gw, *operation_id).await,
+        Job::WebhookEvent { event_id } => event_apply::process(gw, event_id).await,
+        Job::Reconcile {} => {
+            reconcile::run(gw).await?;
+            Ok(())
         }
-        crate::store::webhooks::JOB => {
-            let id = job
-                .payload
-                .get("event_id")
-                .and_then(serde_json::Value::as_str)
-                .ok_or("no event_id")?;
-            webhook::process(gw, id).await
-        }
-        reconcile::JOB => reconcile::run(gw)
-            .await
-            .map(|_| ())
-            .map_err(|e| NotDone::Failed(e.to_string())),
-        PURGE_JOB => {
-            let cutoff =
-                now_ms() - i64::try_from(gw.config.pii_retention.as_millis()).unwrap_or(i64::MAX);
+        Job::PurgePersonalData {} => {
+            let retention = i64::try_from(gw.config.pii_retention.as_millis()).unwrap_or(i64::MAX);
             let n = gw
                 .db
-                .purge_personal_data(cutoff)
-                .await
-                .map_err(|e| e.to_string())?;
+                .purge_personal_data(now_ms().saturating_sub(retention))
+                .await?;
             tracing::info!(sessions = n, "personal data past its retention removed");
             Ok(())
         }
-        other => Err(format!("unknown job kind {other:?}").into()),
+    }
+}
+
+/// A job that will not be tried again: what its work leaves behind for a person, set
+/// before the job leaves "running" so it is in place by the time anyone sees the review
+/// queue.
+async fn gave_up(gw: &Gateway, job: &Job, error: &str) -> Result<(), GatewayError> {
+    match job {
+        // The payment's attention and Odoo's notification.
+        Job::ResumeOperation { operation_id } => manage::gave_up(gw, *operation_id, error).await,
+        Job::WebhookEvent { event_id } => gw.db.mark_event_review(event_id, error).await,
+        Job::OdooSync(_) | Job::Reconcile {} | Job::PurgePersonalData {} => Ok(()),
     }
 }
 
 /// Claims and runs one due job. Returns whether there was one.
-pub async fn run_once(gw: &Gateway) -> Result<bool, crate::GatewayError> {
-    let Some(job) = gw.db.claim_job(gw.config.job_lease).await? else {
+pub async fn run_once(gw: &Gateway) -> Result<bool, GatewayError> {
+    let Some(row) = gw.db.claim_job(gw.config.job_lease).await? else {
         return Ok(false);
     };
-    match handle(gw, &job).await {
-        Ok(()) => gw.db.complete_job(job.id).await?,
-        Err(NotDone::Waiting { reason, retry_in }) => {
-            tracing::debug!(job = job.id, kind = %job.kind, "job waits: {reason}");
+    let done = match Job::from_stored(&row) {
+        Ok(job) => run_job(gw, &job).await.map_err(|e| (Some(job), e)),
+        Err(e) => Err((None, e)),
+    };
+    match done {
+        Ok(()) => gw.db.complete_job(row.id).await?,
+        Err((_, JobError::Waiting { reason, retry_in })) => {
+            tracing::debug!(job = row.id, kind = %row.kind, "job waits: {reason}");
             gw.db
-                .defer_job(&job, &reason, retry_in.mul_f64(gw.config.retry_scale))
+                .defer_job(&row, &reason, retry_in.mul_f64(gw.config.retry_scale))
                 .await?;
         }
-        Err(NotDone::Failed(error)) => {
-            metrics::counter!("gateway_job_retries_total", "kind" => job.kind.clone()).increment(1);
-            let last = job.attempts >= crate::store::jobs::MAX_ATTEMPTS;
-            if last
-                && job.kind == manage::RESUME_JOB
-                && let Some(id) = job
-                    .payload
-                    .get("operation_id")
-                    .and_then(serde_json::Value::as_i64)
+        Err((job, failure)) => {
+            metrics::counter!("gateway_job_retries_total", "kind" => row.kind.clone()).increment(1);
+            let error = failure.to_string();
+            let permanent = matches!(failure, JobError::Permanent(_));
+            if (permanent || row.attempts >= MAX_ATTEMPTS)
+                && let Some(job) = &job
             {
-                // Before the job leaves "running": the payment's attention and Odoo's
-                // notification are in place by the time anyone sees the review queue.
-                manage::gave_up(gw, id, &error).await?;
+                gave_up(gw, job, &error).await?;
             }
-            if last
-                && job.kind == crate::store::webhooks::JOB
-                && let Some(id) = job
-                    .payload
-                    .get("event_id")
-                    .and_then(serde_json::Value::as_str)
-            {
-                gw.db.mark_event_review(id, &error).await?;
-            }
-            let retry_in = backoff(job.attempts, fastrand::f64()).mul_f64(gw.config.retry_scale);
-            if gw.db.fail_job(&job, &error, retry_in).await? {
-                tracing::error!(job = job.id, kind = %job.kind, "job moved to the review queue after its last attempt: {error}");
+            let to_review = if permanent {
+                gw.db.park_job(&row, &error).await?;
+                true
             } else {
-                tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, "job failed, will retry: {error}");
+                let retry_in =
+                    backoff(row.attempts, fastrand::f64()).mul_f64(gw.config.retry_scale);
+                gw.db.fail_job(&row, &error, retry_in).await?
+            };
+            if to_review {
+                tracing::error!(job = row.id, kind = %row.kind, "job moved to the review queue: {error}");
+            } else {
+                tracing::warn!(job = row.id, kind = %row.kind, attempt = row.attempts, "job failed, will retry: {error}");
             }
         }
     }
@@ -126,7 +95,7 @@ pub async fn run_once(gw: &Gateway) -> Result<bool, crate::GatewayError> {
 }
 
 /// Runs jobs until none is due (tests and the CLI).
-pub async fn drain(gw: &Gateway) -> Result<usize, crate::GatewayError> {
+pub async fn drain(gw: &Gateway) -> Result<usize, GatewayError> {
     let mut n = 0;
     while run_once(gw).await? {
         n += 1;
@@ -148,27 +117,18 @@ pub async fn run(gw: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         if reconcile_every > 0 && now - last_reconcile >= reconcile_every {
             last_reconcile = now;
             let bucket = now / reconcile_every.max(1);
-            let _ = gw
-                .db
-                .enqueue_now(
-                    reconcile::JOB,
-                    &json!({}),
-                    PRIORITY_MAINTENANCE,
-                    Some(&format!("reconcile-{bucket}")),
-                )
-                .await;
+            let key = format!("reconcile-{bucket}");
+            if let Err(e) = jobs::enqueue_now(&gw.db, &Job::Reconcile {}, Some(&key)).await {
+                tracing::warn!("reconcile could not be scheduled: {e}");
+            }
         }
-        if now - last_purge >= 6 * 3600 * 1000 {
+        if now - last_purge >= PURGE_EVERY_MS {
             last_purge = now;
-            let _ = gw
-                .db
-                .enqueue_now(
-                    PURGE_JOB,
-                    &json!({}),
-                    PRIORITY_MAINTENANCE,
-                    Some(&format!("purge-{}", now / (6 * 3600 * 1000))),
-                )
-                .await;
+            let key = format!("purge-{}", now / PURGE_EVERY_MS);
+            if let Err(e) = jobs::enqueue_now(&gw.db, &Job::PurgePersonalData {}, Some(&key)).await
+            {
+                tracing::warn!("the personal-data purge could not be scheduled: {e}");
+            }
         }
         match run_once(&gw).await {
             Ok(true) => continue,

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{ORDER, TOKEN, databases, system};
-use klarna_gateway::admin::odoo_signature;
 use klarna_sandbox::SandboxConfig;
+use klarna_types::odoo_signature::sign_admin as odoo_signature;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -35,7 +35,7 @@ async fn health_readiness_and_metrics() {
         assert_eq!(r.status(), StatusCode::OK, "[{}]", s.db);
         s.paid(ORDER, TOKEN).await;
         s.settle().await;
-        let text = klarna_gateway::metrics::render(s.gw()).await;
+        let text = klarna_gateway::metrics::render(&s.gw().db).await;
         for series in [
             "gateway_http_request_seconds",
             "klarna_request_seconds",

@@ -205,7 +205,7 @@ async fn odoo_down_loses_no_update_and_the_review_queue_replays_it() {
                 .is_some_and(|e| e.contains("401")),
             "{review}"
         );
-        let metrics = klarna_gateway::metrics::render(s.gw()).await;
+        let metrics = klarna_gateway::metrics::render(&s.gw().db).await;
         assert!(metrics.contains("gateway_review_queue 1"), "{metrics}");
 
         // Odoo is fixed: the operator replays, and Odoo shows the authorization.

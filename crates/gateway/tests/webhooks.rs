@@ -617,7 +617,8 @@ async fn an_event_before_its_authorization_waits_and_a_lost_authorize_is_recover
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Once the worker has looked at it, an event that would be applied has been.
+        s.event_job_tried("evt-early").await;
         let stored = s
             .gw()
             .db
@@ -779,7 +780,7 @@ async fn sandbox_webhooks_and_classic_callbacks_keep_the_payment_in_line() {
             .await;
         assert_eq!(status, StatusCode::OK);
         s.settle().await;
-        let (status, _) = raw(
+        let (status, answer) = raw(
             &s,
             &format!("/klarna/notification/{CLASSIC_TOKEN}"),
             &[("content-type", "application/json".into())],
@@ -788,7 +789,8 @@ async fn sandbox_webhooks_and_classic_callbacks_keep_the_payment_in_line() {
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.event_job_tried(answer["event_id"].as_str().unwrap_or_default())
+            .await;
         s.settle().await;
         let t = s
             .gw()
@@ -803,7 +805,7 @@ async fn sandbox_webhooks_and_classic_callbacks_keep_the_payment_in_line() {
         // The notification's body is only a hint: a claim that is not Klarna's truth
         // (an order Klarna never had) changes nothing and waits.
         let before = snapshot(&s).await;
-        let (status, _) = raw(
+        let (status, answer) = raw(
             &s,
             &format!("/klarna/notification/{CLASSIC_TOKEN}"),
             &[("content-type", "application/json".into())],
@@ -814,7 +816,8 @@ async fn sandbox_webhooks_and_classic_callbacks_keep_the_payment_in_line() {
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.event_job_tried(answer["event_id"].as_str().unwrap_or_default())
+            .await;
         assert_eq!(snapshot(&s).await.payments, before.payments, "[{}]", s.db);
         s.shutdown().await;
         db.cleanup().await;
@@ -1070,7 +1073,7 @@ async fn a_capture_and_webhooks_about_it_at_once_record_one_capture() {
             );
             assert_eq!(capture.0, StatusCode::OK, "[{}] {}", s.db, capture.1);
             assert!([a.0, b.0, c.0].iter().all(|st| *st == StatusCode::OK));
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            s.event_job_tried(&format!("evt-race-{order}")).await;
             s.settle().await;
             let t = s
                 .gw()

@@ -1,5 +1,6 @@
 //! The retry decision, as a pure function of what happened, how often, for how long, and
-//! a jitter draw — so it is tested without a network (STYLE.md, async-stripe).
+//! a jitter draw — so it is tested without a network (`../shared/STYLE.md`, its
+//! arlyon/async-stripe entry).
 
 use std::time::Duration;
 

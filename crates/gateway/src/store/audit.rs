@@ -34,11 +34,11 @@ pub struct Audit<'a> {
 
 impl Db {
     pub async fn audit(&self, tx: &mut Tx, a: Audit<'_>) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql(
+        sqlx::query(
             "INSERT INTO audit_log (transaction_id, order_reference, actor, action, before_state,
                                     after_state, detail, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
         .bind(a.transaction_id)
         .bind(a.order_reference)
         .bind(a.actor)
@@ -54,11 +54,10 @@ impl Db {
 
     /// A payment's timeline, oldest first.
     pub async fn timeline(&self, transaction_id: i64) -> Result<Vec<AuditEntry>, GatewayError> {
-        let rows =
-            sqlx::query(&self.sql("SELECT * FROM audit_log WHERE transaction_id = ? ORDER BY id"))
-                .bind(transaction_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE transaction_id = $1 ORDER BY id")
+            .bind(transaction_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {

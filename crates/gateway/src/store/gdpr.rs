@@ -21,14 +21,12 @@ fn scrub(body: &str) -> String {
 impl Db {
     /// Everything we hold that names this e-mail address.
     pub async fn gdpr_export(&self, email: &str) -> Result<Value, GatewayError> {
-        let sessions = sqlx::query(&self.sql("SELECT id, order_reference, body, created_at FROM sessions WHERE customer_email = ? ORDER BY created_at"))
+        let sessions = sqlx::query("SELECT id, order_reference, body, created_at FROM sessions WHERE customer_email = $1 ORDER BY created_at")
             .bind(email)
             .fetch_all(&self.pool)
             .await?;
-        let transactions = sqlx::query(&self.sql(
-            "SELECT id, order_reference, klarna_order_id, state, currency, authorized_amount, captured_amount,
-                    refunded_amount, created_at FROM transactions WHERE customer_email = ? ORDER BY id",
-        ))
+        let transactions = sqlx::query("SELECT id, order_reference, klarna_order_id, state, currency, authorized_amount, captured_amount,
+                    refunded_amount, created_at FROM transactions WHERE customer_email = $1 ORDER BY id")
         .bind(email)
         .fetch_all(&self.pool)
         .await?;
@@ -65,11 +63,11 @@ impl Db {
     /// Order references of this person's payments that are still open (money may still
     /// move), which block erasure.
     pub async fn open_payments_of(&self, email: &str) -> Result<Vec<String>, GatewayError> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT order_reference FROM transactions WHERE customer_email = ?
+        let rows = sqlx::query(
+            "SELECT order_reference FROM transactions WHERE customer_email = $1
                AND (state IN ('placing', 'authorized', 'part_captured')
                     OR id IN (SELECT transaction_id FROM operations WHERE state = 'pending'))",
-        ))
+        )
         .bind(email)
         .fetch_all(&self.pool)
         .await?;
@@ -83,7 +81,6 @@ impl Db {
     async fn scrub_where(&self, condition: &str, arg: Value) -> Result<u64, GatewayError> {
         let mut tx = self.begin_write().await?;
         let select = format!("SELECT id, body FROM sessions WHERE {condition}");
-        let select = self.sql(&select).into_owned();
         let mut q = sqlx::query(&select);
         q = match &arg {
             Value::String(s) => q.bind(s.clone()),
@@ -93,20 +90,16 @@ impl Db {
         for r in &rows {
             let id: String = r.try_get("id")?;
             let body: String = r.try_get("body")?;
-            sqlx::query(&self.sql(
-                "UPDATE sessions SET body = ?, customer_email = NULL, updated_at = ? WHERE id = ?",
-            ))
+            sqlx::query("UPDATE sessions SET body = $1, customer_email = NULL, updated_at = $2 WHERE id = $3")
             .bind(scrub(&body))
             .bind(now_ms())
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                &self.sql("UPDATE transactions SET customer_email = NULL WHERE session_id = ?"),
-            )
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE transactions SET customer_email = NULL WHERE session_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(rows.len() as u64)
@@ -121,7 +114,7 @@ impl Db {
                 open.join(", ")
             )));
         }
-        self.scrub_where("customer_email = ?", Value::String(email.to_owned()))
+        self.scrub_where("customer_email = $1", Value::String(email.to_owned()))
             .await
     }
 
@@ -129,7 +122,7 @@ impl Db {
     /// are settled is removed.
     pub async fn purge_personal_data(&self, cutoff_ms: i64) -> Result<u64, GatewayError> {
         self.scrub_where(
-            "customer_email IS NOT NULL AND created_at < ? AND id NOT IN
+            "customer_email IS NOT NULL AND created_at < $1 AND id NOT IN
                (SELECT session_id FROM transactions WHERE state IN ('placing', 'authorized', 'part_captured'))",
             Value::from(cutoff_ms),
         )

@@ -15,7 +15,7 @@ pub struct StoredAnswer {
 
 impl Db {
     pub async fn stored_answer(&self, key: &str) -> Result<Option<StoredAnswer>, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM idempotency_keys WHERE key = ?"))
+        let row = sqlx::query("SELECT * FROM idempotency_keys WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
@@ -38,9 +38,7 @@ impl Db {
         status: u16,
         response: &str,
     ) -> Result<(), GatewayError> {
-        let done = sqlx::query(&self.sql(
-            "INSERT INTO idempotency_keys (key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)",
-        ))
+        let done = sqlx::query("INSERT INTO idempotency_keys (key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(key)
         .bind(request_hash)
         .bind(i64::from(status))

@@ -1,7 +1,8 @@
-//! The durable job queue (outbox): a job is inserted in the same transaction as the state
+//! The durable job queue (outbox), as rows: a job is inserted in the same transaction as the state
 //! change that needs it, claimed by one worker at a time (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL, SQLite's single writer otherwise), retried with exponential backoff, and
-//! after [`MAX_ATTEMPTS`] failures parked in the review queue for a person.
+//! after [`MAX_ATTEMPTS`] failures parked in the review queue for a person. What a row's
+//! `kind` and `payload` mean is [`crate::jobs::Job`]'s business, not this module's.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub const PRIORITY_PAYMENT: i64 = 0;
 pub const PRIORITY_MAINTENANCE: i64 = 10;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Job {
+pub struct StoredJob {
     pub id: i64,
     pub kind: String,
     pub priority: i64,
@@ -31,9 +32,9 @@ pub struct Job {
     pub updated_at: i64,
 }
 
-fn from_row(r: &AnyRow) -> Result<Job, GatewayError> {
+fn from_row(r: &AnyRow) -> Result<StoredJob, GatewayError> {
     let payload: String = r.try_get("payload")?;
-    Ok(Job {
+    Ok(StoredJob {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,
         priority: r.try_get("priority")?,
@@ -79,10 +80,8 @@ impl Db {
         dedupe_key: Option<&str>,
     ) -> Result<(), GatewayError> {
         let now = now_ms();
-        sqlx::query(&self.sql(
-            "INSERT INTO jobs (kind, priority, payload, dedupe_key, state, run_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        ))
+        sqlx::query("INSERT INTO jobs (kind, priority, payload, dedupe_key, state, run_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING")
             .bind(kind)
             .bind(priority)
             .bind(payload.to_string())
@@ -112,7 +111,7 @@ impl Db {
 
     /// Claims the next due job for `lease`; a job whose worker died is claimed again once
     /// its lease ran out.
-    pub async fn claim_job(&self, lease: Duration) -> Result<Option<Job>, GatewayError> {
+    pub async fn claim_job(&self, lease: Duration) -> Result<Option<StoredJob>, GatewayError> {
         let now = now_ms();
         let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let skip_locked = match self.backend {
@@ -120,14 +119,14 @@ impl Db {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ?, updated_at = ?
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
              WHERE id = (SELECT id FROM jobs
-                         WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND locked_until < ?)
+                         WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until < $4)
                          ORDER BY priority, run_at, id LIMIT 1{skip_locked})
              RETURNING *"
         );
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(&self.sql(&sql))
+        let row = sqlx::query(&sql)
             .bind(until)
             .bind(now)
             .bind(now)
@@ -142,14 +141,12 @@ impl Db {
     /// queue after `wait`, with its attempt given back.
     pub async fn defer_job(
         &self,
-        job: &Job,
+        job: &StoredJob,
         reason: &str,
         wait: Duration,
     ) -> Result<(), GatewayError> {
         let now = now_ms();
-        sqlx::query(&self.sql(
-            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = ?, locked_until = NULL, last_error = ?, updated_at = ? WHERE id = ?",
-        ))
+        sqlx::query("UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, locked_until = NULL, last_error = $2, updated_at = $3 WHERE id = $4")
         .bind(now + i64::try_from(wait.as_millis()).unwrap_or(0))
         .bind(reason)
         .bind(now)
@@ -161,7 +158,7 @@ impl Db {
 
     pub async fn complete_job(&self, id: i64) -> Result<(), GatewayError> {
         // A done job frees its dedupe key: the same work may be needed again later.
-        sqlx::query(&self.sql("UPDATE jobs SET state = 'done', dedupe_key = NULL, locked_until = NULL, last_error = NULL, updated_at = ? WHERE id = ?"))
+        sqlx::query("UPDATE jobs SET state = 'done', dedupe_key = NULL, locked_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -173,15 +170,13 @@ impl Db {
     /// Returns whether the job went to review.
     pub async fn fail_job(
         &self,
-        job: &Job,
+        job: &StoredJob,
         error: &str,
         retry_in: Duration,
     ) -> Result<bool, GatewayError> {
         let to_review = job.attempts >= MAX_ATTEMPTS;
         let now = now_ms();
-        sqlx::query(&self.sql(
-            "UPDATE jobs SET state = ?, run_at = ?, locked_until = NULL, last_error = ?, updated_at = ? WHERE id = ?",
-        ))
+        sqlx::query("UPDATE jobs SET state = $1, run_at = $2, locked_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5")
         .bind(if to_review { "review" } else { "queued" })
         .bind(now + i64::try_from(retry_in.as_millis()).unwrap_or(0))
         .bind(error)
@@ -192,16 +187,28 @@ impl Db {
         Ok(to_review)
     }
 
-    pub async fn job(&self, id: i64) -> Result<Option<Job>, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM jobs WHERE id = ?"))
+    /// A failure that retrying cannot mend: straight to the review queue.
+    pub async fn park_job(&self, job: &StoredJob, error: &str) -> Result<(), GatewayError> {
+        let now = now_ms();
+        sqlx::query("UPDATE jobs SET state = 'review', locked_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+            .bind(error)
+            .bind(now)
+            .bind(job.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<StoredJob>, GatewayError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| from_row(&r)).transpose()
     }
 
-    pub async fn jobs_in(&self, state: &str) -> Result<Vec<Job>, GatewayError> {
-        let rows = sqlx::query(&self.sql("SELECT * FROM jobs WHERE state = ? ORDER BY id"))
+    pub async fn jobs_in(&self, state: &str) -> Result<Vec<StoredJob>, GatewayError> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE state = $1 ORDER BY id")
             .bind(state)
             .fetch_all(&self.pool)
             .await?;
@@ -211,9 +218,7 @@ impl Db {
     /// Puts a job from review back in the queue, with a fresh attempt budget.
     pub async fn replay_job(&self, id: i64) -> Result<bool, GatewayError> {
         let now = now_ms();
-        let done = sqlx::query(&self.sql(
-            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? WHERE id = ? AND state = 'review'",
-        ))
+        let done = sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $2 WHERE id = $3 AND state = 'review'")
         .bind(now)
         .bind(now)
         .bind(id)
@@ -224,15 +229,13 @@ impl Db {
 
     pub async fn queue_stats(&self) -> Result<QueueStats, GatewayError> {
         let now = now_ms();
-        let row = sqlx::query(&self.sql(
-            "SELECT
+        let row = sqlx::query("SELECT
                 COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0) AS waiting,
-                COALESCE(MIN(CASE WHEN state = 'queued' THEN created_at END), ?) AS oldest,
+                COALESCE(MIN(CASE WHEN state = 'queued' THEN created_at END), $1) AS oldest,
                 COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0) AS running,
-                COALESCE(SUM(CASE WHEN state = 'running' AND locked_until < ? THEN 1 ELSE 0 END), 0) AS stuck,
+                COALESCE(SUM(CASE WHEN state = 'running' AND locked_until < $2 THEN 1 ELSE 0 END), 0) AS stuck,
                 COALESCE(SUM(CASE WHEN state = 'review' THEN 1 ELSE 0 END), 0) AS review
-             FROM jobs",
-        ))
+             FROM jobs")
         .bind(now)
         .bind(now)
         .fetch_one(&self.pool)
@@ -249,11 +252,10 @@ impl Db {
 
     /// Whether a job with this dedupe key exists (in any state).
     pub async fn has_job(&self, dedupe_key: &str) -> Result<bool, GatewayError> {
-        let n: i64 =
-            sqlx::query_scalar(&self.sql("SELECT COUNT(*) FROM jobs WHERE dedupe_key = ?"))
-                .bind(dedupe_key)
-                .fetch_one(&self.pool)
-                .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE dedupe_key = $1")
+            .bind(dedupe_key)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n > 0)
     }
 }

@@ -26,11 +26,9 @@ impl Db {
     }
 
     pub async fn put_sealed(&self, name: &str, sealed: &Sealed) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql(
-            "INSERT INTO secrets (name, key_id, nonce, ciphertext, updated_at) VALUES (?, ?, ?, ?, ?)
+        sqlx::query("INSERT INTO secrets (name, key_id, nonce, ciphertext, updated_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce,
-                                              ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-        ))
+                                              ciphertext = excluded.ciphertext, updated_at = excluded.updated_at")
         .bind(name)
         .bind(&sealed.key_id)
         .bind(&sealed.nonce)

@@ -36,6 +36,20 @@ fn from_row(r: &AnyRow) -> Result<StoredSession, GatewayError> {
     })
 }
 
+/// The body as a session row keeps it: without Klarna's callback URLs, whose path is a
+/// secret (and which are the installation's, not the cart's).
+pub fn stored_body(body: &OrderBody) -> OrderBody {
+    OrderBody {
+        merchant_urls: None,
+        ..body.clone()
+    }
+}
+
+/// The cart's fingerprint: an unchanged cart hashes the same, whatever the callback URLs.
+pub fn body_hash(body: &OrderBody) -> String {
+    hash_json(&stored_body(body))
+}
+
 fn email(body: &OrderBody) -> Option<String> {
     body.billing_address.as_ref().and_then(|a| a.email.clone())
 }
@@ -47,12 +61,12 @@ impl Db {
         order_reference: &str,
         newer_than: i64,
     ) -> Result<Option<StoredSession>, GatewayError> {
-        let row = sqlx::query(&self.sql(
+        let row = sqlx::query(
             "SELECT s.* FROM sessions s
              LEFT JOIN transactions t ON t.session_id = s.id
-             WHERE s.order_reference = ? AND s.created_at > ? AND t.id IS NULL
+             WHERE s.order_reference = $1 AND s.created_at > $2 AND t.id IS NULL
              ORDER BY s.created_at DESC LIMIT 1",
-        ))
+        )
         .bind(order_reference)
         .bind(newer_than)
         .fetch_optional(&self.pool)
@@ -62,18 +76,18 @@ impl Db {
 
     pub async fn insert_session(&self, s: &StoredSession) -> Result<(), GatewayError> {
         let now = now_ms();
-        sqlx::query(&self.sql(
+        sqlx::query(
             "INSERT INTO sessions (id, order_reference, client_token, currency, order_amount, body,
                                    body_hash, categories, customer_email, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
         .bind(&s.id)
         .bind(&s.order_reference)
         .bind(&s.client_token)
         .bind(&s.currency)
         .bind(s.order_amount)
-        .bind(serde_json::to_string(&s.body).unwrap_or_default())
-        .bind(hash_json(&s.body))
+        .bind(serde_json::to_string(&stored_body(&s.body))?)
+        .bind(body_hash(&s.body))
         .bind(serde_json::to_string(&s.categories).unwrap_or_default())
         .bind(email(&s.body))
         .bind(now)
@@ -89,13 +103,13 @@ impl Db {
         id: &str,
         body: &OrderBody,
     ) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql(
-            "UPDATE sessions SET body = ?, body_hash = ?, order_amount = ?, currency = ?,
-                                 customer_email = ?, updated_at = ?
-             WHERE id = ?",
-        ))
-        .bind(serde_json::to_string(body).unwrap_or_default())
-        .bind(hash_json(body))
+        sqlx::query(
+            "UPDATE sessions SET body = $1, body_hash = $2, order_amount = $3, currency = $4,
+                                 customer_email = $5, updated_at = $6
+             WHERE id = $7",
+        )
+        .bind(serde_json::to_string(&stored_body(body))?)
+        .bind(body_hash(body))
         .bind(body.order_amount)
         .bind(&body.purchase_currency)
         .bind(email(body))
@@ -107,7 +121,7 @@ impl Db {
     }
 
     pub async fn session(&self, id: &str) -> Result<Option<StoredSession>, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM sessions WHERE id = ?"))
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

@@ -2,7 +2,7 @@
 //! release, extend), and the state machine view of them.
 
 use klarna_types::klarna::FraudStatus;
-use klarna_types::money::Currency;
+use klarna_types::money::{Currency, Money};
 use klarna_types::payment::{Capture, Payment, Status};
 use serde::Serialize;
 use sqlx::Row;
@@ -73,23 +73,6 @@ impl TxState {
     }
 }
 
-pub fn fraud_str(f: FraudStatus) -> &'static str {
-    match f {
-        FraudStatus::Accepted => "ACCEPTED",
-        FraudStatus::Pending => "PENDING",
-        FraudStatus::Rejected => "REJECTED",
-    }
-}
-
-fn fraud_parse(s: &str) -> Option<FraudStatus> {
-    match s {
-        "ACCEPTED" => Some(FraudStatus::Accepted),
-        "PENDING" => Some(FraudStatus::Pending),
-        "REJECTED" => Some(FraudStatus::Rejected),
-        _ => None,
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Transaction {
     pub id: i64,
@@ -109,10 +92,20 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// The payment's currency; a code we could not have stored is corrupt data.
+    pub fn currency(&self) -> Result<Currency, GatewayError> {
+        Currency::new(&self.currency)
+            .map_err(|e| GatewayError::Corrupt(format!("payment in {}: {e}", self.currency)))
+    }
+
+    /// An amount of this payment, in its currency.
+    pub fn money(&self, minor: i64) -> Result<Money, GatewayError> {
+        Ok(Money::from_minor(minor, self.currency()?))
+    }
+
     /// What the state machine says about this payment, given its captures.
     pub fn payment(&self, ops: &[Operation]) -> Result<Payment, GatewayError> {
-        let currency = Currency::new(&self.currency)
-            .map_err(|e| GatewayError::Config(format!("stored currency: {e}")))?;
+        let currency = self.currency()?;
         let captures = ops
             .iter()
             .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
@@ -141,7 +134,7 @@ fn tx_from_row(r: &AnyRow) -> Result<Transaction, GatewayError> {
         order_reference: r.try_get("order_reference")?,
         state: TxState::parse(&state),
         klarna_order_id: r.try_get("klarna_order_id")?,
-        fraud_status: fraud.as_deref().and_then(fraud_parse),
+        fraud_status: fraud.as_deref().and_then(FraudStatus::parse),
         currency: r.try_get("currency")?,
         authorized_amount: r.try_get("authorized_amount")?,
         captured_amount: r.try_get("captured_amount")?,
@@ -280,11 +273,11 @@ impl Db {
             .billing_address
             .as_ref()
             .and_then(|a| a.email.clone());
-        let inserted = sqlx::query(&self.sql(
+        let inserted = sqlx::query(
             "INSERT INTO transactions (session_id, order_reference, state, currency,
                                        authorized_amount, customer_email, created_at, updated_at)
-             VALUES (?, ?, 'placing', ?, ?, ?, ?, ?)",
-        ))
+             VALUES ($1, $2, 'placing', $3, $4, $5, $6, $7)",
+        )
         .bind(&session.id)
         .bind(&session.order_reference)
         .bind(&session.currency)
@@ -311,12 +304,10 @@ impl Db {
 
     /// Gives a claim back after Klarna refused, so the shopper can try again.
     pub async fn release_claim(&self, session_id: &str) -> Result<(), GatewayError> {
-        sqlx::query(
-            &self.sql("DELETE FROM transactions WHERE session_id = ? AND state = 'placing'"),
-        )
-        .bind(session_id)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("DELETE FROM transactions WHERE session_id = $1 AND state = 'placing'")
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -324,7 +315,7 @@ impl Db {
         &self,
         session_id: &str,
     ) -> Result<Option<Transaction>, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM transactions WHERE session_id = ?"))
+        let row = sqlx::query("SELECT * FROM transactions WHERE session_id = $1")
             .bind(session_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -337,7 +328,7 @@ impl Db {
         order_reference: &str,
     ) -> Result<Vec<Transaction>, GatewayError> {
         let rows = sqlx::query(
-            &self.sql("SELECT * FROM transactions WHERE order_reference = ? AND state = 'placing'"),
+            "SELECT * FROM transactions WHERE order_reference = $1 AND state = 'placing'",
         )
         .bind(order_reference)
         .fetch_all(&self.pool)
@@ -346,7 +337,7 @@ impl Db {
     }
 
     pub async fn transaction(&self, id: i64) -> Result<Option<Transaction>, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM transactions WHERE id = ?"))
+        let row = sqlx::query("SELECT * FROM transactions WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -355,13 +346,11 @@ impl Db {
 
     /// A payment by Klarna order id, or the newest placed one of an Odoo order reference.
     pub async fn find_transaction(&self, key: &str) -> Result<Option<Transaction>, GatewayError> {
-        let row = sqlx::query(&self.sql(
-            "SELECT * FROM transactions WHERE klarna_order_id = ?
+        let row = sqlx::query("SELECT * FROM transactions WHERE klarna_order_id = $1
              UNION ALL
-             SELECT * FROM (SELECT * FROM transactions WHERE order_reference = ? AND klarna_order_id IS NOT NULL
+             SELECT * FROM (SELECT * FROM transactions WHERE order_reference = $2 AND klarna_order_id IS NOT NULL
                             ORDER BY id DESC LIMIT 1) newest
-             LIMIT 1",
-        ))
+             LIMIT 1")
         .bind(key)
         .bind(key)
         .fetch_optional(&self.pool)
@@ -376,10 +365,10 @@ impl Db {
         id: i64,
     ) -> Result<Transaction, GatewayError> {
         let sql = format!(
-            "SELECT * FROM transactions WHERE id = ?{}",
+            "SELECT * FROM transactions WHERE id = $1{}",
             self.for_update()
         );
-        let row = sqlx::query(&self.sql(&sql))
+        let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?
@@ -410,15 +399,15 @@ impl Db {
 
     /// Writes a payment's state and amounts (inside the caller's transaction).
     pub async fn save_transaction(&self, tx: &mut Tx, t: &Transaction) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql(
-            "UPDATE transactions SET state = ?, klarna_order_id = ?, fraud_status = ?,
-                    authorized_amount = ?, captured_amount = ?, refunded_amount = ?,
-                    released_amount = ?, attention = ?, updated_at = ?
-             WHERE id = ?",
-        ))
+        sqlx::query(
+            "UPDATE transactions SET state = $1, klarna_order_id = $2, fraud_status = $3,
+                    authorized_amount = $4, captured_amount = $5, refunded_amount = $6,
+                    released_amount = $7, attention = $8, updated_at = $9
+             WHERE id = $10",
+        )
         .bind(t.state.as_str())
         .bind(&t.klarna_order_id)
-        .bind(t.fraud_status.map(fraud_str))
+        .bind(t.fraud_status.map(FraudStatus::as_str))
         .bind(t.authorized_amount)
         .bind(t.captured_amount)
         .bind(t.refunded_amount)
@@ -432,11 +421,10 @@ impl Db {
     }
 
     pub async fn operations(&self, transaction_id: i64) -> Result<Vec<Operation>, GatewayError> {
-        let rows =
-            sqlx::query(&self.sql("SELECT * FROM operations WHERE transaction_id = ? ORDER BY id"))
-                .bind(transaction_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT * FROM operations WHERE transaction_id = $1 ORDER BY id")
+            .bind(transaction_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(op_from_row).collect()
     }
 
@@ -445,16 +433,15 @@ impl Db {
         tx: &mut Tx,
         transaction_id: i64,
     ) -> Result<Vec<Operation>, GatewayError> {
-        let rows =
-            sqlx::query(&self.sql("SELECT * FROM operations WHERE transaction_id = ? ORDER BY id"))
-                .bind(transaction_id)
-                .fetch_all(&mut **tx)
-                .await?;
+        let rows = sqlx::query("SELECT * FROM operations WHERE transaction_id = $1 ORDER BY id")
+            .bind(transaction_id)
+            .fetch_all(&mut **tx)
+            .await?;
         rows.iter().map(op_from_row).collect()
     }
 
     pub async fn operation(&self, id: i64) -> Result<Option<Operation>, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM operations WHERE id = ?"))
+        let row = sqlx::query("SELECT * FROM operations WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -474,11 +461,9 @@ impl Db {
         op: NewOperation<'_>,
     ) -> Result<i64, GatewayError> {
         let now = now_ms();
-        let row = sqlx::query(&self.sql(
-            "INSERT INTO operations (transaction_id, kind, amount, capture_id, request, idempotency_key,
+        let row = sqlx::query("INSERT INTO operations (transaction_id, kind, amount, capture_id, request, idempotency_key,
                                      state, requested_by, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
-        ))
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9) RETURNING id")
         .bind(op.transaction_id)
         .bind(op.kind.as_str())
         .bind(op.amount)
@@ -502,10 +487,8 @@ impl Db {
         klarna_id: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql(
-            "UPDATE operations SET state = ?, klarna_id = COALESCE(?, klarna_id), error = ?, updated_at = ?
-             WHERE id = ?",
-        ))
+        sqlx::query("UPDATE operations SET state = $1, klarna_id = COALESCE($2, klarna_id), error = $3, updated_at = $4
+             WHERE id = $5")
         .bind(state.as_str())
         .bind(klarna_id)
         .bind(error)
@@ -517,9 +500,7 @@ impl Db {
     }
 
     pub async fn count_attempt(&self, id: i64, error: &str) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql(
-            "UPDATE operations SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ?",
-        ))
+        sqlx::query("UPDATE operations SET attempts = attempts + 1, error = $1, updated_at = $2 WHERE id = $3")
         .bind(error)
         .bind(now_ms())
         .bind(id)
@@ -534,7 +515,7 @@ impl Db {
         capture_op: i64,
         amount: i64,
     ) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql("UPDATE operations SET refunded_amount = refunded_amount + ?, updated_at = ? WHERE id = ?"))
+        sqlx::query("UPDATE operations SET refunded_amount = refunded_amount + $1, updated_at = $2 WHERE id = $3")
             .bind(amount)
             .bind(now_ms())
             .bind(capture_op)

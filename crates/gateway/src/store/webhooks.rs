@@ -1,11 +1,11 @@
-//! Klarna's events: each stored once, by event id, together with the job that applies it.
+//! Klarna's events: each stored once, by event id (in the transaction that also queues the
+//! job applying it — see [`crate::webhook`]).
 
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Db, is_unique_violation, now_ms};
+use super::{Db, Tx, is_unique_violation, now_ms};
 use crate::error::GatewayError;
-use crate::store::jobs::PRIORITY_PAYMENT;
 
 /// A verified event to store.
 pub struct IncomingEvent<'a> {
@@ -33,18 +33,20 @@ pub struct StoredEvent {
     pub payload: String,
 }
 
-pub const JOB: &str = "webhook_event";
-
 impl Db {
-    /// Stores the event and its processing job in one transaction. `false` when the event
-    /// id was seen before (nothing is stored or queued again).
-    pub async fn store_event(&self, e: IncomingEvent<'_>) -> Result<bool, GatewayError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(&self.sql(
+    /// Stores the event inside the caller's transaction. `false` when the event id was
+    /// seen before (nothing is stored). On PostgreSQL a duplicate spoils the transaction,
+    /// so the caller rolls it back on `false`.
+    pub async fn insert_event(
+        &self,
+        tx: &mut Tx,
+        e: IncomingEvent<'_>,
+    ) -> Result<bool, GatewayError> {
+        let inserted = sqlx::query(
             "INSERT INTO webhook_events (event_id, source, event_type, order_id, occurred_at, received_at,
                                          key_id, payload, state)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received')",
-        ))
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received')",
+        )
         .bind(e.event_id)
         .bind(e.source)
         .bind(e.event_type)
@@ -53,27 +55,17 @@ impl Db {
         .bind(now_ms())
         .bind(e.key_id)
         .bind(e.payload)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
         match inserted {
-            Ok(_) => {}
-            Err(err) if is_unique_violation(&err) => return Ok(false),
-            Err(err) => return Err(err.into()),
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err.into()),
         }
-        self.enqueue(
-            &mut tx,
-            JOB,
-            &serde_json::json!({"event_id": e.event_id}),
-            PRIORITY_PAYMENT,
-            Some(&format!("event-{}", e.event_id)),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     pub async fn event(&self, event_id: &str) -> Result<Option<StoredEvent>, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT * FROM webhook_events WHERE event_id = ?"))
+        let row = sqlx::query("SELECT * FROM webhook_events WHERE event_id = $1")
             .bind(event_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -95,10 +87,10 @@ impl Db {
 
     pub async fn mark_event_applied(
         &self,
-        tx: &mut crate::db::Tx,
+        tx: &mut Tx,
         event_id: &str,
     ) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql("UPDATE webhook_events SET state = 'applied', applied_at = ?, last_error = NULL WHERE event_id = ?"))
+        sqlx::query("UPDATE webhook_events SET state = 'applied', applied_at = $1, last_error = NULL WHERE event_id = $2")
             .bind(now_ms())
             .bind(event_id)
             .execute(&mut **tx)
@@ -110,10 +102,10 @@ impl Db {
     /// (after the payment's lock): two workers holding the same job apply it once.
     pub async fn event_applied_in(
         &self,
-        tx: &mut crate::db::Tx,
+        tx: &mut Tx,
         event_id: &str,
     ) -> Result<bool, GatewayError> {
-        let row = sqlx::query(&self.sql("SELECT state FROM webhook_events WHERE event_id = ?"))
+        let row = sqlx::query("SELECT state FROM webhook_events WHERE event_id = $1")
             .bind(event_id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -126,7 +118,7 @@ impl Db {
 
     /// The event's job gave up: the event waits for a person, with the last error.
     pub async fn mark_event_review(&self, event_id: &str, error: &str) -> Result<(), GatewayError> {
-        sqlx::query(&self.sql("UPDATE webhook_events SET state = 'review', last_error = ? WHERE event_id = ? AND state <> 'applied'"))
+        sqlx::query("UPDATE webhook_events SET state = 'review', last_error = $1 WHERE event_id = $2 AND state <> 'applied'")
             .bind(error)
             .bind(event_id)
             .execute(&self.pool)

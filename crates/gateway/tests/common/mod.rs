@@ -2,8 +2,11 @@
 //! sandbox playing Klarna and Odoo.
 //!
 //! PostgreSQL: `GATEWAY_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
-//! must let us create a database per test. When it does not answer, the PostgreSQL half
-//! fails under CI (`CI` set) and is skipped loudly on a developer machine.
+//! must let us create a database per test. `cargo xtask test` probes it once and passes
+//! its decision down in `GATEWAY_TEST_PG` (`required` or `skip`), and says so in its own
+//! output, because a notice printed here is captured inside a passing test. Without that
+//! decision (a plain `cargo test`), a PostgreSQL that does not answer fails the test under
+//! CI (`CI` set) and is skipped on a developer machine.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -62,6 +65,10 @@ pub async fn databases() -> Vec<TestDb> {
     let admin = std::env::var("GATEWAY_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut out = vec![sqlite];
+    let decided = std::env::var("GATEWAY_TEST_PG").ok();
+    if decided.as_deref() == Some("skip") {
+        return out;
+    }
     match sqlx::PgConnection::connect(&admin).await {
         Ok(mut c) => {
             let db = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
@@ -81,6 +88,9 @@ pub async fn databases() -> Vec<TestDb> {
             });
         }
         Err(e) => {
+            if decided.as_deref() == Some("required") {
+                panic!("PostgreSQL at {admin} answered xtask's probe but not this test: {e}");
+            }
             if std::env::var_os("CI").is_some() {
                 panic!("CI requires PostgreSQL at {admin}, which does not answer: {e}");
             }
@@ -324,29 +334,100 @@ impl System {
         all.as_array().cloned().unwrap_or_default()
     }
 
-    /// Waits until the worker has no due job left.
     /// Waits until every webhook the sandbox has begun sending has had its first answer
     /// (the gateway answers once the event and its job are stored), then until the job
     /// queue is idle.
     pub async fn settle(&self) {
-        for _ in 0..500 {
-            let deliveries = self.sandbox.webhooks.deliveries();
-            if deliveries.iter().all(|d| !d.statuses.is_empty()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        for _ in 0..500 {
-            let q = self.gw().db.queue_stats().await.expect("stats");
-            if q.waiting == 0 && q.running == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("[{}] the job queue did not settle", self.db);
+        let db = self.db;
+        wait_until(
+            &format!("[{db}] every webhook the sandbox sent to have its first answer"),
+            async || {
+                let unanswered: Vec<String> = self
+                    .sandbox
+                    .webhooks
+                    .deliveries()
+                    .into_iter()
+                    .filter(|d| d.statuses.is_empty())
+                    .map(|d| format!("{} ({})", d.event_id, d.event_type))
+                    .collect();
+                if unanswered.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("unanswered: {unanswered:?}"))
+                }
+            },
+        )
+        .await;
+        wait_until(
+            &format!("[{db}] the job queue to be idle (nothing waiting, nothing running)"),
+            async || {
+                let q = self.gw().db.queue_stats().await.expect("stats");
+                if q.waiting == 0 && q.running == 0 {
+                    Ok(())
+                } else {
+                    Err(format!("{} waiting, {} running", q.waiting, q.running))
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Waits until the worker has run the job of the stored webhook event `event_id` at
+    /// least once and is not inside it, so whatever that event would change has changed
+    /// (it finished, went to review, or was put back with the reason it waits).
+    pub async fn event_job_tried(&self, event_id: &str) {
+        let db = self.db;
+        wait_until(
+            &format!("[{db}] the worker to have tried the job of event {event_id}"),
+            async || {
+                let mut seen = Vec::new();
+                for state in ["queued", "running", "done", "review"] {
+                    let jobs = self.gw().db.jobs_in(state).await.expect("jobs");
+                    for job in jobs.iter().filter(|j| j.payload["event_id"] == event_id) {
+                        let tried = match job.state.as_str() {
+                            "done" | "review" => true,
+                            "queued" => job.last_error.is_some(),
+                            _ => false,
+                        };
+                        if tried {
+                            return Ok(());
+                        }
+                        seen.push(format!(
+                            "{} (attempts {}, last error {:?})",
+                            job.state, job.attempts, job.last_error
+                        ));
+                    }
+                }
+                Err(if seen.is_empty() {
+                    "no job for the event".to_owned()
+                } else {
+                    seen.join(", ")
+                })
+            },
+        )
+        .await;
     }
 
     pub async fn shutdown(self) {
         self.running.shutdown().await;
+    }
+}
+
+/// How long a test waits for something the system does by itself before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Polls `check` every 20 ms until it says `Ok`; when [`WAIT`] has passed, fails the test
+/// with what it waited for and what `check` saw last, so a stuck wait never passes by.
+pub async fn wait_until<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let seen = match check().await {
+            Ok(done) => return done,
+            Err(seen) => seen,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("gave up after {WAIT:?} waiting for {what}; last seen: {seen}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

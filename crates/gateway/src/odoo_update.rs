@@ -1,0 +1,100 @@
+//! The update the gateway posts to Odoo when a payment changes (`docs/odoo-contract.md`):
+//! what happened, to which order, and the amounts as they now stand. Data only; queuing
+//! and delivering it is [`crate::odoo_sync`]'s.
+
+use klarna_types::money::{Currency, Money};
+use serde::{Deserialize, Serialize};
+
+use crate::db::now_ms;
+use crate::store::Transaction;
+
+/// What a notification says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// Authorized and accepted: Odoo's transaction becomes `authorized`.
+    Authorized,
+    /// Placed, waiting for Klarna's fraud decision: `pending`.
+    Pending,
+    /// A capture: partial captures become child transactions in Odoo 18; the last one
+    /// makes the transaction `done`.
+    Captured,
+    /// A refund: a refund transaction.
+    Refunded,
+    /// Cancelled before capture: `cancel`.
+    Cancelled,
+    /// The rest of the authorization was released after partial captures.
+    Released,
+    /// The authorization expired: `cancel` with a message.
+    Expired,
+    /// Something failed for good: `error` with the message, shown on the order.
+    Error,
+}
+
+/// The signed body the gateway posts to Odoo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub event_id: String,
+    pub event: Event,
+    /// The Odoo sale order (`sale.order.name`).
+    pub reference: String,
+    pub klarna_order_id: Option<String>,
+    pub currency: String,
+    /// This event's amount (the capture, the refund, …; the authorization for
+    /// authorized/pending), in minor units and as a decimal string.
+    pub amount_minor: i64,
+    pub amount: String,
+    pub authorized_minor: i64,
+    pub captured_minor: i64,
+    pub refunded_minor: i64,
+    /// The gateway's operation behind a capture or refund (idempotency on Odoo's side).
+    pub operation_id: Option<i64>,
+    pub message: Option<String>,
+    pub occurred_at: i64,
+}
+
+fn decimal(minor: i64, currency: &str) -> String {
+    Currency::new(currency).map_or_else(
+        |_| minor.to_string(),
+        |c| Money::from_minor(minor, c).decimal(),
+    )
+}
+
+impl Notification {
+    pub fn new(
+        t: &Transaction,
+        event: Event,
+        amount_minor: i64,
+        operation_id: Option<i64>,
+        message: Option<String>,
+    ) -> Self {
+        Self {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event,
+            reference: t.order_reference.clone(),
+            klarna_order_id: t.klarna_order_id.clone(),
+            currency: t.currency.clone(),
+            amount_minor,
+            amount: decimal(amount_minor, &t.currency),
+            authorized_minor: t.authorized_amount,
+            captured_minor: t.captured_amount,
+            refunded_minor: t.refunded_amount,
+            operation_id,
+            message,
+            occurred_at: now_ms(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn amounts_are_odoo_decimals_in_the_currency_exponent() {
+        assert_eq!(decimal(123_456, "EUR"), "1234.56");
+        assert_eq!(decimal(5, "KWD"), "0.005");
+        assert_eq!(decimal(-250, "SEK"), "-2.50");
+        assert_eq!(decimal(700, "JPY"), "700");
+    }
+}
