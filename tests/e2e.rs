@@ -1,8 +1,10 @@
 //! End to end: the storefront page in headless Chromium, the widget bundle, the gateway
-//! (on SQLite) and the sandbox, each on its own loopback port.
+//! (on SQLite, and for the whole lifecycle once more on PostgreSQL) and the sandbox, each
+//! on its own loopback port.
 //!
 //! Needs the release bundle and a browser, so it is `#[ignore]`d in a plain `cargo test`;
-//! `cargo xtask test` builds the bundle and runs it with `--ignored`.
+//! `cargo xtask test` builds the bundle and runs it with `--ignored`, telling it in
+//! `GATEWAY_TEST_PG` whether PostgreSQL is there (see `support::Database::postgres`).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod support;
@@ -15,7 +17,7 @@ use klarna_gateway::store::TxState;
 use klarna_gateway::{Config, Gateway, InitialSecrets};
 use klarna_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
-use support::{browser, console_errors, screenshot, start_driver, wait_for};
+use support::{Database, browser, console_errors, screenshot, start_driver, wait_for};
 use tokio::net::TcpListener;
 
 /// A fixture order a real Odoo 18 computed: EUR, German customer, 17 lines.
@@ -29,11 +31,11 @@ struct System {
     sandbox_url: String,
     gateway: Arc<Gateway>,
     gateway_url: String,
-    _running: klarna_gateway::Running,
+    running: klarna_gateway::Running,
     _data: tempfile::TempDir,
 }
 
-async fn start_system(dist: PathBuf) -> System {
+async fn start_system(dist: PathBuf, database_url: &str) -> System {
     let sandbox_listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind sandbox");
@@ -55,11 +57,7 @@ async fn start_system(dist: PathBuf) -> System {
     ));
 
     let data = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::sandbox(
-        &format!("sqlite://{}", data.path().join("gateway.db").display()),
-        data.path(),
-        &sandbox_url,
-    );
+    let mut config = Config::sandbox(database_url, data.path(), &sandbox_url);
     config.worker_poll = std::time::Duration::from_millis(20);
     let secrets = InitialSecrets {
         klarna_username: Some(sandbox_config.username.clone()),
@@ -78,7 +76,7 @@ async fn start_system(dist: PathBuf) -> System {
         sandbox_url,
         gateway,
         gateway_url,
-        _running: running,
+        running,
         _data: data,
     }
 }
@@ -119,10 +117,28 @@ impl System {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the widget bundle and Chromium: run `cargo xtask test`"]
 async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
+    let database = Database::sqlite();
+    a_shopper_pays_once(&database).await;
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the widget bundle, Chromium and PostgreSQL: run `cargo xtask test`"]
+async fn a_shopper_pays_once_with_the_gateway_on_postgresql() {
+    let Some(database) = Database::postgres().await else {
+        return;
+    };
+    a_shopper_pays_once(&database).await;
+    database.drop_database().await;
+}
+
+/// The whole lifecycle through the page, with the gateway on `database`.
+async fn a_shopper_pays_once(database: &Database) {
     let dist = PathBuf::from(
         std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
     );
-    let system = start_system(dist).await;
+    eprintln!("the gateway on {}", database.name);
+    let system = start_system(dist, &database.url).await;
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let client = browser(&driver, profile.path(), 1280).await;
@@ -294,6 +310,7 @@ async fn a_shopper_pays_once_through_widget_gateway_and_sandbox() {
     let errors = console_errors(&client).await;
     assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     client.close().await.expect("close the browser");
+    system.running.shutdown().await;
 }
 
 /// The demo order of a Swedish consumer.
@@ -332,7 +349,8 @@ async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
         ("modal", 375),
         ("modal", 1280),
     ] {
-        let system = start_system(dist.clone()).await;
+        let database = Database::sqlite();
+        let system = start_system(dist.clone(), &database.url).await;
         let url = format!("{}/shop/payment/{SE_ORDER}?mode={mode}", system.sandbox_url);
         // The page is served under a strict Content-Security-Policy: no inline script,
         // no eval; only this origin's scripts and WebAssembly compilation.

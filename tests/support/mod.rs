@@ -133,3 +133,86 @@ pub async fn screenshot(client: &Client, name: &str) -> std::path::PathBuf {
     std::fs::write(&path, png).expect("write screenshot");
     path
 }
+
+/// The database one end-to-end run's gateway uses: a SQLite file in a temporary directory,
+/// or a freshly created PostgreSQL database, dropped by [`Database::drop_database`].
+pub struct Database {
+    /// `sqlite` or `postgres`, for messages.
+    pub name: &'static str,
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Database {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self {
+            name: "sqlite",
+            url: format!("sqlite://{}", dir.path().join("gateway.db").display()),
+            postgres: None,
+            _dir: dir,
+        }
+    }
+
+    /// A new, uniquely named database on the PostgreSQL the gateway's tests use
+    /// (`GATEWAY_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`), with
+    /// their rules: `GATEWAY_TEST_PG=skip` (xtask found no PostgreSQL and said so) gives
+    /// `None`; `required`, or `CI` set, makes a PostgreSQL that does not answer fail the test;
+    /// otherwise it is skipped with a notice.
+    pub async fn postgres() -> Option<Self> {
+        use sqlx::Connection;
+
+        let decided = std::env::var("GATEWAY_TEST_PG").ok();
+        if decided.as_deref() == Some("skip") {
+            return None;
+        }
+        let admin = std::env::var("GATEWAY_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut conn = match sqlx::PgConnection::connect(&admin).await {
+            Ok(conn) => conn,
+            Err(e) if decided.as_deref() == Some("required") => {
+                panic!("PostgreSQL at {admin} answered xtask's probe but not this test: {e}")
+            }
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("CI requires PostgreSQL at {admin}, which does not answer: {e}")
+            }
+            Err(e) => {
+                eprintln!("\n*** PostgreSQL at {admin} does not answer ({e}): SKIPPED ***\n");
+                return None;
+            }
+        };
+        // Unique across runs and concurrent checkouts: this process and this instant.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let db = format!("e2e_{}_{nanos}", std::process::id());
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the end-to-end database");
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(b, _)| b)
+            .to_owned();
+        Some(Self {
+            name: "postgres",
+            url: format!("{base}/{db}"),
+            postgres: Some((admin, db)),
+            _dir: tempfile::tempdir().expect("tempdir"),
+        })
+    }
+
+    /// Drops the PostgreSQL database (even with the gateway's connections still open).
+    pub async fn drop_database(self) {
+        use sqlx::Connection;
+
+        if let Some((admin, db)) = &self.postgres
+            && let Ok(mut conn) = sqlx::PgConnection::connect(admin).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}

@@ -5,10 +5,13 @@
 //! - `demo`: build the widget, start the sandbox and the gateway, serve the storefront
 //! - `test`: fmt, clippy, every crate's tests, the browser tests, the end-to-end test
 //! - `bundle`: build the widget bundle only
+//! - `modgraph`: check that the gateway's and the sandbox's modules import no circle
 
 mod bench;
 mod bundle;
 mod demo;
+mod modgraph;
+mod postgres;
 mod setup;
 mod test;
 mod util;
@@ -26,6 +29,8 @@ commands:
   test     run every check and test (fmt, clippy, unit, integration, browser, end-to-end)
   bundle   build the release widget bundle and print its size
   addon    build the widget bundle into odoo/payment_klarna/static/src/widget
+  modgraph check that no module of the gateway or the sandbox reaches itself again
+           through its imports (also a step of `test`) [src-dir …]
   bench    run the benchmarks: `bench mapping` (Odoo → Klarna mapping, criterion)"
 }
 
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         Some("bundle") => bundle::build().map(|b| bundle::report(&b)),
         Some("addon") => bundle::build().and_then(|b| bundle::into_addon(&b)),
         Some("bench") => bench::run(&args[1..]),
+        Some("modgraph") => modgraph::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{}", usage());
             return ExitCode::SUCCESS;

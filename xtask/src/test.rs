@@ -1,19 +1,102 @@
 //! `cargo xtask test`: everything, in the order that fails fastest.
+//!
+//! PostgreSQL is probed once up front ([`Postgres::decide`]); the suites that run on the
+//! databases get the decision in `GATEWAY_TEST_PG`, and the closing summary says which
+//! steps ran on which backend. Under CI (`CI` set) a missing PostgreSQL fails at once.
 
+use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::bundle;
+use crate::modgraph;
+use crate::postgres::{self, Postgres};
 use crate::setup::{self, Needs};
 use crate::util::{Result, cargo, step};
 
-pub fn run_all() -> Result {
+/// The suites that run on SQLite and PostgreSQL, for the summary.
+const DATABASE_SUITES: &str = "the gateway's integration tests (crates/gateway/tests) and the end-to-end lifecycle (tests/e2e.rs)";
+
+/// A step that ran, for the summary.
+struct Ran {
+    what: &'static str,
+    passed: bool,
+    databases: bool,
+}
+
+/// One `cargo xtask test`: the PostgreSQL decision and the steps so far.
+struct Run {
+    postgres: Postgres,
+    ran: Vec<Ran>,
+}
+
+impl Run {
+    /// Runs a command as a step; `databases` when it holds suites that run on both.
+    fn step(&mut self, what: &'static str, databases: bool, cmd: &mut Command) -> Result {
+        if databases {
+            cmd.env(postgres::DECISION, self.postgres.env_value());
+        }
+        self.record(what, databases, step(what, cmd))
+    }
+
+    fn record(&mut self, what: &'static str, databases: bool, result: Result) -> Result {
+        self.ran.push(Ran {
+            what,
+            passed: result.is_ok(),
+            databases,
+        });
+        result
+    }
+
+    fn summary(&self, result: &Result) -> String {
+        let width = self.ran.iter().map(|r| r.what.len()).max().unwrap_or(0);
+        let mut out = format!(
+            "\n{:width$}  {:7}  {:6}  PostgreSQL\n",
+            "step", "result", "SQLite"
+        );
+        for r in &self.ran {
+            let (sqlite, pg) = if r.databases {
+                ("ran", self.postgres.column())
+            } else {
+                ("-", "-")
+            };
+            let outcome = if r.passed { "passed" } else { "FAILED" };
+            let _ = writeln!(out, "{:width$}  {outcome:7}  {sqlite:6}  {pg}", r.what);
+        }
+        if result.is_err() {
+            out.push_str("(the steps after a failure did not run)\n");
+        }
+        let _ = write!(
+            out,
+            "on both databases: {DATABASE_SUITES}\n{}",
+            self.postgres.describe()
+        );
+        out
+    }
+}
+
+fn run_all(run: &mut Run) -> Result {
+    eprintln!("\n==> {}", run.postgres.describe());
+    if std::env::var_os("CI").is_some()
+        && let Postgres::Skipped { why } = &run.postgres
+    {
+        return run.record(
+            "PostgreSQL (required under CI)",
+            true,
+            Err(format!("CI requires PostgreSQL: {why}")),
+        );
+    }
     setup::run(Needs::all())?;
-    step(
+    run.step(
         "cargo fmt --check",
+        false,
         cargo().args(["fmt", "--all", "--", "--check"]),
     )?;
-    step(
+    eprintln!("\n==> module graph: no import circle");
+    let graph = modgraph::run(&[]);
+    run.record("module graph (cargo xtask modgraph)", false, graph)?;
+    run.step(
         "cargo clippy (native)",
+        false,
         cargo().args([
             "clippy",
             "--workspace",
@@ -23,8 +106,9 @@ pub fn run_all() -> Result {
             "warnings",
         ]),
     )?;
-    step(
+    run.step(
         "cargo clippy (widget, wasm32)",
+        false,
         cargo().args([
             "clippy",
             "-p",
@@ -37,9 +121,14 @@ pub fn run_all() -> Result {
             "warnings",
         ]),
     )?;
-    step("cargo test (native)", cargo().args(["test", "--workspace"]))?;
-    step(
+    run.step(
+        "cargo test (native)",
+        true,
+        cargo().args(["test", "--workspace"]),
+    )?;
+    run.step(
         "cargo build (klarna-types for wasm32)",
+        false,
         cargo().args([
             "build",
             "-p",
@@ -49,8 +138,9 @@ pub fn run_all() -> Result {
         ]),
     )?;
     let chromium = setup::chromium().unwrap_or("chromium");
-    step(
+    run.step(
         "widget browser tests (wasm-bindgen-test, headless Chromium)",
+        false,
         cargo()
             .args([
                 "test",
@@ -64,8 +154,9 @@ pub fn run_all() -> Result {
     )?;
     let bundle = bundle::build()?;
     bundle::report(&bundle);
-    step(
+    run.step(
         "end-to-end browser tests (WebDriver, headless Chromium)",
+        true,
         cargo()
             .args([
                 "test",
@@ -83,12 +174,18 @@ pub fn run_all() -> Result {
             .env("CHROMEDRIVER", "chromedriver")
             .env("CHROMIUM", chromium),
     )?;
-    addon_checks()
+    let addon = addon_checks();
+    run.record("odoo addon static checks", false, addon)
 }
 
 pub fn run() -> Result {
     let started = std::time::Instant::now();
-    let result = run_all();
+    let mut run = Run {
+        postgres: Postgres::decide(),
+        ran: Vec::new(),
+    };
+    let result = run_all(&mut run);
+    eprintln!("{}", run.summary(&result));
     eprintln!(
         "\ncargo xtask test: {} in {:.0} s",
         if result.is_ok() { "passed" } else { "FAILED" },
