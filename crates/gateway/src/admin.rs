@@ -4,6 +4,7 @@
 //! twice.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
@@ -20,6 +21,7 @@ use crate::error::{ApiJson, GatewayError};
 use crate::manage::{self, Command};
 use crate::secrets::{ADMIN_TOKEN, ODOO_SHARED_SECRET};
 use crate::state::Gateway;
+use crate::store::idempotency::Claim;
 use crate::store::{OpState, hash_json};
 use crate::{reconcile, signing_keys};
 
@@ -99,7 +101,7 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
 pub struct OdooSigned;
 
 /// How far an Odoo-signed request's timestamp may be from our clock.
-const SIGNATURE_WINDOW_SECS: i64 = 300;
+const SIGNATURE_WINDOW_SECS: u64 = 300;
 
 /// The admin API's second way in: a request signed by the Odoo addon. Its body is read
 /// (size-limited) to check the signature, then handed on unchanged; a wrong or stale
@@ -117,27 +119,30 @@ pub async fn odoo_signed(
     else {
         return next.run(request).await;
     };
-    let refused = || {
-        tracing::warn!(security = true, "admin API: a bad Odoo signature");
-        GatewayError::Unauthorized.into_response()
+    let refused = |reason: &'static str| {
+        tracing::warn!(
+            security = true,
+            "admin API: Odoo signature refused: {reason}"
+        );
+        GatewayError::SignatureRefused(reason).into_response()
     };
     let Some(timestamp) = request
         .headers()
         .get("x-klarna-gateway-timestamp")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
     else {
-        return refused();
+        return refused("X-Klarna-Gateway-Timestamp is missing or not a whole number of seconds");
     };
-    if (now_ms() / 1000 - timestamp).abs() > SIGNATURE_WINDOW_SECS {
-        return refused();
+    if !within_window(now_ms() / 1000, timestamp) {
+        return refused("X-Klarna-Gateway-Timestamp is more than 300 s from the gateway's clock");
     }
     let Some(secret) = gw.secrets.get(ODOO_SHARED_SECRET) else {
-        return refused();
+        return refused("the gateway has no Odoo shared secret");
     };
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
-        return refused();
+        return refused("the body could not be read (larger than 256 KiB?)");
     };
     let path = parts
         .uri
@@ -145,7 +150,7 @@ pub async fn odoo_signed(
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
     let expected = sign_admin(&secret, timestamp, parts.method.as_str(), &path, &bytes);
     if expected.is_empty() || !odoo_signature::verify(&expected, signature.trim()) {
-        return refused();
+        return refused("X-Klarna-Gateway-Signature does not match the request");
     }
     parts.extensions.insert(OdooSigned);
     next.run(axum::extract::Request::from_parts(
@@ -155,11 +160,54 @@ pub async fn odoo_signed(
     .await
 }
 
+/// Whether a signed request's timestamp is within [`SIGNATURE_WINDOW_SECS`] of `now`,
+/// for any two numbers (no overflow: `i64::MIN` is just far away).
+fn within_window(now: i64, timestamp: i64) -> bool {
+    now.abs_diff(timestamp) <= SIGNATURE_WINDOW_SECS
+}
+
 fn json_response(status: StatusCode, value: &Value) -> Response {
     (status, Json(value.clone())).into_response()
 }
 
-/// Runs `work` once per `Idempotency-Key`; a repeat gets the first answer.
+/// How long a request waits for another one in flight with the same `Idempotency-Key`
+/// before it answers `409 in_progress`.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(15);
+/// A claim this old, still without an answer, belongs to a request that died with its
+/// gateway (killed mid-request): longer than any one request may take.
+const CLAIM_LEASE_MS: i64 = 120_000;
+
+/// An answer: status and JSON body.
+type Answer = (StatusCode, Value);
+
+fn error_answer(e: &GatewayError) -> Answer {
+    // The one error mapping; a replay gets this very answer, `field` included.
+    let (status, body) = e.parts();
+    (status, serde_json::to_value(body).unwrap_or(Value::Null))
+}
+
+/// What an operation's request answers: 202 while Klarna has not confirmed it.
+fn operation_answer(outcome: Result<manage::OpOutcome, GatewayError>) -> Answer {
+    match outcome {
+        Ok(outcome) => {
+            let status = match outcome.operation.state {
+                OpState::Pending => StatusCode::ACCEPTED,
+                _ => StatusCode::OK,
+            };
+            (
+                status,
+                serde_json::to_value(&outcome).unwrap_or(Value::Null),
+            )
+        }
+        Err(e) => error_answer(&e),
+    }
+}
+
+/// Runs an operation once per `Idempotency-Key`. The key is claimed before any work
+/// ([`crate::store::idempotency`]): a concurrent request with it waits for the first
+/// one's answer (or, after [`IN_FLIGHT_WAIT`], gets `409 in_progress`); a repeat gets the
+/// first answer; a repeat after the first request died without one is answered from the
+/// operation it recorded, which the worker finishes — the work is never started twice.
 async fn once<F, Fut>(
     gw: &Gateway,
     headers: &HeaderMap,
@@ -169,56 +217,112 @@ async fn once<F, Fut>(
     work: F,
 ) -> Response
 where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(StatusCode, Value), GatewayError>>,
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: Future<Output = Result<manage::OpOutcome, GatewayError>> + Send + 'static,
 {
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let Some(key) = key else {
+        let work = work(None);
+        let (status, value) = detached(async move { operation_answer(work.await) }).await;
+        return json_response(status, &value);
+    };
     let request_hash = hash_json(&json!([
         method.as_str(),
         path,
         String::from_utf8_lossy(body)
     ]));
-    if let Some(key) = &key {
-        match gw.db.stored_answer(key).await {
-            Ok(Some(stored)) if stored.request_hash == request_hash => {
-                let value: Value = serde_json::from_str(&stored.response).unwrap_or(Value::Null);
-                return json_response(
-                    StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
-                    &value,
-                );
-            }
-            Ok(Some(_)) => {
-                return GatewayError::invalid(
-                    "Idempotency-Key",
-                    "was used before for a different request",
-                )
-                .into_response();
-            }
-            Ok(None) => {}
-            Err(e) => return e.into_response(),
-        }
-    }
-    let (status, value) = match work().await {
-        Ok(done) => done,
-        // The one error mapping; a replay gets this very answer, `field` included.
-        Err(e) => {
-            let (status, body) = e.parts();
-            (status, serde_json::to_value(body).unwrap_or(Value::Null))
-        }
-    };
-    if let Some(key) = key
-        && !status.is_server_error()
-        && let Err(e) = gw
-            .db
-            .store_answer(&key, &request_hash, status.as_u16(), &value.to_string())
+    let (status, value) = match claim(gw, &key, &request_hash).await {
+        Ok(Claimed::Mine) => {
+            let db = gw.db.clone();
+            let work = work(Some(key.clone()));
+            detached(async move {
+                let (status, value) = operation_answer(work.await);
+                let kept = if status.is_server_error() {
+                    db.release_request(&key).await
+                } else {
+                    db.answer_request(&key, status.as_u16(), &value.to_string())
+                        .await
+                };
+                if let Err(e) = kept {
+                    tracing::error!("recording the answer to an Idempotency-Key: {e}");
+                }
+                (status, value)
+            })
             .await
-    {
-        tracing::error!("storing the idempotent answer: {e}");
-    }
+        }
+        Ok(Claimed::Answered(answer)) => answer,
+        Err(e) => error_answer(&e),
+    };
     json_response(status, &value)
+}
+
+/// Runs a request's work in a task of its own, so that a caller hanging up does not stop
+/// it half-way (between Klarna's answer and our record of it).
+async fn detached(work: impl Future<Output = Answer> + Send + 'static) -> Answer {
+    match tokio::spawn(work).await {
+        Ok(answer) => answer,
+        Err(e) => error_answer(&GatewayError::Internal(format!(
+            "an admin request's task: {e}"
+        ))),
+    }
+}
+
+enum Claimed {
+    /// This request does the work.
+    Mine,
+    /// Another request with the key did or does it: its answer.
+    Answered(Answer),
+}
+
+/// Claims `key`, or waits for the answer of the request that holds it.
+async fn claim(gw: &Gateway, key: &str, request_hash: &str) -> Result<Claimed, GatewayError> {
+    let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
+    loop {
+        let first = match gw.db.claim_request(key, request_hash).await? {
+            Claim::Mine => return Ok(Claimed::Mine),
+            Claim::Taken(first) => first,
+        };
+        if first.request_hash != request_hash {
+            return Err(GatewayError::invalid(
+                "Idempotency-Key",
+                "was used before for a different request",
+            ));
+        }
+        if let Some((status, response)) = &first.answer {
+            let value: Value = serde_json::from_str(response)
+                .map_err(|e| GatewayError::Corrupt(format!("a stored answer: {e}")))?;
+            let status = StatusCode::from_u16(*status)
+                .map_err(|e| GatewayError::Corrupt(format!("a stored answer's status: {e}")))?;
+            return Ok(Claimed::Answered((status, value)));
+        }
+        let ended = first.claimed_at == 0 || now_ms() - first.claimed_at > CLAIM_LEASE_MS;
+        let waited = tokio::time::Instant::now() >= deadline;
+        match first.operation_id {
+            // The operation is recorded: money may have moved, and the worker finishes
+            // what its request could not. Its state is the answer.
+            Some(op) if ended || waited => {
+                let answer = operation_answer(manage::outcome(gw, op).await);
+                if answer.0 != StatusCode::ACCEPTED && !answer.0.is_server_error() {
+                    gw.db
+                        .answer_request(key, answer.0.as_u16(), &answer.1.to_string())
+                        .await?;
+                }
+                return Ok(Claimed::Answered(answer));
+            }
+            // Its request died before it recorded anything: nothing happened, start over.
+            None if ended => {
+                if gw.db.take_over_request(key, &first).await? {
+                    return Ok(Claimed::Mine);
+                }
+                continue;
+            }
+            _ if waited => return Err(GatewayError::InProgress),
+            _ => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, GatewayError> {
@@ -255,18 +359,17 @@ async fn operate(
     let path = format!("/admin/payments/{key}/{path}");
     let gw2 = gw.clone();
     let input = body.clone();
-    once(&gw, &headers, &Method::POST, &path, &body, || async move {
-        let command = make(&input)?;
-        let outcome = manage::run(&gw2, &key, command, "admin").await?;
-        let status = match outcome.operation.state {
-            OpState::Pending => StatusCode::ACCEPTED,
-            _ => StatusCode::OK,
-        };
-        Ok((
-            status,
-            serde_json::to_value(&outcome).unwrap_or(Value::Null),
-        ))
-    })
+    once(
+        &gw,
+        &headers,
+        &Method::POST,
+        &path,
+        &body,
+        |claim| async move {
+            let command = make(&input)?;
+            manage::run(&gw2, &key, command, "admin", claim.as_deref()).await
+        },
+    )
     .await
 }
 
@@ -379,4 +482,24 @@ async fn webhook_event(
         .await?
         .ok_or_else(|| GatewayError::not_found(format!("webhook event {id}")))?;
     Ok(Json(json!(event)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_window_holds_for_any_two_timestamps() {
+        let now = 1_800_000_000;
+        assert!(within_window(now, now));
+        assert!(within_window(now, now - 300));
+        assert!(within_window(now, now + 300));
+        assert!(!within_window(now, now - 301));
+        assert!(!within_window(now, now + 301));
+        // Nonsense that once overflowed the subtraction: far away, not a panic.
+        for nonsense in [i64::MIN, i64::MAX, -1, 0] {
+            assert!(!within_window(now, nonsense), "{nonsense}");
+        }
+        assert!(!within_window(i64::MIN, i64::MAX));
+    }
 }

@@ -55,6 +55,12 @@ pub enum GatewayError {
     Refused(String),
     #[error("missing or wrong admin token")]
     Unauthorized,
+    /// An Odoo-signed admin request refused, and why (nothing secret is in the reason).
+    #[error("Odoo signature refused: {0}")]
+    SignatureRefused(&'static str),
+    /// Another request with the same `Idempotency-Key` is being worked on.
+    #[error("a request with this Idempotency-Key is in progress; ask again shortly")]
+    InProgress,
     /// A webhook or callback that failed verification.
     #[error("{0}")]
     Webhook(#[from] Rejection),
@@ -83,6 +89,9 @@ pub enum GatewayError {
     Corrupt(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// A bug: a task that panicked, a state that cannot be.
+    #[error("internal: {0}")]
+    Internal(String),
     /// A test stopped the work at a step, as a crash would.
     #[error("stopped at {0} (simulated crash)")]
     Crashed(&'static str),
@@ -116,7 +125,10 @@ impl GatewayError {
             Self::Refusal(r) => (StatusCode::CONFLICT, refusal_code(r)),
             Self::OperationInProgress => (StatusCode::CONFLICT, ErrorCode::OperationInProgress),
             Self::Refused(_) => (StatusCode::CONFLICT, ErrorCode::Refused),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Self::Unauthorized | Self::SignatureRefused(_) => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized)
+            }
+            Self::InProgress => (StatusCode::CONFLICT, ErrorCode::InProgress),
             Self::Webhook(r) => rejection_status_and_code(r),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::OriginNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed),
@@ -133,6 +145,7 @@ impl GatewayError {
             | Self::Encoding(_)
             | Self::Corrupt(_)
             | Self::Config(_)
+            | Self::Internal(_)
             | Self::Crashed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -161,6 +174,7 @@ impl GatewayError {
             | Self::Encoding(_)
             | Self::Corrupt(_)
             | Self::Config(_)
+            | Self::Internal(_)
             | Self::Crashed(_) => "internal error".into(),
             other => other.to_string(),
         }

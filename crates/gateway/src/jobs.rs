@@ -134,8 +134,13 @@ impl JobError {
 }
 
 impl From<GatewayError> for JobError {
+    /// Stored data that breaks what we always write does not heal by waiting; anything
+    /// else (a database or a peer that failed) may.
     fn from(e: GatewayError) -> Self {
-        Self::Retryable(e.to_string())
+        match e {
+            GatewayError::Corrupt(_) => Self::Permanent(e.to_string()),
+            _ => Self::Retryable(e.to_string()),
+        }
     }
 }
 

@@ -409,7 +409,7 @@ async fn operate(
     op: Op,
 ) -> Result<(), GatewayError> {
     let gw = open(config, initial, sandbox).await?;
-    let outcome = manage::run(&gw, payment, op, "cli").await?;
+    let outcome = manage::run(&gw, payment, op, "cli", None).await?;
     worker::drain(&gw).await?;
     print(&outcome);
     Ok(())

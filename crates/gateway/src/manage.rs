@@ -15,6 +15,7 @@
 use klarna_client::{ClientError, IdempotencyKey};
 use klarna_types::klarna::{CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo};
 use klarna_types::payment::Payment;
+use klarna_types::rules::{RuleViolation, check_capture, check_refund};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -117,12 +118,31 @@ fn op_reference(key: &str) -> String {
     format!("gw-{}", &key[..key.len().min(36)])
 }
 
-/// Steps 1 and 2: check, then persist the intent. Returns the pending operation.
+/// A request Klarna's Order Management would refuse is refused here, before anything is
+/// recorded or sent: the first broken rule names the field, the message names them all.
+fn klarnas_rules(violations: &[RuleViolation]) -> Result<(), GatewayError> {
+    match violations.first() {
+        None => Ok(()),
+        Some(first) => {
+            let more = violations[1..].iter().map(|v| format!("; {v}"));
+            Err(GatewayError::invalid(
+                first.field.clone(),
+                std::iter::once(first.reason.clone())
+                    .chain(more)
+                    .collect::<String>(),
+            ))
+        }
+    }
+}
+
+/// Steps 1 and 2: check, then persist the intent (naming it in the admin request's
+/// `claim`, when there is one, in the same transaction). Returns the pending operation.
 async fn prepare(
     gw: &Gateway,
     key: &str,
     cmd: &Command,
     actor: &str,
+    claim: Option<&str>,
 ) -> Result<Operation, GatewayError> {
     let found = gw
         .db
@@ -158,6 +178,7 @@ async fn prepare(
                 shipping_info: shipping_info.clone(),
                 shipping_delay: None,
             };
+            klarnas_rules(&check_capture(&request))?;
             (OpKind::Capture, amount, None, json!(request))
         }
         Command::Refund {
@@ -192,6 +213,7 @@ async fn prepare(
                 reference: Some(reference),
                 order_lines: order_lines.clone(),
             };
+            klarnas_rules(&check_refund(&request))?;
             (
                 OpKind::Refund,
                 amount,
@@ -233,6 +255,9 @@ async fn prepare(
             },
         )
         .await?;
+    if let Some(claim) = claim {
+        gw.db.link_request(&mut tx, claim, id).await?;
+    }
     gw.db
         .audit(
             &mut tx,
@@ -255,25 +280,29 @@ async fn prepare(
 }
 
 /// Runs an operation on a payment (a Klarna order id or an Odoo order reference).
+/// `claim` is the admin request's `Idempotency-Key`, already claimed by the caller
+/// ([`crate::store::idempotency`]): the operation is recorded under it.
 pub async fn run(
     gw: &Gateway,
     key: &str,
     cmd: Command,
     actor: &str,
+    claim: Option<&str>,
 ) -> Result<OpOutcome, GatewayError> {
-    let op = prepare(gw, key, &cmd, actor).await?;
+    let op = prepare(gw, key, &cmd, actor, claim).await?;
     gw.checkpoint("after_intent")?;
     execute(gw, op.id, actor).await?;
-    let operation = gw
-        .db
-        .operation(op.id)
-        .await?
-        .ok_or_else(|| GatewayError::not_found(format!("operation {}", op.id)))?;
+    outcome(gw, op.id).await
+}
+
+/// Where an operation stands, as [`run`] answers it: Klarna's refusal is an error.
+pub async fn outcome(gw: &Gateway, op_id: i64) -> Result<OpOutcome, GatewayError> {
+    let operation = operation(gw, op_id).await?;
     let payment = gw
         .db
-        .transaction(op.transaction_id)
+        .transaction(operation.transaction_id)
         .await?
-        .ok_or(GatewayError::PaymentNotFound(key.to_owned()))?;
+        .ok_or_else(|| GatewayError::Corrupt(format!("operation {op_id} names no payment")))?;
     if operation.state == OpState::Failed {
         return Err(GatewayError::Refused(format!(
             "Klarna refused the {}: {}",
@@ -295,22 +324,23 @@ async fn operation(gw: &Gateway, op_id: i64) -> Result<Operation, GatewayError> 
 /// resume job queued and is not an error here.
 async fn execute(gw: &Gateway, op_id: i64, actor: &str) -> Result<(), GatewayError> {
     let op = operation(gw, op_id).await?;
-    match send(gw, &op).await {
+    let call = match call(gw, &op).await {
+        Ok(call) => call,
+        Err(e) => {
+            // Nothing was sent. The worker tries again (a database that failed may be
+            // back) and puts the operation in front of a person if it cannot.
+            hand_to_worker(gw, op_id).await?;
+            return Err(e);
+        }
+    };
+    match send(gw, &call).await {
         Ok(klarna_id) => {
             gw.checkpoint("after_klarna")?;
             persist_success(gw, op_id, klarna_id.as_deref(), actor).await
         }
         Err(e) if e.is_retryable() => {
             gw.db.count_attempt(op_id, &e.to_string()).await?;
-            jobs::enqueue_now(
-                &gw.db,
-                &Job::ResumeOperation {
-                    operation_id: op_id,
-                },
-                None,
-            )
-            .await?;
-            gw.wake_worker();
+            hand_to_worker(gw, op_id).await?;
             tracing::warn!(
                 operation = op_id,
                 "Klarna unavailable, operation queued for retry: {e}"
@@ -321,32 +351,90 @@ async fn execute(gw: &Gateway, op_id: i64, actor: &str) -> Result<(), GatewayErr
     }
 }
 
-/// Sends the operation to Klarna with its stored key; returns Klarna's capture/refund id.
-async fn send(gw: &Gateway, op: &Operation) -> Result<Option<String>, ClientError> {
-    let t = gw.db.transaction(op.transaction_id).await.ok().flatten();
-    let order_id = t.and_then(|t| t.klarna_order_id).unwrap_or_default();
-    let key = IdempotencyKey::from_stored(op.idempotency_key.clone());
-    let k = &gw.klarna;
-    match op.kind {
+/// What an operation sends to Klarna, read back from its stored row.
+struct Call {
+    order_id: String,
+    key: IdempotencyKey,
+    request: Request,
+}
+
+enum Request {
+    Capture(CaptureRequest),
+    Refund(RefundRequest),
+    Cancel,
+    Release,
+    Extend,
+}
+
+/// Reads what `op` sends. A row that cannot be read is an error, never a guess: no
+/// empty order id, no default request (a zero amount) ever reaches Klarna.
+async fn call(gw: &Gateway, op: &Operation) -> Result<Call, GatewayError> {
+    let t =
+        gw.db.transaction(op.transaction_id).await?.ok_or_else(|| {
+            GatewayError::Corrupt(format!("operation {} names no payment", op.id))
+        })?;
+    let order_id = t.klarna_order_id.ok_or_else(|| {
+        GatewayError::Corrupt(format!(
+            "operation {} is on payment {}, which was never placed at Klarna",
+            op.id, t.id
+        ))
+    })?;
+    let stored = |e: serde_json::Error| {
+        GatewayError::Corrupt(format!(
+            "operation {}'s stored {} request: {e}",
+            op.id,
+            op.kind.as_str()
+        ))
+    };
+    let request = match op.kind {
         OpKind::Capture => {
-            let req: CaptureRequest =
-                serde_json::from_value(op.request.clone()).unwrap_or_default();
-            k.capture(&order_id, &req, &key).await.map(Some)
+            Request::Capture(serde_json::from_value(op.request.clone()).map_err(stored)?)
         }
         OpKind::Refund => {
-            let req: RefundRequest = serde_json::from_value(op.request.clone()).unwrap_or_default();
-            k.refund(&order_id, &req, &key).await.map(Some)
+            Request::Refund(serde_json::from_value(op.request.clone()).map_err(stored)?)
         }
-        OpKind::Cancel => k.cancel_order(&order_id, &key).await.map(|()| None),
-        OpKind::Release => k
-            .release_remaining_authorization(&order_id, &key)
+        OpKind::Cancel => Request::Cancel,
+        OpKind::Release => Request::Release,
+        OpKind::Extend => Request::Extend,
+    };
+    Ok(Call {
+        order_id,
+        key: IdempotencyKey::from_stored(op.idempotency_key.clone()),
+        request,
+    })
+}
+
+/// Sends the operation to Klarna with its stored key; returns Klarna's capture/refund id.
+async fn send(gw: &Gateway, call: &Call) -> Result<Option<String>, ClientError> {
+    let (k, order_id, key) = (&gw.klarna, call.order_id.as_str(), &call.key);
+    match &call.request {
+        Request::Capture(req) => k.capture(order_id, req, key).await.map(Some),
+        Request::Refund(req) => k.refund(order_id, req, key).await.map(Some),
+        Request::Cancel => k.cancel_order(order_id, key).await.map(|()| None),
+        Request::Release => k
+            .release_remaining_authorization(order_id, key)
             .await
             .map(|()| None),
-        OpKind::Extend => k
-            .extend_authorization_time(&order_id, &key)
+        Request::Extend => k
+            .extend_authorization_time(order_id, key)
             .await
             .map(|()| None),
     }
+}
+
+/// Leaves the operation to the resume job (which retries, and after its last attempt
+/// sends it to the review queue and marks the payment for attention).
+async fn hand_to_worker(gw: &Gateway, op_id: i64) -> Result<(), GatewayError> {
+    jobs::enqueue_now(
+        &gw.db,
+        &Job::ResumeOperation {
+            operation_id: op_id,
+        },
+        None,
+    )
+    .await?;
+    gw.wake_worker();
+    Ok(())
 }
 
 /// Step 4: Klarna did it. Idempotent: an operation already recorded stays as it is.
@@ -519,17 +607,12 @@ pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), JobError> {
     if op.state != OpState::Pending {
         return Ok(());
     }
-    let t = gw
-        .db
-        .transaction(op.transaction_id)
-        .await?
-        .ok_or_else(|| JobError::Permanent(format!("no payment {}", op.transaction_id)))?;
-    let order_id = t.klarna_order_id.clone().unwrap_or_default();
+    let call = call(gw, &op).await?;
     // Did Klarna already do it? Beyond Klarna's 24 hours of idempotency this is what
     // keeps a second capture from happening.
     let order = gw
         .klarna
-        .get_order(&order_id)
+        .get_order(&call.order_id)
         .await
         .map_err(|e| JobError::Retryable(e.to_string()))?;
     let reference = op
@@ -558,7 +641,7 @@ pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), JobError> {
     if let Some(klarna_id) = done {
         return Ok(persist_success(gw, op_id, klarna_id.as_deref(), "worker").await?);
     }
-    match send(gw, &op).await {
+    match send(gw, &call).await {
         Ok(klarna_id) => Ok(persist_success(gw, op_id, klarna_id.as_deref(), "worker").await?),
         Err(e) if e.is_retryable() => {
             gw.db.count_attempt(op_id, &e.to_string()).await?;

@@ -39,7 +39,7 @@ async fn a_crash_between_any_two_steps_is_recovered_without_a_second_capture() {
                 .await
                 .expect("gateway");
             doomed.crash_at(step);
-            let err = manage::run(&doomed, &order_id, capture(30_000), "test")
+            let err = manage::run(&doomed, &order_id, capture(30_000), "test", None)
                 .await
                 .expect_err("crashed");
             assert!(

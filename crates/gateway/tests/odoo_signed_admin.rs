@@ -88,6 +88,21 @@ async fn odoo_signed_calls_work_and_bad_signatures_change_nothing() {
             assert_eq!(klarna_captured(), 0, "[{}] case {i} captured", s.db);
         }
 
+        // Nonsense timestamps (the most negative one used to overflow the clock
+        // comparison and drop the connection): refused, naming the header.
+        for t in [i64::MIN, i64::MAX, -1] {
+            let sig = odoo_signature(&secret, t, "POST", &path, &body);
+            let (status, answer) = post(body.clone(), t, sig, "k5").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "[{}] {t}: {answer}", s.db);
+            let message = answer["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("X-Klarna-Gateway-Timestamp"),
+                "[{}] {t}: {answer}",
+                s.db
+            );
+            assert_eq!(klarna_captured(), 0, "[{}] {t} captured", s.db);
+        }
+
         // Signed right: the capture happens, once, however often Odoo retries.
         let sig = odoo_signature(&secret, ts, "POST", &path, &body);
         let (status, first) = post(body.clone(), ts, sig.clone(), "odoo-capture-S1").await;

@@ -139,6 +139,8 @@ error_codes! {
     NothingToRelease = "nothing_to_release",
     /// A cancel, release or extend of this payment is in flight.
     OperationInProgress = "operation_in_progress",
+    /// Another admin request with the same `Idempotency-Key` is being worked on.
+    InProgress = "in_progress",
     /// Klarna refused the operation for good.
     Refused = "refused",
     /// Admin API without the right bearer token.

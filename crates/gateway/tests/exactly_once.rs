@@ -1,0 +1,336 @@
+//! Money moves once per `Idempotency-Key`, on SQLite and PostgreSQL: concurrent requests
+//! with one key make one operation and get one answer; a request whose gateway died
+//! mid-way is answered, when retried, from the operation it recorded — never done again;
+//! a request Klarna would refuse, or whose stored form cannot be read, is never sent.
+
+mod common;
+
+use common::{ADMIN_TOKEN, ORDER, SE_ORDER, SE_TOKEN, TOKEN, databases, system};
+use klarna_gateway::manage;
+use klarna_gateway::store::idempotency::Claim;
+use klarna_gateway::store::{OpKind, OpState};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Sends one admin POST with `key`; its status and body.
+async fn keyed(s: &common::System, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+    let r = s
+        .http
+        .post(format!("{}{path}", s.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Sends `n` copies of one request at once.
+async fn at_once(
+    s: &common::System,
+    n: usize,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> Vec<(StatusCode, Value)> {
+    let sends = (0..n).map(|_| keyed(s, path, key, body));
+    futures::future::join_all(sends).await
+}
+
+/// The payment's operations of `kind`.
+async fn operations(s: &common::System, order_id: &str, kind: OpKind) -> usize {
+    let t = s
+        .gw()
+        .db
+        .find_transaction(order_id)
+        .await
+        .expect("read")
+        .expect("payment");
+    let ops = s.gw().db.operations(t.id).await.expect("operations");
+    ops.iter().filter(|o| o.kind == kind).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_key_make_one_operation_and_one_answer() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        let base = format!("/admin/payments/{order_id}");
+        let mut captures = 0;
+        let mut refunds = 0;
+        for (n, kind, path, body) in [
+            (3, OpKind::Capture, "captures", json!({"amount": 10_000})),
+            (10, OpKind::Capture, "captures", json!({"amount": 10_000})),
+            (3, OpKind::Refund, "refunds", json!({"amount": 1_000})),
+            (10, OpKind::Refund, "refunds", json!({"amount": 1_000})),
+        ] {
+            let key = format!("{path}-{n}");
+            let answers = at_once(&s, n, &format!("{base}/{path}"), &key, &body).await;
+            assert_eq!(
+                answers[0].0,
+                StatusCode::OK,
+                "[{}] {key}: {answers:?}",
+                s.db
+            );
+            assert!(
+                answers.iter().all(|a| a == &answers[0]),
+                "[{}] {key}: every answer the same: {answers:#?}",
+                s.db
+            );
+            match kind {
+                OpKind::Capture => captures += 1,
+                _ => refunds += 1,
+            }
+            assert_eq!(
+                (
+                    operations(&s, &order_id, OpKind::Capture).await,
+                    operations(&s, &order_id, OpKind::Refund).await
+                ),
+                (captures, refunds),
+                "[{}] {key}: one operation",
+                s.db
+            );
+        }
+        let klarna = s.sandbox.state().orders[&order_id].order.clone();
+        assert_eq!(
+            (klarna.captures.len(), klarna.captured_amount),
+            (2, 20_000),
+            "[{}] Klarna's captures",
+            s.db
+        );
+        assert_eq!(
+            (klarna.refunds.len(), klarna.refunded_amount),
+            (2, 2_000),
+            "[{}] Klarna's refunds",
+            s.db
+        );
+
+        // A cancel, ten times at once, on a payment with nothing captured.
+        let se_order = s.paid(SE_ORDER, SE_TOKEN).await;
+        let answers = at_once(
+            &s,
+            10,
+            &format!("/admin/payments/{se_order}/cancel"),
+            "cancel-10",
+            &json!({}),
+        )
+        .await;
+        assert_eq!(answers[0].0, StatusCode::OK, "[{}] {answers:?}", s.db);
+        assert!(answers.iter().all(|a| a == &answers[0]), "[{}]", s.db);
+        assert_eq!(operations(&s, &se_order, OpKind::Cancel).await, 1);
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_died_mid_way_is_answered_from_its_operation_when_retried() {
+    for db in databases().await {
+        for step in ["after_intent", "after_klarna"] {
+            let s = system(&db).await;
+            let order_id = s.paid(ORDER, TOKEN).await;
+            let path = format!("/admin/payments/{order_id}/captures");
+            let body = json!({"amount": 30_000});
+            let key = format!("odoo-capture-{step}");
+
+            // The gateway stops after recording the capture (and, at the second step,
+            // after Klarna did it) and never answers.
+            s.gw().crash_at(step);
+            let (status, died) = keyed(&s, &path, &key, &body).await;
+            assert_eq!(
+                status,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "[{} {step}] {died}",
+                s.db
+            );
+            // Its restart resumes the operation left pending.
+            manage::recover(s.gw()).await.expect("recover");
+            s.settle().await;
+
+            // The caller retries with the same key: the first operation's result.
+            let (status, retried) = keyed(&s, &path, &key, &body).await;
+            assert_eq!(status, StatusCode::OK, "[{} {step}] {retried}", s.db);
+            assert_eq!(
+                retried["operation"]["state"], "succeeded",
+                "[{} {step}] {retried}",
+                s.db
+            );
+            let klarna = s.sandbox.state().orders[&order_id].order.clone();
+            assert_eq!(
+                (klarna.captures.len(), klarna.captured_amount),
+                (1, 30_000),
+                "[{} {step}] one capture at Klarna",
+                s.db
+            );
+            assert_eq!(operations(&s, &order_id, OpKind::Capture).await, 1);
+            let (status, again) = keyed(&s, &path, &key, &body).await;
+            assert_eq!((status, &again), (StatusCode::OK, &retried), "[{}]", s.db);
+
+            // A deliberate second capture of the same amount, with its own key, happens.
+            let (status, second) = keyed(&s, &path, &format!("{key}-2"), &body).await;
+            assert_eq!(status, StatusCode::OK, "[{} {step}] {second}", s.db);
+            assert_ne!(second["operation"]["id"], retried["operation"]["id"]);
+            assert_eq!(
+                s.sandbox.state().orders[&order_id].order.captured_amount,
+                60_000,
+                "[{} {step}]",
+                s.db
+            );
+            s.shutdown().await;
+        }
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_one_requests_and_only_an_abandoned_one_is_taken_over() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let store = &s.gw().db;
+        assert_eq!(
+            store.claim_request("k", "hash").await.expect("claim"),
+            Claim::Mine
+        );
+        let Claim::Taken(first) = store.claim_request("k", "hash").await.expect("claim") else {
+            panic!("[{}] a second claim of one key must be refused", s.db);
+        };
+        assert_eq!(
+            (first.operation_id, first.answer.clone()),
+            (None, None),
+            "[{}]",
+            s.db
+        );
+        // Two takers of one abandoned claim: one wins.
+        assert!(store.take_over_request("k", &first).await.expect("take"));
+        assert!(!store.take_over_request("k", &first).await.expect("take"));
+
+        // Released without an operation: the key is free again.
+        store.release_request("k").await.expect("release");
+        assert_eq!(store.admin_request("k").await.expect("read"), None);
+        assert_eq!(
+            store.claim_request("k", "hash").await.expect("claim"),
+            Claim::Mine
+        );
+        // Answered: the answer stays, and is not overwritten.
+        store
+            .answer_request("k", 200, "{\"a\":1}")
+            .await
+            .expect("answer");
+        store.answer_request("k", 500, "{}").await.expect("answer");
+        let Claim::Taken(done) = store.claim_request("k", "hash").await.expect("claim") else {
+            panic!("[{}] an answered key stays taken", s.db);
+        };
+        assert_eq!(
+            done.answer,
+            Some((200, "{\"a\":1}".to_owned())),
+            "[{}]",
+            s.db
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_whose_stored_request_cannot_be_read_is_never_sent() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        s.settle().await;
+        // A capture recorded, then its stored request broken before the worker sends it.
+        s.gw().crash_at("after_intent");
+        let (status, _) = keyed(
+            &s,
+            &format!("/admin/payments/{order_id}/captures"),
+            "broken",
+            &json!({"amount": 5_000}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "[{}]", s.db);
+        sqlx::query("UPDATE operations SET request = $1 WHERE kind = 'capture'")
+            .bind("{\"captured_amount\": \"lots\"}")
+            .execute(&s.gw().db.pool)
+            .await
+            .expect("break the stored request");
+        manage::recover(s.gw()).await.expect("recover");
+        s.settle().await;
+
+        assert_eq!(
+            s.sandbox.state().orders[&order_id].order.captured_amount,
+            0,
+            "[{}] nothing guessed reached Klarna",
+            s.db
+        );
+        let t = s
+            .gw()
+            .db
+            .find_transaction(&order_id)
+            .await
+            .expect("read")
+            .expect("payment");
+        let ops = s.gw().db.operations(t.id).await.expect("operations");
+        assert_eq!(ops[0].state, OpState::Failed, "[{}] {ops:?}", s.db);
+        assert!(
+            t.attention
+                .as_deref()
+                .is_some_and(|a| a.contains("stored capture request")),
+            "[{}] the payment needs a person: {:?}",
+            s.db,
+            t.attention
+        );
+        let review = s.gw().db.jobs_in("review").await.expect("review");
+        assert_eq!(review.len(), 1, "[{}] {review:?}", s.db);
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_beyond_order_managements_limits_is_refused_before_anything_is_recorded() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        let path = format!("/admin/payments/{order_id}/captures");
+        for (body, field) in [
+            (
+                json!({"amount": 1_000, "description": "d".repeat(300)}),
+                "description",
+            ),
+            (
+                json!({"amount": 1_000, "shipping_info": [{"shipping_company": "c".repeat(120)}]}),
+                "shipping_info[0].shipping_company",
+            ),
+            (
+                json!({"amount": 1_000, "shipping_info": [{"tracking_number": "t".repeat(120)}]}),
+                "shipping_info[0].tracking_number",
+            ),
+            (
+                json!({"amount": 1_000, "shipping_info": [{"shipping_method": "Drone"}]}),
+                "shipping_info[0].shipping_method",
+            ),
+        ] {
+            let (status, answer) = s.admin(&path, &body).await;
+            assert_eq!(
+                (status, answer["code"].as_str(), answer["field"].as_str()),
+                (
+                    StatusCode::BAD_REQUEST,
+                    Some("invalid_request"),
+                    Some(field)
+                ),
+                "[{}] {answer}",
+                s.db
+            );
+        }
+        assert_eq!(operations(&s, &order_id, OpKind::Capture).await, 0);
+        assert_eq!(
+            s.sandbox.state().orders[&order_id].order.captured_amount,
+            0,
+            "[{}]",
+            s.db
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
