@@ -239,6 +239,34 @@ async fn captures_refunds_and_their_limits() {
         .expect_err("over");
     assert_eq!(e.kind, ErrorKind::CaptureNotAllowed);
     assert!(e.to_string().contains("remaining authorized amount"), "{e}");
+
+    // Beyond Order Management's schema (texts of 255, shipping fields of 100, a fixed
+    // list of shipping methods): refused, each field named, nothing captured.
+    let malformed = CaptureRequest {
+        captured_amount: 100,
+        description: Some("d".repeat(300)),
+        shipping_info: vec![ShippingInfo {
+            shipping_company: Some("c".repeat(120)),
+            shipping_method: Some("Drone".into()),
+            tracking_number: Some("t".repeat(120)),
+            ..ShippingInfo::default()
+        }],
+        ..CaptureRequest::default()
+    };
+    let e = client
+        .capture(&id, &malformed, &IdempotencyKey::new())
+        .await
+        .expect_err("malformed");
+    assert_eq!(e.kind, ErrorKind::Validation);
+    for field in [
+        "description",
+        "shipping_info[0].shipping_company",
+        "shipping_info[0].shipping_method",
+        "shipping_info[0].tracking_number",
+    ] {
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+    assert_eq!(client.list_captures(&id).await.expect("list").len(), 1);
     let e = client
         .get_capture(&id, "nope")
         .await

@@ -187,7 +187,15 @@ pub fn map_unvalidated(
         return Err(MappingError::Invalid(problems));
     }
     if us_sales_tax {
-        let tax = amount_total - lines.iter().map(|l| l.total_amount).sum::<i64>();
+        // The tax is Odoo's own figure. Whatever else the lines miss is rounding, closed
+        // below as anywhere: a tax-exempt order never gets a "tax" of -1.
+        let tax = minor(currency, doc.order.amount_tax, "order.amount_tax")?;
+        if tax < 0 {
+            return Err(invalid(
+                "order.amount_tax",
+                format!("is {tax}; Klarna's order_tax_amount cannot be negative"),
+            ));
+        }
         if tax != 0 {
             lines.push(OrderLine {
                 kind: Some(LineType::SalesTax),
@@ -202,9 +210,8 @@ pub fn map_unvalidated(
                 total_tax_amount: tax,
             });
         }
-    } else {
-        close_rounding_gap(&mut lines, amount_total)?;
     }
+    close_rounding_gap(&mut lines, amount_total)?;
 
     let phone = opts.phone.unwrap_or(|_, _| None);
     Ok(OrderBody {
@@ -762,6 +769,44 @@ mod tests {
             body.order_tax_amount,
             tax_lines.iter().map(|l| l.total_amount).sum::<i64>()
         );
+        assert_eq!(check_amounts(&body), vec![]);
+    }
+
+    #[test]
+    fn a_us_order_without_tax_closes_a_rounding_gap_without_a_negative_tax() {
+        // S00083 made tax-exempt, with Odoo's total one cent below its lines' (global
+        // rounding): one rounding line of -1, no tax line, no tax.
+        let mut doc = fixture("S00083");
+        for line in &mut doc.lines {
+            line.price_total = line.price_subtotal;
+            line.price_tax = 0.0;
+        }
+        let untaxed: i64 = doc
+            .lines
+            .iter()
+            .filter(|l| l.display_type.is_none())
+            .map(|l| (l.price_subtotal * 100.0).round() as i64)
+            .sum();
+        doc.order.amount_tax = 0.0;
+        doc.order.amount_untaxed = (untaxed - 1) as f64 / 100.0;
+        doc.order.amount_total = doc.order.amount_untaxed;
+        let body = map_unvalidated(&doc, &MappingOptions::default()).expect("maps");
+        assert_eq!(body.order_tax_amount, 0);
+        assert_eq!(body.order_amount, untaxed - 1);
+        assert!(
+            body.order_lines
+                .iter()
+                .all(|l| l.kind != Some(LineType::SalesTax)),
+            "{:#?}",
+            body.order_lines
+        );
+        let rounding: Vec<i64> = body
+            .order_lines
+            .iter()
+            .filter(|l| l.reference.as_deref() == Some("rounding"))
+            .map(|l| l.total_amount)
+            .collect();
+        assert_eq!(rounding, vec![-1]);
         assert_eq!(check_amounts(&body), vec![]);
     }
 

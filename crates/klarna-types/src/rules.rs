@@ -3,10 +3,31 @@
 //! The mapping must never produce a body that fails here, and the sandbox refuses any body
 //! that does, with Klarna's `BAD_VALUE` and the offending field path.
 
-use crate::klarna::{LineType, OrderBody, OrderLine};
+use crate::klarna::{CaptureRequest, LineType, OrderBody, OrderLine, RefundRequest, ShippingInfo};
 use crate::money::MAX_AMOUNT;
 
 pub const MAX_ORDER_LINES: usize = 1000;
+
+/// Order Management's `shipping_info.shipping_method` values (its OpenAPI pattern).
+pub const SHIPPING_METHODS: [&str; 13] = [
+    "PickUpStore",
+    "Home",
+    "BoxReg",
+    "BoxUnreg",
+    "PickUpPoint",
+    "Own",
+    "Postal",
+    "DHLPackstation",
+    "Digital",
+    "Undefined",
+    "PickUpWarehouse",
+    "ClickCollect",
+    "PalletDelivery",
+];
+/// Most `shipping_info` items one capture may carry.
+pub const MAX_SHIPPING_INFO: usize = 500;
+/// `description` and `reference` of a capture or refund.
+pub const MAX_OM_TEXT: usize = 255;
 
 /// One broken rule: the field path Klarna would name, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +104,129 @@ pub fn check_amounts(body: &OrderBody) -> Vec<RuleViolation> {
     out
 }
 
+/// Every rule of Order Management's capture schema (`CaptureObject`) the request breaks;
+/// empty when Klarna would take it.
+pub fn check_capture(req: &CaptureRequest) -> Vec<RuleViolation> {
+    let mut out = Vec::new();
+    check_operation(
+        ("captured_amount", req.captured_amount),
+        req.description.as_deref(),
+        req.reference.as_deref(),
+        &req.order_lines,
+        &mut out,
+    );
+    if req.shipping_info.len() > MAX_SHIPPING_INFO {
+        out.push(violation(
+            "shipping_info",
+            format!(
+                "holds {} items, at most {MAX_SHIPPING_INFO}",
+                req.shipping_info.len()
+            ),
+        ));
+    }
+    for (i, info) in req.shipping_info.iter().enumerate() {
+        check_shipping_info(i, info, &mut out);
+    }
+    if req.shipping_delay.is_some_and(|d| d < 0) {
+        out.push(violation("shipping_delay", "must not be negative"));
+    }
+    out
+}
+
+/// Every rule of Order Management's refund schema (`RefundObject`) the request breaks.
+pub fn check_refund(req: &RefundRequest) -> Vec<RuleViolation> {
+    let mut out = Vec::new();
+    check_operation(
+        ("refunded_amount", req.refunded_amount),
+        req.description.as_deref(),
+        req.reference.as_deref(),
+        &req.order_lines,
+        &mut out,
+    );
+    out
+}
+
+/// What captures and refunds share: the amount, the texts, the lines.
+fn check_operation(
+    (amount_field, amount): (&str, i64),
+    description: Option<&str>,
+    reference: Option<&str>,
+    lines: &[OrderLine],
+    out: &mut Vec<RuleViolation>,
+) {
+    if !(0..=MAX_AMOUNT).contains(&amount) {
+        out.push(violation(
+            amount_field,
+            format!("must be 0 to {MAX_AMOUNT}, is {amount}"),
+        ));
+    }
+    for (field, text) in [("description", description), ("reference", reference)] {
+        check_length(field, text, MAX_OM_TEXT, out);
+    }
+    if lines.len() > MAX_ORDER_LINES {
+        out.push(violation(
+            "order_lines",
+            format!("holds {} lines, at most {MAX_ORDER_LINES}", lines.len()),
+        ));
+    }
+    for (i, line) in lines.iter().enumerate() {
+        check_line(i, line, out);
+    }
+    let sum: i128 = lines.iter().map(|l| i128::from(l.total_amount)).sum();
+    if !lines.is_empty() && sum != i128::from(amount) {
+        out.push(violation(
+            "order_lines",
+            format!("their total_amount add up to {sum}, not the {amount_field} {amount}"),
+        ));
+    }
+}
+
+fn check_shipping_info(i: usize, info: &ShippingInfo, out: &mut Vec<RuleViolation>) {
+    let at = |field: &str| format!("shipping_info[{i}].{field}");
+    for (field, text, max) in [
+        ("shipping_company", info.shipping_company.as_deref(), 100),
+        ("tracking_number", info.tracking_number.as_deref(), 100),
+        ("tracking_uri", info.tracking_uri.as_deref(), 1024),
+        (
+            "return_shipping_company",
+            info.return_shipping_company.as_deref(),
+            100,
+        ),
+        (
+            "return_tracking_number",
+            info.return_tracking_number.as_deref(),
+            100,
+        ),
+        (
+            "return_tracking_uri",
+            info.return_tracking_uri.as_deref(),
+            1024,
+        ),
+    ] {
+        check_length(&at(field), text, max, out);
+    }
+    if let Some(method) = &info.shipping_method
+        && !SHIPPING_METHODS.contains(&method.as_str())
+    {
+        out.push(violation(
+            at("shipping_method"),
+            format!("{method:?} is not one of {}", SHIPPING_METHODS.join(", ")),
+        ));
+    }
+}
+
+fn check_length(field: &str, text: Option<&str>, max: usize, out: &mut Vec<RuleViolation>) {
+    if let Some(text) = text {
+        let n = text.chars().count();
+        if n > max {
+            out.push(violation(
+                field,
+                format!("is {n} characters, at most {max}"),
+            ));
+        }
+    }
+}
+
 fn check_line(i: usize, line: &OrderLine, out: &mut Vec<RuleViolation>) {
     let at = |field: &str| format!("order_lines[{i}].{field}");
     if line.name.is_empty() || line.name.chars().count() > 255 {
@@ -140,6 +284,68 @@ fn check_line(i: usize, line: &OrderLine, out: &mut Vec<RuleViolation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields(v: &[RuleViolation]) -> Vec<&str> {
+        v.iter().map(|v| v.field.as_str()).collect()
+    }
+
+    #[test]
+    fn captures_and_refunds_keep_order_managements_limits() {
+        let ok = CaptureRequest {
+            captured_amount: 1000,
+            description: Some("d".repeat(255)),
+            reference: Some("r".repeat(255)),
+            order_lines: vec![line(1000, 2500, 200)],
+            shipping_info: vec![ShippingInfo {
+                shipping_company: Some("c".repeat(100)),
+                shipping_method: Some("PickUpPoint".into()),
+                tracking_number: Some("t".repeat(100)),
+                tracking_uri: Some("u".repeat(1024)),
+                ..ShippingInfo::default()
+            }],
+            shipping_delay: Some(0),
+        };
+        assert_eq!(check_capture(&ok), vec![]);
+
+        let mut bad = ok.clone();
+        bad.description = Some("ä".repeat(300));
+        bad.order_lines[0].total_amount = 999;
+        bad.shipping_info[0].shipping_company = Some("c".repeat(120));
+        bad.shipping_info[0].tracking_number = Some("t".repeat(120));
+        bad.shipping_info[0].shipping_method = Some("Drone".into());
+        bad.shipping_delay = Some(-1);
+        assert_eq!(
+            fields(&check_capture(&bad)),
+            [
+                "description",
+                "order_lines[0].total_amount",
+                "order_lines",
+                "shipping_info[0].shipping_company",
+                "shipping_info[0].tracking_number",
+                "shipping_info[0].shipping_method",
+                "shipping_delay",
+            ]
+        );
+        bad = ok.clone();
+        bad.captured_amount = -1;
+        bad.order_lines = vec![line(0, 0, 0); MAX_ORDER_LINES + 1];
+        bad.shipping_info = vec![ShippingInfo::default(); MAX_SHIPPING_INFO + 1];
+        let found = check_capture(&bad);
+        assert_eq!(
+            fields(&found)[..2],
+            ["captured_amount", "order_lines"],
+            "{found:?}"
+        );
+        assert!(fields(&found).contains(&"shipping_info"));
+
+        let refund = RefundRequest {
+            refunded_amount: 1000,
+            description: None,
+            reference: Some("r".repeat(256)),
+            order_lines: Vec::new(),
+        };
+        assert_eq!(fields(&check_refund(&refund)), ["reference"]);
+    }
 
     fn line(total: i64, rate: i64, tax: i64) -> OrderLine {
         OrderLine {

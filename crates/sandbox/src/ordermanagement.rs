@@ -15,6 +15,8 @@ use klarna_types::klarna::{
 };
 use klarna_types::money::MAX_AMOUNT;
 
+use klarna_types::rules::{RuleViolation, check_capture, check_refund};
+
 use crate::api::{KlarnaJson, MerchantAuth};
 use crate::clock::{rfc3339, unix};
 use crate::reply::{KlarnaError, Reply, new_id};
@@ -140,6 +142,20 @@ async fn get_order(
     Ok(Reply::json(StatusCode::OK, &order.order))
 }
 
+/// Order Management's request schema, checked as the gateway checks it before sending
+/// (`klarna_types::rules`): every broken rule is named.
+fn schema(violations: Vec<RuleViolation>) -> Result<(), KlarnaError> {
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(KlarnaError::bad_value(
+        violations
+            .into_iter()
+            .map(|v| format!("Bad value: {} ({})", v.field, v.reason))
+            .collect(),
+    ))
+}
+
 async fn capture(
     State(sandbox): State<Arc<Sandbox>>,
     _auth: MerchantAuth,
@@ -151,21 +167,7 @@ async fn capture(
     let mut captured: Option<Order> = None;
     let reply = idempotent(&sandbox, &headers, |state, now| {
         let order = order(state, &order_id, now)?;
-        if !(0..=MAX_AMOUNT).contains(&body.captured_amount) {
-            return Err(KlarnaError::bad_value(vec![
-                "Bad value: captured_amount".into(),
-            ]));
-        }
-        if !body.order_lines.is_empty() && lines_total(&body.order_lines) != body.captured_amount {
-            return Err(KlarnaError::bad_value(vec![
-                "Bad value: order_lines (their total_amount must add up to captured_amount)".into(),
-            ]));
-        }
-        if body.shipping_info.len() > 500 {
-            return Err(KlarnaError::bad_value(vec![
-                "Bad value: shipping_info".into(),
-            ]));
-        }
+        schema(check_capture(&body))?;
         if !order.is_open() {
             return Err(not_allowed(
                 "CAPTURE_NOT_ALLOWED",
@@ -252,14 +254,10 @@ async fn refund(
     let base = sandbox.base_url.clone();
     idempotent(&sandbox, &headers, |state, now| {
         let order = order(state, &order_id, now)?;
-        if body.refunded_amount <= 0 || body.refunded_amount > MAX_AMOUNT {
+        schema(check_refund(&body))?;
+        if body.refunded_amount == 0 {
             return Err(KlarnaError::bad_value(vec![
                 "Bad value: refunded_amount".into(),
-            ]));
-        }
-        if !body.order_lines.is_empty() && lines_total(&body.order_lines) != body.refunded_amount {
-            return Err(KlarnaError::bad_value(vec![
-                "Bad value: order_lines (their total_amount must add up to refunded_amount)".into(),
             ]));
         }
         let o = &mut order.order;
