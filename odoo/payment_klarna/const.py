@@ -43,3 +43,4 @@ SIGNATURE_WINDOW = 300
 # Headers of the signed calls, both ways.
 HEADER_TIMESTAMP = 'X-Klarna-Gateway-Timestamp'
 HEADER_SIGNATURE = 'X-Klarna-Gateway-Signature'
+HEADER_NONCE = 'X-Klarna-Gateway-Nonce'

@@ -17,19 +17,24 @@ def gateway_signature(secret, timestamp, body):
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def admin_signature(secret, timestamp, method, path, body):
-    """ Sign a call to the gateway's admin API:
-    `hex(HMAC-SHA256(secret, "<timestamp>.<METHOD> <path>.<body>"))`.
+def admin_signature(secret, timestamp, nonce, method, path, idempotency_key, body):
+    """ Sign a call to the gateway's admin API: `hex(HMAC-SHA256(secret, message))` over
+    `"<timestamp>\n<nonce>\n<METHOD> <path>\n<Idempotency-Key>\n<body>"`.
+
+    The nonce and the idempotency key are signed so that a copied request can be neither
+    replayed (the gateway accepts each nonce once) nor sent again under another key.
 
     :param str secret: The shared secret.
     :param int timestamp: Unix seconds.
+    :param str nonce: Unique per call (a UUID), sent as `X-Klarna-Gateway-Nonce`.
     :param str method: The HTTP method, upper case.
     :param str path: The path with its query string, as the gateway sees it.
+    :param str idempotency_key: The `Idempotency-Key` header, '' when there is none.
     :param bytes body: The request body.
     :return: The hex signature.
     :rtype: str
     """
-    message = f'{timestamp}.{method} {path}.'.encode() + body
+    message = f'{timestamp}\n{nonce}\n{method} {path}\n{idempotency_key}\n'.encode() + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use klarna_types::odoo_signature::{self, sign_admin};
+use klarna_types::odoo_signature::{self, AdminCall, sign_admin};
 use serde_json::{Value, json};
 
 use crate::db::now_ms;
@@ -137,6 +137,24 @@ pub async fn odoo_signed(
     if !within_window(now_ms() / 1000, timestamp) {
         return refused("X-Klarna-Gateway-Timestamp is more than 300 s from the gateway's clock");
     }
+    let (nonce, idempotency_key) = {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (
+            header("x-klarna-gateway-nonce"),
+            header("idempotency-key").unwrap_or_default(),
+        )
+    };
+    let Some(nonce) = nonce.filter(|n| valid_nonce(n)) else {
+        return refused(
+            "X-Klarna-Gateway-Nonce is missing or not 16 to 64 letters, digits and dashes",
+        );
+    };
     let Some(secret) = gw.secrets.get(ODOO_SHARED_SECRET) else {
         return refused("the gateway has no Odoo shared secret");
     };
@@ -148,9 +166,23 @@ pub async fn odoo_signed(
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    let expected = sign_admin(&secret, timestamp, parts.method.as_str(), &path, &bytes);
+    let call = AdminCall {
+        timestamp,
+        nonce: &nonce,
+        method: parts.method.as_str(),
+        path: &path,
+        idempotency_key: &idempotency_key,
+        body: &bytes,
+    };
+    let expected = sign_admin(&secret, &call);
     if expected.is_empty() || !odoo_signature::verify(&expected, signature.trim()) {
         return refused("X-Klarna-Gateway-Signature does not match the request");
+    }
+    // Only a request signed right spends its nonce: nobody else can fill the table.
+    match gw.db.accept_nonce(&nonce, NONCE_KEEP_MS).await {
+        Ok(true) => {}
+        Ok(false) => return refused("X-Klarna-Gateway-Nonce was used before: a replayed request"),
+        Err(e) => return e.into_response(),
     }
     parts.extensions.insert(OdooSigned);
     next.run(axum::extract::Request::from_parts(
@@ -158,6 +190,19 @@ pub async fn odoo_signed(
         axum::body::Body::from(bytes),
     ))
     .await
+}
+
+/// How long a nonce is remembered: longer than the span of timestamps the window lets
+/// through (twice 300 s), and a minute.
+const NONCE_KEEP_MS: i64 = 11 * 60 * 1000;
+
+/// A nonce is a UUID or the like: short, and nothing that could change how the signed
+/// message splits.
+fn valid_nonce(nonce: &str) -> bool {
+    (16..=64).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Whether a signed request's timestamp is within [`SIGNATURE_WINDOW_SECS`] of `now`,
@@ -367,7 +412,8 @@ async fn operate(
         &body,
         |claim| async move {
             let command = make(&input)?;
-            manage::run(&gw2, &key, command, "admin", claim.as_deref()).await
+            let expected: manage::Expected = parse(&input)?;
+            manage::run(&gw2, &key, command, expected, "admin", claim.as_deref()).await
         },
     )
     .await
@@ -501,5 +547,20 @@ mod tests {
             assert!(!within_window(now, nonsense), "{nonsense}");
         }
         assert!(!within_window(i64::MIN, i64::MAX));
+    }
+
+    #[test]
+    fn nonces_are_short_and_plain() {
+        assert!(valid_nonce("3f2b8c1e-0d4a-4c8e-9a61-2d7f6b9f0a01"));
+        assert!(valid_nonce("3f2b8c1e0d4a4c8e9a612d7f6b9f0a01"));
+        for bad in [
+            "",
+            "short",
+            "has.a.dot-0123456789",
+            "new\nline-0123456789",
+            &"a".repeat(65),
+        ] {
+            assert!(!valid_nonce(bad), "{bad:?}");
+        }
     }
 }

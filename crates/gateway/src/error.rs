@@ -16,7 +16,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use klarna_client::ClientError;
-use klarna_types::contract::{ApiError, ErrorCode};
+use klarna_types::contract::{ApiError, ErrorCode, PaymentFigures};
 use klarna_types::mapping::MappingError;
 use klarna_types::payment::Refusal;
 use serde::de::DeserializeOwned;
@@ -58,6 +58,15 @@ pub enum GatewayError {
     /// An Odoo-signed admin request refused, and why (nothing secret is in the reason).
     #[error("Odoo signature refused: {0}")]
     SignatureRefused(&'static str),
+    /// The payment is not what the caller believed (`expected_captured`,
+    /// `expected_refunded`); nothing was done.
+    #[error(
+        "the payment changed: {differs}; nothing was done — bring your records in line and ask again if it is still needed"
+    )]
+    StateChanged {
+        differs: String,
+        payment: Box<PaymentFigures>,
+    },
     /// Another request with the same `Idempotency-Key` is being worked on.
     #[error("a request with this Idempotency-Key is in progress; ask again shortly")]
     InProgress,
@@ -129,6 +138,7 @@ impl GatewayError {
                 (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized)
             }
             Self::InProgress => (StatusCode::CONFLICT, ErrorCode::InProgress),
+            Self::StateChanged { .. } => (StatusCode::CONFLICT, ErrorCode::StateChanged),
             Self::Webhook(r) => rejection_status_and_code(r),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::OriginNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed),
@@ -193,7 +203,10 @@ impl GatewayError {
             Self::InvalidRequest { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let body = ApiError::new(code, self.public_message(), field);
+        let mut body = ApiError::new(code, self.public_message(), field);
+        if let Self::StateChanged { payment, .. } = self {
+            body.payment = Some((**payment).clone());
+        }
         (status, body)
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use klarna_gateway::config::{LogFormat, SANDBOX_URL};
-use klarna_gateway::manage::{self, Command as Op};
+use klarna_gateway::manage::{self, Command as Op, Expected};
 use klarna_gateway::{
     Config, Gateway, GatewayError, InitialSecrets, mapping_options, reconcile, worker,
 };
@@ -53,6 +53,8 @@ enum Command {
         /// Minor units (cents).
         #[arg(long)]
         amount: Option<i64>,
+        #[command(flatten)]
+        expected: Expected,
     },
     /// Refund (default: all that was captured and not refunded).
     Refund {
@@ -63,11 +65,21 @@ enum Command {
         /// Refund from this capture (Klarna's capture id).
         #[arg(long)]
         capture: Option<String>,
+        #[command(flatten)]
+        expected: Expected,
     },
     /// Cancel an order with no captures.
-    Cancel { payment: String },
+    Cancel {
+        payment: String,
+        #[command(flatten)]
+        expected: Expected,
+    },
     /// Release the authorization that will not be captured.
-    Release { payment: String },
+    Release {
+        payment: String,
+        #[command(flatten)]
+        expected: Expected,
+    },
     /// Extend the authorization period.
     Extend { payment: String },
     /// The review queue: jobs that failed every attempt.
@@ -255,48 +267,42 @@ async fn run(
             print(&manage::view(&gw, &payment).await?);
             Ok(())
         }
-        Command::Capture { payment, amount } => {
-            operate(
-                config,
-                initial,
-                sandbox,
-                &op(&payment),
-                Op::Capture {
-                    amount,
-                    order_lines: Vec::new(),
-                    shipping_info: Vec::new(),
-                    description: None,
-                },
-            )
-            .await
+        Command::Capture {
+            payment,
+            amount,
+            expected,
+        } => {
+            let capture = Op::Capture {
+                amount,
+                order_lines: Vec::new(),
+                shipping_info: Vec::new(),
+                description: None,
+            };
+            operate(config, initial, sandbox, &op(&payment), capture, expected).await
         }
         Command::Refund {
             payment,
             amount,
             capture,
+            expected,
         } => {
-            operate(
-                config,
-                initial,
-                sandbox,
-                &op(&payment),
-                Op::Refund {
-                    amount,
-                    capture_id: capture,
-                    order_lines: Vec::new(),
-                    description: None,
-                },
-            )
-            .await
+            let refund = Op::Refund {
+                amount,
+                capture_id: capture,
+                order_lines: Vec::new(),
+                description: None,
+            };
+            operate(config, initial, sandbox, &op(&payment), refund, expected).await
         }
-        Command::Cancel { payment } => {
-            operate(config, initial, sandbox, &payment, Op::Cancel).await
+        Command::Cancel { payment, expected } => {
+            operate(config, initial, sandbox, &payment, Op::Cancel, expected).await
         }
-        Command::Release { payment } => {
-            operate(config, initial, sandbox, &payment, Op::Release).await
+        Command::Release { payment, expected } => {
+            operate(config, initial, sandbox, &payment, Op::Release, expected).await
         }
         Command::Extend { payment } => {
-            operate(config, initial, sandbox, &payment, Op::Extend).await
+            let none = Expected::default();
+            operate(config, initial, sandbox, &payment, Op::Extend, none).await
         }
         Command::Review { action } => {
             let gw = open(config, initial, sandbox).await?;
@@ -407,9 +413,10 @@ async fn operate(
     sandbox: bool,
     payment: &str,
     op: Op,
+    expected: Expected,
 ) -> Result<(), GatewayError> {
     let gw = open(config, initial, sandbox).await?;
-    let outcome = manage::run(&gw, payment, op, "cli", None).await?;
+    let outcome = manage::run(&gw, payment, op, expected, "cli", None).await?;
     worker::drain(&gw).await?;
     print(&outcome);
     Ok(())

@@ -13,6 +13,7 @@
 //! payment is marked as needing attention, in Odoo too.
 
 use klarna_client::{ClientError, IdempotencyKey};
+use klarna_types::contract::PaymentFigures;
 use klarna_types::klarna::{CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo};
 use klarna_types::payment::Payment;
 use klarna_types::rules::{RuleViolation, check_capture, check_refund};
@@ -58,6 +59,61 @@ pub enum Command {
     Cancel,
     Release,
     Extend,
+}
+
+/// What the caller believes the payment holds (minor units), captures and refunds it
+/// asked for and was answered on included. When given, an operation is done only if the
+/// gateway's own figures — operations still in flight included — agree; otherwise it is
+/// refused with `409 state_changed` and the figures. A retry of one intent after a crash or
+/// a rollback on the caller's side then finds the payment changed instead of moving money
+/// again, whatever key it carries; a deliberate second capture, asked with the figures
+/// that include the first, is done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::Args)]
+pub struct Expected {
+    /// Refuse unless the payment has this much captured (minor units; captures in flight
+    /// count).
+    #[serde(default)]
+    #[arg(long)]
+    pub expected_captured: Option<i64>,
+    /// Refuse unless the payment has this much refunded (minor units; refunds in flight
+    /// count).
+    #[serde(default)]
+    #[arg(long)]
+    pub expected_refunded: Option<i64>,
+}
+
+impl Expected {
+    /// Refuses when `p` (the payment as it will be once what is in flight lands) is not
+    /// what the caller expects.
+    fn check(&self, t: &Transaction, p: &Payment) -> Result<(), GatewayError> {
+        let captured = p.captured().minor();
+        let refunded = p.refunded().minor();
+        let mut differs = Vec::new();
+        if let Some(expected) = self.expected_captured
+            && expected != captured
+        {
+            differs.push(format!("{captured} captured, not the {expected} expected"));
+        }
+        if let Some(expected) = self.expected_refunded
+            && expected != refunded
+        {
+            differs.push(format!("{refunded} refunded, not the {expected} expected"));
+        }
+        if differs.is_empty() {
+            return Ok(());
+        }
+        Err(GatewayError::StateChanged {
+            differs: format!("{} {}", t.currency, differs.join(" and ")),
+            payment: Box::new(PaymentFigures {
+                currency: t.currency.clone(),
+                authorized: t.authorized_amount,
+                captured,
+                refunded,
+                captured_in_flight: captured - t.captured_amount,
+                refunded_in_flight: refunded - t.refunded_amount,
+            }),
+        })
+    }
 }
 
 /// The result of an operation request.
@@ -141,6 +197,7 @@ async fn prepare(
     gw: &Gateway,
     key: &str,
     cmd: &Command,
+    expected: Expected,
     actor: &str,
     claim: Option<&str>,
 ) -> Result<Operation, GatewayError> {
@@ -154,6 +211,7 @@ async fn prepare(
     let t = gw.db.lock_transaction(&mut tx, found.id).await?;
     let ops = gw.db.operations_in(&mut tx, t.id).await?;
     let p = projected(&t, &ops)?;
+    expected.check(&t, &p)?;
     let idempotency_key = IdempotencyKey::new();
     let reference = op_reference(idempotency_key.as_str());
     let (kind, amount, capture_op, request) = match cmd {
@@ -286,10 +344,11 @@ pub async fn run(
     gw: &Gateway,
     key: &str,
     cmd: Command,
+    expected: Expected,
     actor: &str,
     claim: Option<&str>,
 ) -> Result<OpOutcome, GatewayError> {
-    let op = prepare(gw, key, &cmd, actor, claim).await?;
+    let op = prepare(gw, key, &cmd, expected, actor, claim).await?;
     gw.checkpoint("after_intent")?;
     execute(gw, op.id, actor).await?;
     outcome(gw, op.id).await

@@ -188,6 +188,14 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(step);
     }
 
+    /// Tests only: disarms [`Self::crash_at`] when the work never reached its step.
+    pub fn clear_crash(&self) {
+        *self
+            .crash_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     pub(crate) fn checkpoint(&self, step: &'static str) -> Result<(), GatewayError> {
         let mut at = self
             .crash_at

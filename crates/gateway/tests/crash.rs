@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{ORDER, ORDER_TOTAL, TOKEN, config, databases, secrets, system, system_with};
-use klarna_gateway::manage::{self, Command};
+use klarna_gateway::manage::{self, Command, Expected};
 use klarna_gateway::store::{OpState, TxState};
 use klarna_gateway::{Gateway, GatewayError, worker};
 use klarna_sandbox::SandboxConfig;
@@ -39,9 +39,16 @@ async fn a_crash_between_any_two_steps_is_recovered_without_a_second_capture() {
                 .await
                 .expect("gateway");
             doomed.crash_at(step);
-            let err = manage::run(&doomed, &order_id, capture(30_000), "test", None)
-                .await
-                .expect_err("crashed");
+            let err = manage::run(
+                &doomed,
+                &order_id,
+                capture(30_000),
+                Expected::default(),
+                "test",
+                None,
+            )
+            .await
+            .expect_err("crashed");
             assert!(
                 matches!(err, GatewayError::Crashed(_)),
                 "[{} {step}] {err}",

@@ -334,3 +334,81 @@ async fn a_capture_beyond_order_managements_limits_is_refused_before_anything_is
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_under_a_new_key_finds_the_payment_changed_and_moves_no_money() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        let path = format!("/admin/payments/{order_id}/captures");
+        let capture = |expected: i64| json!({"amount": 30_000, "expected_captured": expected, "expected_refunded": 0});
+
+        // The gateway dies after Klarna captured; the caller's side rolls back, so its
+        // retry carries a new key (Odoo's new child transaction).
+        s.gw().crash_at("after_klarna");
+        let (status, _) = keyed(&s, &path, "odoo-capture-P-S1", &capture(0)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "[{}]", s.db);
+        // Before and after the restart finished the first capture: refused, with figures.
+        for restarted in [false, true] {
+            if restarted {
+                manage::recover(s.gw()).await.expect("recover");
+                s.settle().await;
+            }
+            let (status, answer) = keyed(
+                &s,
+                &path,
+                &format!("odoo-capture-P-S2-{restarted}"),
+                &capture(0),
+            )
+            .await;
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (StatusCode::CONFLICT, Some("state_changed")),
+                "[{}] restarted {restarted}: {answer}",
+                s.db
+            );
+            assert_eq!(answer["payment"]["captured"], 30_000, "[{}] {answer}", s.db);
+            assert_eq!(
+                answer["payment"]["captured_in_flight"],
+                if restarted { 0 } else { 30_000 },
+                "[{}] {answer}",
+                s.db
+            );
+        }
+        let klarna = s.sandbox.state().orders[&order_id].order.clone();
+        assert_eq!(
+            (klarna.captures.len(), klarna.captured_amount),
+            (1, 30_000),
+            "[{}] one capture at Klarna",
+            s.db
+        );
+        assert_eq!(operations(&s, &order_id, OpKind::Capture).await, 1);
+
+        // The caller, in line now, captures the same amount again on purpose: done.
+        let (status, second) = keyed(&s, &path, "odoo-capture-P-S3", &capture(30_000)).await;
+        assert_eq!(status, StatusCode::OK, "[{}] {second}", s.db);
+        assert_eq!(
+            s.sandbox.state().orders[&order_id].order.captured_amount,
+            60_000,
+            "[{}]",
+            s.db
+        );
+        // A refund that expects another refunded amount than the gateway's: refused.
+        let (status, answer) = keyed(
+            &s,
+            &format!("/admin/payments/{order_id}/refunds"),
+            "odoo-refund-R1",
+            &json!({"amount": 1_000, "expected_captured": 60_000, "expected_refunded": 500}),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (StatusCode::CONFLICT, Some("state_changed")),
+            "[{}] {answer}",
+            s.db
+        );
+        assert_eq!(operations(&s, &order_id, OpKind::Refund).await, 0);
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}

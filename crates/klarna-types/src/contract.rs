@@ -59,6 +59,26 @@ pub struct ApiError {
     /// The request field at fault, as a path (`access_token`, `order_lines[3].tax_rate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The payment as the gateway holds it, on a `state_changed` refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentFigures>,
+}
+
+/// A payment's amounts as the gateway holds them, in minor units: what a `state_changed`
+/// refusal carries, so that the caller brings its own records in line instead of asking
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentFigures {
+    pub currency: String,
+    pub authorized: i64,
+    /// Captured, with the captures Klarna has not confirmed yet.
+    pub captured: i64,
+    /// Refunded, with the refunds Klarna has not confirmed yet.
+    pub refunded: i64,
+    /// Of `captured`, what is still in flight.
+    pub captured_in_flight: i64,
+    /// Of `refunded`, what is still in flight.
+    pub refunded_in_flight: i64,
 }
 
 impl ApiError {
@@ -67,6 +87,7 @@ impl ApiError {
             code: code.as_str().to_owned(),
             message: message.into(),
             field,
+            payment: None,
         }
     }
 
@@ -141,6 +162,9 @@ error_codes! {
     OperationInProgress = "operation_in_progress",
     /// Another admin request with the same `Idempotency-Key` is being worked on.
     InProgress = "in_progress",
+    /// The payment is not what the caller expected (`expected_captured`,
+    /// `expected_refunded`): nothing was done; `payment` says what it is.
+    StateChanged = "state_changed",
     /// Klarna refused the operation for good.
     Refused = "refused",
     /// Admin API without the right bearer token.

@@ -3,10 +3,12 @@
 //! The gateway signs the payment updates it posts to the payment_klarna addon, and the
 //! addon signs its calls to the gateway's admin API, with one shared secret:
 //! `hex(HMAC-SHA256(secret, message))`, sent as `X-Klarna-Gateway-Signature` beside
-//! `X-Klarna-Gateway-Timestamp`. The admin message also names the method and path, so a
-//! signature cannot be moved to another operation. The gateway and the sandbox's Odoo
-//! stand-in both use these functions, so the two cannot drift apart. Checking the
-//! timestamp's age is the caller's job: these functions have no clock.
+//! `X-Klarna-Gateway-Timestamp`. An admin call's message also names its nonce, method,
+//! path and `Idempotency-Key`, so that a signature can be neither moved to another
+//! operation nor replayed under another key, and (the gateway taking each nonce once) not
+//! replayed at all. The gateway and the sandbox's Odoo stand-in both use these functions,
+//! so the two cannot drift apart. Checking the timestamp's age and the nonce's freshness
+//! is the caller's job: these functions have no clock and no memory.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -19,14 +21,32 @@ pub fn sign_update(secret: &str, timestamp: i64, body: &[u8]) -> String {
     sign(secret, &[format!("{timestamp}.").as_bytes(), body])
 }
 
-/// `hex(HMAC-SHA256(secret, "{timestamp}.{METHOD} {path}.{body}"))`: the signature of a
-/// call from the Odoo addon to the gateway's admin API.
+/// One call from the Odoo addon to the gateway's admin API, as it is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCall<'a> {
+    /// Unix seconds (`X-Klarna-Gateway-Timestamp`).
+    pub timestamp: i64,
+    /// Unique per call (`X-Klarna-Gateway-Nonce`; the addon sends a fresh UUID).
+    pub nonce: &'a str,
+    pub method: &'a str,
+    /// The path with its query string, as the gateway sees it.
+    pub path: &'a str,
+    /// The `Idempotency-Key` header; empty when the call has none.
+    pub idempotency_key: &'a str,
+    pub body: &'a [u8],
+}
+
+/// The signature of an admin call: `hex(HMAC-SHA256(secret, message))` over
+/// `"{timestamp}\n{nonce}\n{METHOD} {path}\n{idempotency key}\n{body}"`.
+/// The parts are joined by newlines, which no header value or path can hold, so no two
+/// calls sign the same message.
 #[must_use]
-pub fn sign_admin(secret: &str, timestamp: i64, method: &str, path: &str, body: &[u8]) -> String {
-    sign(
-        secret,
-        &[format!("{timestamp}.{method} {path}.").as_bytes(), body],
-    )
+pub fn sign_admin(secret: &str, call: &AdminCall<'_>) -> String {
+    let head = format!(
+        "{}\n{}\n{} {}\n{}\n",
+        call.timestamp, call.nonce, call.method, call.path, call.idempotency_key
+    );
+    sign(secret, &[head.as_bytes(), call.body])
 }
 
 /// Whether the signature a request carries is the one we computed, compared in constant
@@ -74,17 +94,39 @@ mod tests {
         );
     }
 
+    const CALL: AdminCall<'static> = AdminCall {
+        timestamp: 1,
+        nonce: "n",
+        method: "POST",
+        path: "/admin/payments/x/captures",
+        idempotency_key: "k",
+        body: b"{}",
+    };
+
     #[test]
-    fn admin_calls_match_a_known_vector() {
+    fn admin_calls_match_known_vectors() {
+        let call = AdminCall {
+            timestamp: 1_700_000_000,
+            nonce: "3f2b8c1e-0d4a-4c8e-9a61-2d7f6b9f0a01",
+            method: "POST",
+            path: "/admin/payments/p1/captures",
+            idempotency_key: "odoo-capture-P-S00042",
+            body: br#"{"amount":100}"#,
+        };
         assert_eq!(
-            sign_admin(
-                "sandbox-odoo-secret",
-                1_700_000_000,
-                "POST",
-                "/admin/v1/payments/p1/capture",
-                br#"{"amount":100}"#
-            ),
-            "8966c0592193dae38abdf02af060fa795d1654020671fd512f7538e403c29037"
+            sign_admin("sandbox-odoo-secret", &call),
+            "79502f1917505ffb5084fb011d85e76e8baf8922a86d05c7b2a3c7e3960dfc11"
+        );
+        let status = AdminCall {
+            method: "GET",
+            path: "/admin/status",
+            idempotency_key: "",
+            body: b"",
+            ..CALL
+        };
+        assert_eq!(
+            sign_admin("s", &status),
+            "c007c780c05c62c9b46e2c3a357121afc3c7362babf6787eba892c2b1bda2db2"
         );
     }
 
@@ -100,29 +142,58 @@ mod tests {
 
     #[test]
     fn every_signed_part_changes_the_admin_signature() {
-        let base = sign_admin("s", 1, "POST", "/admin/payments/x/captures", b"{}");
-        assert_ne!(
-            base,
-            sign_admin("t", 1, "POST", "/admin/payments/x/captures", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign_admin("s", 2, "POST", "/admin/payments/x/captures", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign_admin("s", 1, "PUT", "/admin/payments/x/captures", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign_admin("s", 1, "POST", "/admin/payments/x/refunds", b"{}")
-        );
-        assert_ne!(
-            base,
-            sign_admin("s", 1, "POST", "/admin/payments/x/captures", b"{ }")
-        );
-        // An update signature never passes for an admin call with the same body.
-        assert_ne!(sign_update("s", 1, b"{}"), base);
+        let base = sign_admin("s", &CALL);
+        let changed = [
+            sign_admin("t", &CALL),
+            sign_admin(
+                "s",
+                &AdminCall {
+                    timestamp: 2,
+                    ..CALL
+                },
+            ),
+            sign_admin("s", &AdminCall { nonce: "m", ..CALL }),
+            sign_admin(
+                "s",
+                &AdminCall {
+                    method: "PUT",
+                    ..CALL
+                },
+            ),
+            sign_admin(
+                "s",
+                &AdminCall {
+                    path: "/admin/payments/x/refunds",
+                    ..CALL
+                },
+            ),
+            sign_admin(
+                "s",
+                &AdminCall {
+                    idempotency_key: "",
+                    ..CALL
+                },
+            ),
+            sign_admin(
+                "s",
+                &AdminCall {
+                    idempotency_key: "k2",
+                    ..CALL
+                },
+            ),
+            sign_admin(
+                "s",
+                &AdminCall {
+                    body: b"{ }",
+                    ..CALL
+                },
+            ),
+            // An update signature never passes for an admin call.
+            sign_update("s", 1, b"{}"),
+        ];
+        for (i, other) in changed.iter().enumerate() {
+            assert_ne!(&base, other, "change {i}");
+        }
     }
 
     #[test]

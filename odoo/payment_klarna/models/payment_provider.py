@@ -163,16 +163,23 @@ class PaymentProvider(models.Model):
         self.ensure_one()
         body = json.dumps(payload).encode() if payload is not None else b''
         timestamp = int(time.time())
+        nonce = str(uuid.uuid4())
+        if method == 'POST':
+            idempotency_key = idempotency_key or str(uuid.uuid4())
+        else:
+            idempotency_key = ''
         headers = {
             const.HEADER_TIMESTAMP: str(timestamp),
+            const.HEADER_NONCE: nonce,
             const.HEADER_SIGNATURE: klarna_utils.admin_signature(
-                self.klarna_shared_secret or '', timestamp, method, path, body
+                self.klarna_shared_secret or '', timestamp, nonce, method, path,
+                idempotency_key, body,
             ),
         }
         if payload is not None:
             headers['Content-Type'] = 'application/json'
-        if method == 'POST':
-            headers['Idempotency-Key'] = idempotency_key or str(uuid.uuid4())
+        if idempotency_key:
+            headers['Idempotency-Key'] = idempotency_key
         url = self.klarna_gateway_url.rstrip('/') + path
         try:
             response = requests.request(method, url, data=body or None, headers=headers, timeout=timeout)
@@ -185,6 +192,16 @@ class PaymentProvider(models.Model):
             answer = {}
         if not response.ok:
             _logger.warning("Klarna gateway refused %s %s: %s", method, path, response.status_code)
+            if answer.get('code') == 'state_changed':
+                # Nothing was done: the payment already holds what this request meant to
+                # add (a retry after a failure), or someone else changed it. The gateway's
+                # updates bring this transaction in line; the merchant decides again then.
+                raise ValidationError("Klarna: " + _(
+                    "Nothing was sent: the payment changed since Odoo last saw it (%(reason)s). "
+                    "Odoo is being updated with Klarna's figures; check the transaction before "
+                    "trying again.",
+                    reason=answer.get('message'),
+                ))
             raise ValidationError("Klarna: " + _(
                 "The Klarna gateway refused the request: %(reason)s",
                 reason=answer.get('message') or response.reason,

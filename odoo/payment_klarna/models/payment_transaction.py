@@ -66,6 +66,36 @@ class PaymentTransaction(models.Model):
         source.invalidate_recordset()
         source.child_transaction_ids.invalidate_recordset()
 
+    def _klarna_expected(self, sending):
+        """ What Odoo believes the gateway holds for this payment, in minor units: the
+        captures and refunds that are done, or that the gateway accepted (they carry its
+        operation's reference) — the request being made now excluded.
+
+        Sent with every capture, refund and void, the gateway refuses (`state_changed`)
+        when it holds something else. A retry of a capture whose first attempt Odoo rolled
+        back (the gateway crashed, the answer was lost) carries a new idempotency key, but
+        the first capture is in the gateway's figures and not in these: refused, not done
+        twice. A deliberate second capture, once the first is in Odoo, passes.
+
+        :param recordset sending: The child transaction of the request being made, if any.
+        :return: `expected_captured` and `expected_refunded`.
+        :rtype: dict
+        """
+        source = self.source_transaction_id or self
+        children = source.child_transaction_ids
+        # In Odoo 18 a refund may start from a capture's child transaction.
+        family = (children | children.child_transaction_ids) - (sending or self.browse())
+        counted = family.filtered(
+            lambda t: t.state == 'done'
+            or (t.provider_reference or '').startswith(OPERATION_REFERENCE % '')
+        )
+        captures = counted.filtered(lambda t: t.operation != 'refund')
+        refunds = counted.filtered(lambda t: t.operation == 'refund')
+        return {
+            'expected_captured': sum(self._klarna_minor(t.amount) for t in captures),
+            'expected_refunded': sum(self._klarna_minor(-t.amount) for t in refunds),
+        }
+
     def _send_capture_request(self, amount_to_capture=None):
         """ Override of `payment` to capture through the gateway (partial captures included). """
         if self.provider_code == 'klarna':
@@ -78,7 +108,10 @@ class PaymentTransaction(models.Model):
         key = (child_capture_tx or self).reference
         answer = self.provider_id._klarna_request(
             'POST', f'/admin/payments/{self._klarna_payment_key()}/captures',
-            payload={'amount': self._klarna_minor(amount)},
+            payload={
+                'amount': self._klarna_minor(amount),
+                **self._klarna_expected(child_capture_tx),
+            },
             idempotency_key=f'odoo-capture-{key}',
         )
         _logger.info("capture request response:\n%s", pprint.pformat(answer))
@@ -109,7 +142,8 @@ class PaymentTransaction(models.Model):
         key = (child_void_tx or self).reference
         answer = self.provider_id._klarna_request(
             'POST', f'/admin/payments/{self._klarna_payment_key()}/{action}',
-            payload={}, idempotency_key=f'odoo-{action}-{key}',
+            payload=self._klarna_expected(child_void_tx),
+            idempotency_key=f'odoo-{action}-{key}',
         )
         _logger.info("void request response:\n%s", pprint.pformat(answer))
         self._log_message_on_linked_documents(_(
@@ -128,7 +162,10 @@ class PaymentTransaction(models.Model):
 
         answer = self.provider_id._klarna_request(
             'POST', f'/admin/payments/{self._klarna_payment_key()}/refunds',
-            payload={'amount': self._klarna_minor(-refund_tx.amount)},
+            payload={
+                'amount': self._klarna_minor(-refund_tx.amount),
+                **self._klarna_expected(refund_tx),
+            },
             idempotency_key=f'odoo-refund-{refund_tx.reference}',
         )
         _logger.info("refund request response:\n%s", pprint.pformat(answer))

@@ -3,6 +3,7 @@
 import json
 from unittest.mock import patch
 
+from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
@@ -193,9 +194,11 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         headers = mock.call_args.kwargs['headers']
         path = url.removeprefix('https://gateway.test')
         expected = klarna_utils.admin_signature(
-            SECRET, int(headers['X-Klarna-Gateway-Timestamp']), method, path, body
+            SECRET, int(headers['X-Klarna-Gateway-Timestamp']), headers['X-Klarna-Gateway-Nonce'],
+            method, path, headers.get('Idempotency-Key', ''), body,
         )
         self.assertEqual(headers['X-Klarna-Gateway-Signature'], expected, "signed")
+        self.assertGreaterEqual(len(headers['X-Klarna-Gateway-Nonce']), 16, "a fresh nonce")
         return method, path, json.loads(body) if body else None, headers
 
     def test_partial_capture_request_sends_minor_units_and_records_the_operation(self):
@@ -204,7 +207,7 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
             child = tx._send_capture_request(amount_to_capture=30.0)
         method, path, body, headers = self._gateway_call(mock)
         self.assertEqual((method, path), ('POST', f'/admin/payments/{self.klarna_order_id}/captures'))
-        self.assertEqual(body, {'amount': 3000})
+        self.assertEqual(body, {'amount': 3000, 'expected_captured': 0, 'expected_refunded': 0})
         self.assertEqual(headers['Idempotency-Key'], f'odoo-capture-{child.reference}')
         self.assertEqual(child.provider_reference, 'klarna-op-11')
         # The gateway's update for that operation finds the same child.
@@ -216,7 +219,7 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 12}})) as mock:
             tx._send_capture_request()
         _method, _path, body, _headers = self._gateway_call(mock)
-        self.assertEqual(body, {'amount': 10000})
+        self.assertEqual(body, {'amount': 10000, 'expected_captured': 0, 'expected_refunded': 0})
         self.assertFalse(tx.child_transaction_ids)
 
     def test_void_request_cancels_or_releases(self):
@@ -235,9 +238,58 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 21}})) as mock:
             refund = tx._send_refund_request(amount_to_refund=12.5)
         method, path, body, headers = self._gateway_call(mock)
-        self.assertEqual((path, body), (f'/admin/payments/{self.klarna_order_id}/refunds', {'amount': 1250}))
+        self.assertEqual(
+            (path, body),
+            (f'/admin/payments/{self.klarna_order_id}/refunds',
+             {'amount': 1250, 'expected_captured': 0, 'expected_refunded': 0}),
+        )
         self.assertEqual(headers['Idempotency-Key'], f'odoo-refund-{refund.reference}')
         self.assertEqual((refund.amount, refund.provider_reference), (-12.5, 'klarna-op-21'))
+
+    def test_a_capture_retried_after_a_rollback_is_refused_by_the_gateway_not_done_twice(self):
+        """ The first capture reached the gateway, but Odoo rolled it back (the gateway's
+        answer never came). The retry is a new child with a new idempotency key; it tells
+        the gateway that Odoo knows of nothing captured, and the gateway — which holds the
+        first capture — refuses. Odoo records nothing and says why. """
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        changed = FakeResponse({
+            'code': 'state_changed',
+            'message': "the payment changed: EUR 3000 captured, not the 0 expected",
+            'payment': {'currency': 'EUR', 'authorized': 10000, 'captured': 3000, 'refunded': 0,
+                        'captured_in_flight': 0, 'refunded_in_flight': 0},
+        }, 409)
+        with patch(REQUEST, return_value=changed) as mock, self.assertRaises(ValidationError) as caught:
+            with self.env.cr.savepoint():
+                tx._send_capture_request(amount_to_capture=30.0)
+        _method, _path, body, _headers = self._gateway_call(mock)
+        self.assertEqual(body['expected_captured'], 0)
+        self.assertIn("Nothing was sent", str(caught.exception))
+        self.assertIn("3000 captured", str(caught.exception))
+        tx.invalidate_recordset()
+        self.assertFalse(tx.child_transaction_ids, "the retry's child is rolled back too")
+        # The gateway's update about the first capture brings Odoo in line; a deliberate
+        # second capture then expects what Odoo now knows.
+        self._post_update(self._update('captured', amount_minor=3000, captured_minor=3000, operation_id=31))
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 32}})) as mock:
+            tx._send_capture_request(amount_to_capture=30.0)
+        _method, _path, body, _headers = self._gateway_call(mock)
+        self.assertEqual((body['amount'], body['expected_captured']), (3000, 3000))
+
+    def test_refunds_expect_what_odoo_holds_across_captures_and_their_refunds(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        self._post_update(self._update('captured', amount_minor=6000, captured_minor=6000, operation_id=41))
+        capture = tx.child_transaction_ids
+        self.assertEqual(capture.state, 'done')
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 42}})) as mock:
+            first = capture._send_refund_request(amount_to_refund=10.0)
+        _method, _path, body, _headers = self._gateway_call(mock)
+        self.assertEqual(body, {'amount': 1000, 'expected_captured': 6000, 'expected_refunded': 0})
+        self.assertEqual(first.provider_reference, 'klarna-op-42')
+        # The second refund counts the first, which the gateway accepted.
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 43}})) as mock:
+            capture._send_refund_request(amount_to_refund=5.0)
+        _method, _path, body, _headers = self._gateway_call(mock)
+        self.assertEqual(body, {'amount': 500, 'expected_captured': 6000, 'expected_refunded': 1000})
 
     def test_a_refused_operation_is_reported_with_the_gateways_reason(self):
         tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)

@@ -51,11 +51,17 @@ class TestCaptureOnDelivery(KlarnaCommon):
             ).create({'pick_ids': [(4, picking.id)]})
             backorder_wizard.process()
         bodies = [json.loads(c.kwargs['data']) for c in mock.call_args_list]
-        self.assertEqual(bodies, [{'amount': 5000}], "the first shipment: one chair")
+        self.assertEqual(
+            bodies, [{'amount': 5000, 'expected_captured': 0, 'expected_refunded': 0}],
+            "the first shipment: one chair",
+        )
         backorder = order.picking_ids - picking
         backorder.move_ids.quantity = 1
         with patch(REQUEST, return_value=Answer()) as mock:
             backorder.button_validate()
         bodies = [json.loads(c.kwargs['data']) for c in mock.call_args_list]
-        self.assertEqual(bodies, [{'amount': 5000}], "the last shipment: what remains")
+        self.assertEqual(
+            bodies, [{'amount': 5000, 'expected_captured': 5000, 'expected_refunded': 0}],
+            "the last shipment: what remains, after the first (which the gateway accepted)",
+        )
         self.assertEqual(len(tx.child_transaction_ids), 2)

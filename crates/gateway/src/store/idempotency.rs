@@ -169,3 +169,26 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Accepts a signed request's nonce once: `false` when it was seen before (a replay).
+    /// Nonces older than `keep_ms` are forgotten on the way; their requests' timestamps
+    /// are refused before the nonce is asked about.
+    pub async fn accept_nonce(&self, nonce: &str, keep_ms: i64) -> Result<bool, GatewayError> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM admin_nonces WHERE seen_at < $1")
+            .bind(now.saturating_sub(keep_ms))
+            .execute(&self.pool)
+            .await?;
+        let inserted = sqlx::query("INSERT INTO admin_nonces (nonce, seen_at) VALUES ($1, $2)")
+            .bind(nonce)
+            .bind(now)
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -53,15 +53,20 @@ impl TestDb {
     }
 }
 
-/// SQLite always; PostgreSQL when it answers (required under CI).
-pub async fn databases() -> Vec<TestDb> {
+/// A fresh SQLite database in a temporary directory.
+pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = TestDb {
+    TestDb {
         name: "sqlite",
         url: format!("sqlite://{}", dir.path().join("gateway.db").display()),
         pg: None,
         _dir: dir,
-    };
+    }
+}
+
+/// SQLite always; PostgreSQL when it answers (required under CI).
+pub async fn databases() -> Vec<TestDb> {
+    let sqlite = sqlite();
     let admin = std::env::var("GATEWAY_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut out = vec![sqlite];
