@@ -1,8 +1,13 @@
-//! Crash safety of webhooks, with real processes and SIGKILL, on SQLite and PostgreSQL:
-//! the sandbox sends thousands of signed events while the gateway is killed and restarted
-//! several times, then — apart — while only its job worker is killed mid-job. Afterwards
-//! every event the sender saw acknowledged is stored once and applied exactly once, and
-//! every payment shows what Klarna shows.
+//! Crash safety with real processes and SIGKILL, on SQLite and PostgreSQL.
+//!
+//! Webhooks: the sandbox sends thousands of signed events while the gateway is killed and
+//! restarted several times, then — apart — while only its job worker is killed mid-job.
+//! Afterwards every event the sender saw acknowledged is stored once and applied exactly
+//! once, and every payment shows what Klarna shows.
+//!
+//! A capture: the gateway is killed after it recorded the capture and Klarna did it, but
+//! before it answered; the caller retries, under its key and (its side rolled back) under
+//! a new one. Klarna, the gateway and Odoo's stand-in end with the one capture.
 
 mod common;
 
@@ -438,6 +443,151 @@ async fn killing_the_worker_mid_job_loses_and_doubles_nothing() {
             sent.len()
         );
         kill(&mut worker);
+        kill(&mut gateway);
+        pool.close().await;
+        db.cleanup().await;
+    }
+}
+
+/// Odoo's (the sandbox stand-in's) payment transactions of an order: (operation, state,
+/// amount).
+async fn odoo_transactions(h: &Harness, order: &str) -> Vec<(String, String, f64)> {
+    let r: Value = h
+        .http
+        .post(format!("{}/jsonrpc", h.sandbox_url))
+        .json(
+            &json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+            "service": "object", "method": "execute_kw",
+            "args": ["odoo", 2, "admin", "payment.transaction", "search_read",
+                     [[["sale_order_name", "=", order]]], {}]}}),
+        )
+        .send()
+        .await
+        .expect("jsonrpc")
+        .json()
+        .await
+        .expect("json");
+    r["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["operation"].as_str().unwrap_or_default().to_owned(),
+                t["state"].as_str().unwrap_or_default().to_owned(),
+                t["amount"].as_f64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_gateway_mid_capture_then_retrying_captures_once() {
+    sqlx::any::install_default_drivers();
+    for db in databases().await {
+        let h = harness(&db).await;
+        let mut gateway = h.serve(&[]).await;
+        let order_id = h.pay(ORDER, TOKEN).await;
+        let pool = sqlx::AnyPool::connect(&h.db_url).await.expect("pool");
+        // Klarna does the capture but its answer never comes back: the gateway waits.
+        let r = h
+            .http
+            .put(format!("{}/_sandbox/faults/capture", h.sandbox_url))
+            .json(&json!({"next": ["lose_response"]}))
+            .send()
+            .await
+            .expect("fault");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let path = format!("/admin/payments/{order_id}/captures");
+        let capture = |key: &'static str| {
+            h.http
+                .post(format!("{}{path}", h.url()))
+                .bearer_auth(ADMIN_TOKEN)
+                .header("Idempotency-Key", key)
+                .json(&json!({"amount": 30_000, "expected_captured": 0, "expected_refunded": 0}))
+                .send()
+        };
+        let first = tokio::spawn(capture("odoo-capture-P-S00043-1"));
+        let captured_at_klarna = || h.sandbox.state().orders[&order_id].order.captures.len();
+        until(
+            "Klarna to have the capture",
+            Duration::from_secs(10),
+            async || captured_at_klarna() == 1,
+        )
+        .await;
+        kill(&mut gateway);
+        let lost = first.await.expect("task");
+        assert!(
+            lost.is_err(),
+            "[{}] the caller got no answer: {lost:?}",
+            db.name
+        );
+
+        // The restart finishes what was recorded; the caller retries.
+        let mut gateway = h.serve(&[]).await;
+        until("the capture to be recorded", Duration::from_secs(20), async || {
+            let n: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM operations WHERE kind = 'capture' AND state = 'succeeded'",
+            )
+            .fetch_one(&pool)
+            .await
+            .map(|r| r.get("n"))
+            .unwrap_or(0);
+            n == 1
+        })
+        .await;
+        // Under a new key (the caller's side rolled back, its figures without the
+        // capture): refused, with the gateway's figures.
+        let r = capture("odoo-capture-P-S00043-2").await.expect("retry");
+        let status = r.status();
+        let answer: Value = r.json().await.expect("json");
+        assert_eq!(
+            (
+                status,
+                answer["code"].as_str(),
+                answer["payment"]["captured"].as_i64()
+            ),
+            (StatusCode::CONFLICT, Some("state_changed"), Some(30_000)),
+            "[{}] {answer}",
+            db.name
+        );
+        // Under its key: the first request's capture.
+        let r = capture("odoo-capture-P-S00043-1").await.expect("retry");
+        let status = r.status();
+        let answer: Value = r.json().await.expect("json");
+        assert_eq!(
+            (status, answer["operation"]["state"].as_str()),
+            (StatusCode::OK, Some("succeeded")),
+            "[{}] {answer}",
+            db.name
+        );
+        let order = h.sandbox.state().orders[&order_id].order.clone();
+        assert_eq!(
+            (order.captures.len(), order.captured_amount),
+            (1, 30_000),
+            "[{}] one capture at Klarna",
+            db.name
+        );
+        until(
+            "Odoo to show the capture",
+            Duration::from_secs(20),
+            async || {
+                odoo_transactions(&h, ORDER)
+                    .await
+                    .iter()
+                    .any(|(op, state, amount)| {
+                        op == "capture" && state == "done" && *amount == 300.0
+                    })
+            },
+        )
+        .await;
+        let odoo = odoo_transactions(&h, ORDER).await;
+        let odoo_captured: f64 = odoo
+            .iter()
+            .filter(|(op, state, _)| op == "capture" && state == "done")
+            .map(|(_, _, amount)| amount)
+            .sum();
+        assert_eq!(odoo_captured, 300.0, "[{}] Odoo agrees: {odoo:?}", db.name);
         kill(&mut gateway);
         pool.close().await;
         db.cleanup().await;
