@@ -96,6 +96,37 @@ class PaymentTransaction(models.Model):
             'expected_refunded': sum(self._klarna_minor(-t.amount) for t in refunds),
         }
 
+    def _klarna_operation(self, action, sending, amount_minor=None):
+        """ Ask the gateway for a capture, refund, cancel or release of this payment.
+
+        The idempotency key names the merchant's intent — this payment, this operation, this
+        amount, asked from what Odoo holds now — not a transaction row that a rollback may
+        take away. A retry of the same intent (the gateway crashed, its answer was lost,
+        Odoo rolled back) carries the same key and gets the first answer, never a second
+        operation; another amount, or a second capture once Odoo has the first, is another
+        intent with another key. The figures travel along, so that the gateway refuses
+        (`state_changed`) what no longer fits the payment whatever key it carries.
+
+        :param str action: `capture`, `refund`, `cancel` or `release`.
+        :param recordset sending: The child transaction of this request, if any.
+        :param int amount_minor: The amount of a capture or refund, in minor units.
+        :return: The gateway's answer.
+        :rtype: dict
+        """
+        expected = self._klarna_expected(sending)
+        payload = dict(expected)
+        if amount_minor is not None:
+            payload = {'amount': amount_minor, **expected}
+        payment = self._klarna_payment_key()
+        key = '-'.join(str(part) for part in (
+            'odoo', action, payment, amount_minor or 0,
+            expected['expected_captured'], expected['expected_refunded'],
+        ))
+        path = {'capture': 'captures', 'refund': 'refunds'}.get(action, action)
+        return self.provider_id._klarna_request(
+            'POST', f'/admin/payments/{payment}/{path}', payload=payload, idempotency_key=key,
+        )
+
     def _send_capture_request(self, amount_to_capture=None):
         """ Override of `payment` to capture through the gateway (partial captures included). """
         if self.provider_code == 'klarna':
@@ -105,15 +136,7 @@ class PaymentTransaction(models.Model):
             return child_capture_tx
 
         amount = amount_to_capture or self.amount
-        key = (child_capture_tx or self).reference
-        answer = self.provider_id._klarna_request(
-            'POST', f'/admin/payments/{self._klarna_payment_key()}/captures',
-            payload={
-                'amount': self._klarna_minor(amount),
-                **self._klarna_expected(child_capture_tx),
-            },
-            idempotency_key=f'odoo-capture-{key}',
-        )
+        answer = self._klarna_operation('capture', child_capture_tx, self._klarna_minor(amount))
         _logger.info("capture request response:\n%s", pprint.pformat(answer))
         operation = answer.get('operation') or {}
         if child_capture_tx and operation.get('id'):
@@ -139,12 +162,7 @@ class PaymentTransaction(models.Model):
             lambda tx: tx.operation != 'refund' and tx.state == 'done'
         )
         action = 'release' if captured else 'cancel'
-        key = (child_void_tx or self).reference
-        answer = self.provider_id._klarna_request(
-            'POST', f'/admin/payments/{self._klarna_payment_key()}/{action}',
-            payload=self._klarna_expected(child_void_tx),
-            idempotency_key=f'odoo-{action}-{key}',
-        )
+        answer = self._klarna_operation(action, child_void_tx)
         _logger.info("void request response:\n%s", pprint.pformat(answer))
         self._log_message_on_linked_documents(_(
             "A request was sent to void the transaction with reference %(reference)s (%(provider)s).",
@@ -160,14 +178,7 @@ class PaymentTransaction(models.Model):
         if self.provider_code != 'klarna':
             return refund_tx
 
-        answer = self.provider_id._klarna_request(
-            'POST', f'/admin/payments/{self._klarna_payment_key()}/refunds',
-            payload={
-                'amount': self._klarna_minor(-refund_tx.amount),
-                **self._klarna_expected(refund_tx),
-            },
-            idempotency_key=f'odoo-refund-{refund_tx.reference}',
-        )
+        answer = self._klarna_operation('refund', refund_tx, self._klarna_minor(-refund_tx.amount))
         _logger.info("refund request response:\n%s", pprint.pformat(answer))
         operation = answer.get('operation') or {}
         if operation.get('id'):

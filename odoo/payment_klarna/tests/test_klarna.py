@@ -3,6 +3,8 @@
 import json
 from unittest.mock import patch
 
+import requests
+
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
@@ -208,7 +210,7 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         method, path, body, headers = self._gateway_call(mock)
         self.assertEqual((method, path), ('POST', f'/admin/payments/{self.klarna_order_id}/captures'))
         self.assertEqual(body, {'amount': 3000, 'expected_captured': 0, 'expected_refunded': 0})
-        self.assertEqual(headers['Idempotency-Key'], f'odoo-capture-{child.reference}')
+        self.assertEqual(headers['Idempotency-Key'], f'odoo-capture-{self.klarna_order_id}-3000-0-0')
         self.assertEqual(child.provider_reference, 'klarna-op-11')
         # The gateway's update for that operation finds the same child.
         self._post_update(self._update('captured', amount_minor=3000, captured_minor=3000, operation_id=11))
@@ -243,7 +245,7 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
             (f'/admin/payments/{self.klarna_order_id}/refunds',
              {'amount': 1250, 'expected_captured': 0, 'expected_refunded': 0}),
         )
-        self.assertEqual(headers['Idempotency-Key'], f'odoo-refund-{refund.reference}')
+        self.assertEqual(headers['Idempotency-Key'], f'odoo-refund-{self.klarna_order_id}-1250-0-0')
         self.assertEqual((refund.amount, refund.provider_reference), (-12.5, 'klarna-op-21'))
 
     def test_a_capture_retried_after_a_rollback_is_refused_by_the_gateway_not_done_twice(self):
@@ -261,7 +263,7 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         with patch(REQUEST, return_value=changed) as mock, self.assertRaises(ValidationError) as caught:
             with self.env.cr.savepoint():
                 tx._send_capture_request(amount_to_capture=30.0)
-        _method, _path, body, _headers = self._gateway_call(mock)
+        _method, _path, body, headers = self._gateway_call(mock)
         self.assertEqual(body['expected_captured'], 0)
         self.assertIn("Nothing was sent", str(caught.exception))
         self.assertIn("3000 captured", str(caught.exception))
@@ -274,6 +276,26 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
             tx._send_capture_request(amount_to_capture=30.0)
         _method, _path, body, _headers = self._gateway_call(mock)
         self.assertEqual((body['amount'], body['expected_captured']), (3000, 3000))
+
+    def test_a_retry_of_the_same_intent_after_a_rollback_carries_the_same_key(self):
+        """ The gateway was unreachable (it crashed mid-capture): Odoo rolls the child back.
+        The merchant's retry — same amount, Odoo's figures unchanged — is the same intent
+        under the same key, so the gateway answers it with the first capture instead of
+        capturing again; another amount is another intent. """
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        keys = []
+        for answer in (requests.exceptions.ConnectionError("gateway killed"), FakeResponse({'operation': {'id': 51}})):
+            with patch(REQUEST, side_effect=[answer]) as mock:
+                try:
+                    with self.env.cr.savepoint():
+                        tx._send_capture_request(amount_to_capture=30.0)
+                except ValidationError:
+                    pass
+            keys.append(self._gateway_call(mock)[3]['Idempotency-Key'])
+        self.assertEqual(keys[0], keys[1], "one intent, one key")
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 52}})) as mock:
+            tx._send_capture_request(amount_to_capture=20.0)
+        self.assertNotEqual(self._gateway_call(mock)[3]['Idempotency-Key'], keys[0])
 
     def test_refunds_expect_what_odoo_holds_across_captures_and_their_refunds(self):
         tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
