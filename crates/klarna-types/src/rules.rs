@@ -76,6 +76,12 @@ pub fn check_amounts(body: &OrderBody) -> Vec<RuleViolation> {
             format!("must be 0 to {MAX_AMOUNT}, is {}", body.order_amount),
         ));
     }
+    if body.order_tax_amount < 0 {
+        out.push(violation(
+            "order_tax_amount",
+            format!("must not be negative, is {}", body.order_tax_amount),
+        ));
+    }
     let mut sum_total: i128 = 0;
     let mut sum_tax: i128 = 0;
     for (i, line) in body.order_lines.iter().enumerate() {

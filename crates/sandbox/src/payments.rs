@@ -97,16 +97,48 @@ pub fn validate(body: &OrderBody) -> Result<(), KlarnaError> {
         }
         None => {}
     }
+    // Lengths and values of Klarna's Payments schema (`session_create`,
+    // `create_order_request`; `tests/openapi.rs` holds this list against the document).
     for (name, line) in body.order_lines.iter().enumerate() {
-        for (field, value, max) in [
-            ("name", Some(&line.name), 255),
-            ("reference", line.reference.as_ref(), 255),
-            ("quantity_unit", line.quantity_unit.as_ref(), 10),
+        for (field, value, min, max) in [
+            ("name", Some(&line.name), 1, 255),
+            ("reference", line.reference.as_ref(), 0, 255),
+            ("quantity_unit", line.quantity_unit.as_ref(), 1, 8),
         ] {
-            if value.is_some_and(|v| v.chars().count() > max) {
+            if value.is_some_and(|v| !(min..=max).contains(&v.chars().count())) {
                 bad.push(format!("Bad value: order_lines[{name}].{field}"));
             }
         }
+    }
+    for (field, value, max) in [
+        ("merchant_reference1", &body.merchant_reference1, 255),
+        ("merchant_reference2", &body.merchant_reference2, 255),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            bad.push(format!("Bad value: {field}"));
+        }
+    }
+    if let Some(urls) = &body.merchant_urls {
+        for (field, value) in [
+            ("confirmation", &urls.confirmation),
+            ("notification", &urls.notification),
+            ("push", &urls.push),
+            ("authorization", &urls.authorization),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > 2000) {
+                bad.push(format!("Bad value: merchant_urls.{field}"));
+            }
+        }
+    }
+    if let Some(intent) = &body.intent
+        && !["buy", "tokenize", "buy_and_tokenize"].contains(&intent.as_str())
+    {
+        bad.push("Bad value: intent".to_owned());
+    }
+    if let Some(kind) = body.customer.as_ref().and_then(|c| c.kind.as_deref())
+        && !["person", "organization"].contains(&kind)
+    {
+        bad.push("Bad value: customer.type".to_owned());
     }
     for (prefix, address) in [
         ("billing_address", &body.billing_address),
@@ -116,6 +148,9 @@ pub fn validate(body: &OrderBody) -> Result<(), KlarnaError> {
         for (field, value, max) in [
             ("given_name", &a.given_name, 99),
             ("family_name", &a.family_name, 99),
+            ("organization_name", &a.organization_name, 99),
+            ("attention", &a.attention, 99),
+            ("region", &a.region, 99),
             ("email", &a.email, 99),
             ("street_address", &a.street_address, 99),
             ("street_address2", &a.street_address2, 99),
