@@ -5,27 +5,12 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, ORDER, SE_ORDER, SE_TOKEN, TOKEN, databases, system};
+use common::{ORDER, SE_ORDER, SE_TOKEN, TOKEN, databases, system};
 use klarna_gateway::manage;
 use klarna_gateway::store::idempotency::Claim;
 use klarna_gateway::store::{OpKind, OpState};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Sends one admin POST with `key`; its status and body.
-async fn keyed(s: &common::System, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
-    let r = s
-        .http
-        .post(format!("{}{path}", s.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 /// Sends `n` copies of one request at once.
 async fn at_once(
@@ -35,20 +20,13 @@ async fn at_once(
     key: &str,
     body: &Value,
 ) -> Vec<(StatusCode, Value)> {
-    let sends = (0..n).map(|_| keyed(s, path, key, body));
+    let sends = (0..n).map(|_| s.admin_keyed(path, key, body));
     futures::future::join_all(sends).await
 }
 
 /// The payment's operations of `kind`.
 async fn operations(s: &common::System, order_id: &str, kind: OpKind) -> usize {
-    let t = s
-        .gw()
-        .db
-        .find_transaction(order_id)
-        .await
-        .expect("read")
-        .expect("payment");
-    let ops = s.gw().db.operations(t.id).await.expect("operations");
+    let (_, ops) = s.payment(order_id).await;
     ops.iter().filter(|o| o.kind == kind).count()
 }
 
@@ -138,7 +116,7 @@ async fn a_request_that_died_mid_way_is_answered_from_its_operation_when_retried
             // The gateway stops after recording the capture (and, at the second step,
             // after Klarna did it) and never answers.
             s.gw().crash_at(step);
-            let (status, died) = keyed(&s, &path, &key, &body).await;
+            let (status, died) = s.admin_keyed(&path, &key, &body).await;
             assert_eq!(
                 status,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -150,7 +128,7 @@ async fn a_request_that_died_mid_way_is_answered_from_its_operation_when_retried
             s.settle().await;
 
             // The caller retries with the same key: the first operation's result.
-            let (status, retried) = keyed(&s, &path, &key, &body).await;
+            let (status, retried) = s.admin_keyed(&path, &key, &body).await;
             assert_eq!(status, StatusCode::OK, "[{} {step}] {retried}", s.db);
             assert_eq!(
                 retried["operation"]["state"], "succeeded",
@@ -165,11 +143,11 @@ async fn a_request_that_died_mid_way_is_answered_from_its_operation_when_retried
                 s.db
             );
             assert_eq!(operations(&s, &order_id, OpKind::Capture).await, 1);
-            let (status, again) = keyed(&s, &path, &key, &body).await;
+            let (status, again) = s.admin_keyed(&path, &key, &body).await;
             assert_eq!((status, &again), (StatusCode::OK, &retried), "[{}]", s.db);
 
             // A deliberate second capture of the same amount, with its own key, happens.
-            let (status, second) = keyed(&s, &path, &format!("{key}-2"), &body).await;
+            let (status, second) = s.admin_keyed(&path, &format!("{key}-2"), &body).await;
             assert_eq!(status, StatusCode::OK, "[{} {step}] {second}", s.db);
             assert_ne!(second["operation"]["id"], retried["operation"]["id"]);
             assert_eq!(
@@ -241,13 +219,13 @@ async fn an_operation_whose_stored_request_cannot_be_read_is_never_sent() {
         s.settle().await;
         // A capture recorded, then its stored request broken before the worker sends it.
         s.gw().crash_at("after_intent");
-        let (status, _) = keyed(
-            &s,
-            &format!("/admin/payments/{order_id}/captures"),
-            "broken",
-            &json!({"amount": 5_000}),
-        )
-        .await;
+        let (status, _) = s
+            .admin_keyed(
+                &format!("/admin/payments/{order_id}/captures"),
+                "broken",
+                &json!({"amount": 5_000}),
+            )
+            .await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "[{}]", s.db);
         sqlx::query("UPDATE operations SET request = $1 WHERE kind = 'capture'")
             .bind("{\"captured_amount\": \"lots\"}")
@@ -263,14 +241,7 @@ async fn an_operation_whose_stored_request_cannot_be_read_is_never_sent() {
             "[{}] nothing guessed reached Klarna",
             s.db
         );
-        let t = s
-            .gw()
-            .db
-            .find_transaction(&order_id)
-            .await
-            .expect("read")
-            .expect("payment");
-        let ops = s.gw().db.operations(t.id).await.expect("operations");
+        let (t, ops) = s.payment(&order_id).await;
         assert_eq!(ops[0].state, OpState::Failed, "[{}] {ops:?}", s.db);
         assert!(
             t.attention
@@ -346,7 +317,7 @@ async fn a_retry_under_a_new_key_finds_the_payment_changed_and_moves_no_money() 
         // The gateway dies after Klarna captured; the caller's side rolls back, so its
         // retry carries a new key (Odoo's new child transaction).
         s.gw().crash_at("after_klarna");
-        let (status, _) = keyed(&s, &path, "odoo-capture-P-S1", &capture(0)).await;
+        let (status, _) = s.admin_keyed(&path, "odoo-capture-P-S1", &capture(0)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "[{}]", s.db);
         // Before and after the restart finished the first capture: refused, with figures.
         for restarted in [false, true] {
@@ -354,13 +325,13 @@ async fn a_retry_under_a_new_key_finds_the_payment_changed_and_moves_no_money() 
                 manage::recover(s.gw()).await.expect("recover");
                 s.settle().await;
             }
-            let (status, answer) = keyed(
-                &s,
-                &path,
-                &format!("odoo-capture-P-S2-{restarted}"),
-                &capture(0),
-            )
-            .await;
+            let (status, answer) = s
+                .admin_keyed(
+                    &path,
+                    &format!("odoo-capture-P-S2-{restarted}"),
+                    &capture(0),
+                )
+                .await;
             assert_eq!(
                 (status, answer["code"].as_str()),
                 (StatusCode::CONFLICT, Some("state_changed")),
@@ -385,7 +356,9 @@ async fn a_retry_under_a_new_key_finds_the_payment_changed_and_moves_no_money() 
         assert_eq!(operations(&s, &order_id, OpKind::Capture).await, 1);
 
         // The caller, in line now, captures the same amount again on purpose: done.
-        let (status, second) = keyed(&s, &path, "odoo-capture-P-S3", &capture(30_000)).await;
+        let (status, second) = s
+            .admin_keyed(&path, "odoo-capture-P-S3", &capture(30_000))
+            .await;
         assert_eq!(status, StatusCode::OK, "[{}] {second}", s.db);
         assert_eq!(
             s.sandbox.state().orders[&order_id].order.captured_amount,
@@ -394,13 +367,13 @@ async fn a_retry_under_a_new_key_finds_the_payment_changed_and_moves_no_money() 
             s.db
         );
         // A refund that expects another refunded amount than the gateway's: refused.
-        let (status, answer) = keyed(
-            &s,
-            &format!("/admin/payments/{order_id}/refunds"),
-            "odoo-refund-R1",
-            &json!({"amount": 1_000, "expected_captured": 60_000, "expected_refunded": 500}),
-        )
-        .await;
+        let (status, answer) = s
+            .admin_keyed(
+                &format!("/admin/payments/{order_id}/refunds"),
+                "odoo-refund-R1",
+                &json!({"amount": 1_000, "expected_captured": 60_000, "expected_refunded": 500}),
+            )
+            .await;
         assert_eq!(
             (status, answer["code"].as_str()),
             (StatusCode::CONFLICT, Some("state_changed")),

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{ADMIN_TOKEN, ORDER, TOKEN, sqlite, system};
+use common::{ORDER, TOKEN, sqlite, system};
 use klarna_gateway::manage;
 use klarna_gateway::store::{OpKind, OpState};
 use proptest::prelude::*;
@@ -113,31 +113,14 @@ impl Caller {
 }
 
 async fn send(s: &common::System, sent: &Sent) -> (StatusCode, Value) {
-    let r = s
-        .http
-        .post(format!("{}{}", s.url, sent.path))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("Idempotency-Key", &sent.key)
-        .json(&sent.body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
+    s.admin_keyed(&sent.path, &sent.key, &sent.body).await
 }
 
 /// The invariants, checked once the system is at rest.
 async fn holds(s: &common::System, caller: &Caller, steps: &[Step]) {
     let order_id = caller.order_id.as_str();
     s.settle().await;
-    let t = s
-        .gw()
-        .db
-        .find_transaction(order_id)
-        .await
-        .expect("read")
-        .expect("payment");
-    let ops = s.gw().db.operations(t.id).await.expect("operations");
+    let (t, ops) = s.payment(order_id).await;
     let klarna = s.sandbox.state().orders[order_id].order.clone();
     assert!(
         t.captured_amount <= t.authorized_amount,

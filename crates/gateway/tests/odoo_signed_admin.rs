@@ -87,16 +87,9 @@ impl Signed {
 
 /// What a replay could change: the payment's operations and Klarna's captured amount.
 async fn snapshot(s: &common::System, order_id: &str) -> (usize, i64) {
-    let t = s
-        .gw()
-        .db
-        .find_transaction(order_id)
-        .await
-        .expect("read")
-        .expect("payment");
-    let ops = s.gw().db.operations(t.id).await.expect("operations").len();
+    let (_, ops) = s.payment(order_id).await;
     (
-        ops,
+        ops.len(),
         s.sandbox.state().orders[order_id].order.captured_amount,
     )
 }

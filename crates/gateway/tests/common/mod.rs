@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use klarna_gateway::store::{Operation, Transaction};
 use klarna_gateway::{Config, Gateway, InitialSecrets, Running};
 use klarna_sandbox::{Sandbox, SandboxConfig};
 use reqwest::StatusCode;
@@ -251,6 +252,30 @@ impl System {
                 .json(body),
         )
         .await
+    }
+
+    /// An admin POST with an `Idempotency-Key`.
+    pub async fn admin_keyed(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+        answer(
+            self.http
+                .post(format!("{}{path}", self.url))
+                .bearer_auth(ADMIN_TOKEN)
+                .header("Idempotency-Key", key)
+                .json(body),
+        )
+        .await
+    }
+
+    /// The gateway's payment (by Klarna order id or order reference) and its operations.
+    pub async fn payment(&self, key: &str) -> (Transaction, Vec<Operation>) {
+        let db = &self.gw().db;
+        let t = db
+            .find_transaction(key)
+            .await
+            .expect("read")
+            .unwrap_or_else(|| panic!("[{}] no payment {key}", self.db));
+        let ops = db.operations(t.id).await.expect("operations");
+        (t, ops)
     }
 
     pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
