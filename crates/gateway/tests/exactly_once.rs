@@ -85,17 +85,16 @@ async fn concurrent_requests_with_one_key_make_one_operation_and_one_answer() {
             s.db
         );
 
-        // A cancel, ten times at once, on a payment with nothing captured.
+        // A cancel, three times at once, on a payment with nothing captured: one
+        // operation. Ten more at once under another key: one answer (the payment is
+        // cancelled), no operation.
         let se_order = s.paid(SE_ORDER, SE_TOKEN).await;
-        let answers = at_once(
-            &s,
-            10,
-            &format!("/admin/payments/{se_order}/cancel"),
-            "cancel-10",
-            &json!({}),
-        )
-        .await;
+        let cancel = format!("/admin/payments/{se_order}/cancel");
+        let answers = at_once(&s, 3, &cancel, "cancel-3", &json!({})).await;
         assert_eq!(answers[0].0, StatusCode::OK, "[{}] {answers:?}", s.db);
+        assert!(answers.iter().all(|a| a == &answers[0]), "[{}]", s.db);
+        let answers = at_once(&s, 10, &cancel, "cancel-10", &json!({})).await;
+        assert_eq!(answers[0].0, StatusCode::CONFLICT, "[{}] {answers:?}", s.db);
         assert!(answers.iter().all(|a| a == &answers[0]), "[{}]", s.db);
         assert_eq!(operations(&s, &se_order, OpKind::Cancel).await, 1);
         s.shutdown().await;
