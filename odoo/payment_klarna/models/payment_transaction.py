@@ -72,10 +72,12 @@ class PaymentTransaction(models.Model):
         operation's reference) — the request being made now excluded.
 
         Sent with every capture, refund and void, the gateway refuses (`state_changed`)
-        when it holds something else. A retry of a capture whose first attempt Odoo rolled
-        back (the gateway crashed, the answer was lost) carries a new idempotency key, but
-        the first capture is in the gateway's figures and not in these: refused, not done
-        twice. A deliberate second capture, once the first is in Odoo, passes.
+        when it holds something else. A request whose first attempt Odoo rolled back (the
+        gateway crashed, the answer was lost) is retried under the same key when it is the
+        same intent, and gets the first answer; changed in between (another amount), its
+        key is new, but the first capture is in the gateway's figures and not in these:
+        refused, never done twice. A deliberate second capture, once the first is in Odoo,
+        passes.
 
         :param recordset sending: The child transaction of the request being made, if any.
         :return: `expected_captured` and `expected_refunded`.
