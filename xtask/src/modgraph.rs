@@ -1,10 +1,10 @@
 //! `cargo xtask modgraph`: no import circle among a crate's top-level modules.
 //!
 //! A newcomer reads a crate from its floor up; a module that reaches itself again through
-//! the modules it imports has no floor. This reads `crates/gateway/src` and
-//! `crates/sandbox/src` as text (no `syn`: a handful of rules is enough for our own code
-//! and keeps xtask light), draws the graph of references between top-level modules and
-//! reports every strongly connected component of more than one module.
+//! the modules it imports has no floor. This parses `crates/gateway/src` and
+//! `crates/sandbox/src` with `syn`, draws the graph of references between top-level
+//! modules and reports every strongly connected component of more than one module
+//! (`petgraph`'s Tarjan).
 //!
 //! The rules:
 //! - `foo.rs` and everything under `foo/` is the module `foo`.
@@ -17,10 +17,16 @@
 //!   re-export lines is no node; one that defines items is the node `lib` (or `main`), and
 //!   `crate::Item` naming one of its items is an edge to it. In a root, `b::…` also names
 //!   the module `b`, and its `pub use` lines are not edges.
-//! - Comments and string literals are ignored.
+//! - Paths inside macro calls count too (`matches!(x, crate::b::K)`); comments and string
+//!   literals are not paths.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graphmap::DiGraphMap;
+use proc_macro2::{TokenStream, TokenTree};
+use syn::visit::{self, Visit};
 
 use crate::util::{Result, root};
 
@@ -56,7 +62,7 @@ pub fn run(args: &[String]) -> Result {
             .display()
             .to_string();
         let sources = read_dir(path)?;
-        let graph = graph(&sources);
+        let graph = graph(&sources)?;
         let cycles = cycles(&graph);
         if cycles.is_empty() {
             eprintln!(
@@ -145,30 +151,153 @@ fn root_name(path: &str) -> String {
     path.trim_end_matches(".rs").to_owned()
 }
 
-pub fn graph(sources: &[Source]) -> Graph {
+/// Every path a file writes — in `use` trees, in code and inside macro calls — as its
+/// segments, each with how many inline modules deep it stands.
+#[derive(Default)]
+struct Paths {
+    depth: usize,
+    found: Vec<(usize, Vec<String>)>,
+}
+
+impl<'ast> Visit<'ast> for Paths {
+    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+        self.depth += 1;
+        visit::visit_item_mod(self, m);
+        self.depth -= 1;
+    }
+
+    fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+        for (path, _) in use_leaves(&u.tree) {
+            self.found.push((self.depth, path));
+        }
+    }
+
+    fn visit_path(&mut self, p: &'ast syn::Path) {
+        let segments = p.segments.iter().map(|s| s.ident.to_string()).collect();
+        self.found.push((self.depth, segments));
+        visit::visit_path(self, p);
+    }
+
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        let mut tokens = Vec::new();
+        flatten(m.tokens.clone(), &mut tokens);
+        // `a :: b :: c` in the call's tokens (a `::` is two joint `:` puncts).
+        let mut i = 0;
+        while i < tokens.len() {
+            let TokenTree::Ident(first) = &tokens[i] else {
+                i += 1;
+                continue;
+            };
+            let mut path = vec![first.to_string()];
+            let mut j = i + 1;
+            while let (
+                Some(TokenTree::Punct(a)),
+                Some(TokenTree::Punct(b)),
+                Some(TokenTree::Ident(next)),
+            ) = (tokens.get(j), tokens.get(j + 1), tokens.get(j + 2))
+            {
+                if a.as_char() != ':' || b.as_char() != ':' {
+                    break;
+                }
+                path.push(next.to_string());
+                j += 3;
+            }
+            if path.len() > 1 {
+                self.found.push((self.depth, path));
+            }
+            i = j;
+        }
+    }
+}
+
+fn flatten(stream: TokenStream, out: &mut Vec<TokenTree>) {
+    for tree in stream {
+        match tree {
+            TokenTree::Group(g) => flatten(g.stream(), out),
+            other => out.push(other),
+        }
+    }
+}
+
+/// A `use` tree's leaves: each full path, and the name it brings in (`*` for a glob).
+fn use_leaves(tree: &syn::UseTree) -> Vec<(Vec<String>, String)> {
+    match tree {
+        syn::UseTree::Path(p) => use_leaves(&p.tree)
+            .into_iter()
+            .map(|(mut path, name)| {
+                path.insert(0, p.ident.to_string());
+                (path, name)
+            })
+            .collect(),
+        syn::UseTree::Name(n) => vec![(vec![n.ident.to_string()], n.ident.to_string())],
+        syn::UseTree::Rename(r) => vec![(vec![r.ident.to_string()], r.rename.to_string())],
+        syn::UseTree::Glob(_) => vec![(vec!["*".to_owned()], "*".to_owned())],
+        syn::UseTree::Group(g) => g.items.iter().flat_map(use_leaves).collect(),
+    }
+}
+
+/// The top-level name a path reaches from `depth` modules deep (files and inline modules),
+/// if it leaves through the crate root: `crate::b…`, or as many `super::` as it is deep,
+/// or — in a root — `b::…` itself.
+fn root_name_of(path: &[String], depth: usize, is_root: bool) -> Option<String> {
+    let first = path.first()?.as_str();
+    let name = match first {
+        "crate" => path.get(1),
+        "super" => {
+            let climbs = path.iter().take_while(|s| *s == "super").count();
+            if climbs == depth {
+                path.get(climbs)
+            } else {
+                None
+            }
+        }
+        "self" if is_root && depth == 0 => path.get(1),
+        // `b::…`, not a lone `b` (a local of that name).
+        _ if is_root && depth == 0 && path.len() > 1 => path.first(),
+        _ => None,
+    }?;
+    (name != "self" && name != "*").then(|| name.clone())
+}
+
+pub fn graph(sources: &[Source]) -> Result<Graph> {
+    let parsed: Vec<(&Source, syn::File)> = sources
+        .iter()
+        .map(|s| {
+            syn::parse_file(&s.text)
+                .map(|f| (s, f))
+                .map_err(|e| format!("cannot parse {}: {e}", s.path))
+        })
+        .collect::<Result<_>>()?;
     let modules: BTreeSet<String> = sources.iter().filter_map(|s| place(&s.path).0).collect();
     let mut g = Graph {
         nodes: modules.clone(),
         ..Graph::default()
     };
-    // What the roots re-export, and whether they are nodes.
+    // What the roots re-export (`pub use b::Name`), and the items they define.
     let mut reexports: BTreeMap<String, String> = BTreeMap::new();
     let mut root_items: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut root_nodes = BTreeSet::new();
-    for s in sources.iter().filter(|s| place(&s.path).0.is_none()) {
-        let tokens = tokenize(&s.text);
-        let shape = root_shape(&tokens);
-        for (first, leaf) in shape.reexports {
-            if modules.contains(&first) && leaf != "*" {
-                reexports.insert(leaf, first);
+    for (s, file) in parsed.iter().filter(|(s, _)| place(&s.path).0.is_none()) {
+        let mut items = BTreeSet::new();
+        for item in &file.items {
+            match item {
+                syn::Item::Use(u) if matches!(u.vis, syn::Visibility::Public(_)) => {
+                    for (path, name) in use_leaves(&u.tree) {
+                        if let Some(module) = path.first().filter(|m| modules.contains(*m))
+                            && name != "*"
+                        {
+                            reexports.insert(name, module.clone());
+                        }
+                    }
+                }
+                syn::Item::Use(_) | syn::Item::Mod(_) | syn::Item::Macro(_) => {}
+                other => items.extend(item_name(other)),
             }
         }
-        if !shape.items.is_empty() {
-            root_nodes.insert(root_name(&s.path));
-            root_items.insert(root_name(&s.path), shape.items);
+        if !items.is_empty() {
+            root_items.insert(root_name(&s.path), items);
         }
     }
-    g.nodes.extend(root_nodes.iter().cloned());
+    g.nodes.extend(root_items.keys().cloned());
     let resolve = |name: &str| -> Option<String> {
         if modules.contains(name) {
             Some(name.to_owned())
@@ -181,20 +310,33 @@ pub fn graph(sources: &[Source]) -> Graph {
                 .map(|(root, _)| root.clone())
         }
     };
-    for s in sources {
+    for (s, file) in &parsed {
         let (module, depth) = place(&s.path);
         let from = match &module {
             Some(m) => m.clone(),
-            None if root_nodes.contains(&root_name(&s.path)) => root_name(&s.path),
+            None if root_items.contains_key(&root_name(&s.path)) => root_name(&s.path),
             None => continue,
         };
-        let tokens = tokenize(&s.text);
-        let names = if module.is_some() {
-            references(&tokens, depth)
-        } else {
-            root_references(&tokens, &modules)
-        };
-        for name in names {
+        let mut paths = Paths::default();
+        for item in &file.items {
+            // A root's re-exports are its map, not edges; its `mod` lines neither.
+            let map = match item {
+                syn::Item::Use(u) => matches!(u.vis, syn::Visibility::Public(_)),
+                syn::Item::Mod(m) => m.content.is_none(),
+                _ => false,
+            };
+            if module.is_some() || !map {
+                paths.visit_item(item);
+            }
+        }
+        for (inline, path) in paths.found {
+            let Some(name) = root_name_of(&path, depth + inline, module.is_none()) else {
+                continue;
+            };
+            // In a root only modules count by their bare name.
+            if module.is_none() && path[0] != "crate" && !modules.contains(&name) {
+                continue;
+            }
             if let Some(to) = resolve(&name)
                 && to != from
             {
@@ -202,492 +344,45 @@ pub fn graph(sources: &[Source]) -> Graph {
             }
         }
     }
-    g
+    Ok(g)
 }
 
-/// Every strongly connected component of more than one node (Tarjan), each sorted.
-pub fn cycles(g: &Graph) -> Vec<Vec<String>> {
-    struct Tarjan<'a> {
-        next: BTreeMap<&'a str, Vec<&'a str>>,
-        index: BTreeMap<&'a str, usize>,
-        low: BTreeMap<&'a str, usize>,
-        stack: Vec<&'a str>,
-        on_stack: BTreeSet<&'a str>,
-        found: Vec<Vec<String>>,
-    }
-    impl<'a> Tarjan<'a> {
-        fn visit(&mut self, v: &'a str) {
-            let i = self.index.len();
-            self.index.insert(v, i);
-            self.low.insert(v, i);
-            self.stack.push(v);
-            self.on_stack.insert(v);
-            for w in self.next.get(v).cloned().unwrap_or_default() {
-                if !self.index.contains_key(w) {
-                    self.visit(w);
-                    let lw = self.low[w];
-                    let lv = self.low.get_mut(v).expect("visited");
-                    *lv = (*lv).min(lw);
-                } else if self.on_stack.contains(w) {
-                    let iw = self.index[w];
-                    let lv = self.low.get_mut(v).expect("visited");
-                    *lv = (*lv).min(iw);
-                }
-            }
-            if self.low[v] == self.index[v] {
-                let mut component = Vec::new();
-                while let Some(w) = self.stack.pop() {
-                    self.on_stack.remove(w);
-                    component.push(w.to_owned());
-                    if w == v {
-                        break;
-                    }
-                }
-                if component.len() > 1 {
-                    component.sort();
-                    self.found.push(component);
-                }
-            }
-        }
-    }
-    let mut t = Tarjan {
-        next: BTreeMap::new(),
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
-        stack: Vec::new(),
-        on_stack: BTreeSet::new(),
-        found: Vec::new(),
+/// The name an item defines, if it has one.
+fn item_name(item: &syn::Item) -> Option<String> {
+    let ident = match item {
+        syn::Item::Const(i) => &i.ident,
+        syn::Item::Enum(i) => &i.ident,
+        syn::Item::Fn(i) => &i.sig.ident,
+        syn::Item::Static(i) => &i.ident,
+        syn::Item::Struct(i) => &i.ident,
+        syn::Item::Trait(i) => &i.ident,
+        syn::Item::Type(i) => &i.ident,
+        syn::Item::Union(i) => &i.ident,
+        _ => return None,
     };
-    for (from, to) in g.edges.keys() {
-        t.next.entry(from.as_str()).or_default().push(to.as_str());
-    }
+    Some(ident.to_string())
+}
+
+/// Every strongly connected component of more than one node, each sorted.
+pub fn cycles(g: &Graph) -> Vec<Vec<String>> {
+    let mut graph = DiGraphMap::<&str, ()>::new();
     for v in &g.nodes {
-        if !t.index.contains_key(v.as_str()) {
-            t.visit(v);
-        }
+        graph.add_node(v.as_str());
     }
-    t.found.sort();
-    t.found
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Ident(String),
-    /// `::`
-    Path,
-    Punct(char),
-}
-
-/// Identifiers, `::` and single punctuation, with comments, strings and char literals
-/// left out (a path inside a doc comment or a string is not an import).
-fn tokenize(text: &str) -> Vec<Token> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '/' && at(i + 1) == '/' {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && at(i + 1) == '*' {
-            let mut depth = 0;
-            while i < chars.len() {
-                if chars[i] == '/' && at(i + 1) == '*' {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && at(i + 1) == '/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if c == '"' {
-            i = skip_string(&chars, i + 1, 0);
-        } else if c == '\'' {
-            if at(i + 1) == '\\' {
-                // Past the backslash and the escaped character, which may be a quote.
-                i += 3;
-                while i < chars.len() && chars[i] != '\'' {
-                    i += 1;
-                }
-                i += 1;
-            } else if at(i + 2) == '\'' {
-                i += 3;
-            } else {
-                // A lifetime: its name is read as an identifier, which names no module.
-                i += 1;
-            }
-        } else if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let raw_capable = matches!(word.as_str(), "r" | "br" | "cr");
-            if matches!(word.as_str(), "b" | "c" | "r" | "br" | "cr") && at(i) == '"' {
-                i = skip_string(&chars, i + 1, 0);
-            } else if raw_capable && at(i) == '#' {
-                let mut hashes = 0;
-                while at(i + hashes) == '#' {
-                    hashes += 1;
-                }
-                if at(i + hashes) == '"' {
-                    i = skip_string(&chars, i + hashes + 1, hashes);
-                } else {
-                    // `r#ident`: the identifier follows.
-                    i += 1;
-                }
-            } else {
-                out.push(Token::Ident(word));
-            }
-        } else if c == ':' && at(i + 1) == ':' {
-            out.push(Token::Path);
-            i += 2;
-        } else {
-            if !c.is_whitespace() {
-                out.push(Token::Punct(c));
-            }
-            i += 1;
-        }
+    for (from, to) in g.edges.keys() {
+        graph.add_edge(from.as_str(), to.as_str(), ());
     }
-    out
-}
-
-/// The index after a string's closing quote (followed by `hashes` `#` for a raw string);
-/// escapes only count in a normal string.
-fn skip_string(chars: &[char], mut i: usize, hashes: usize) -> usize {
-    while i < chars.len() {
-        if hashes == 0 && chars[i] == '\\' {
-            i += 2;
-            continue;
-        }
-        if chars[i] == '"' && (1..=hashes).all(|k| chars.get(i + k) == Some(&'#')) {
-            return i + 1 + hashes;
-        }
-        i += 1;
-    }
-    i
-}
-
-fn ident(tokens: &[Token], i: usize) -> Option<&str> {
-    match tokens.get(i) {
-        Some(Token::Ident(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// The names a path starting at the crate root reaches first: `b` in `b::c`, `a` and `b`
-/// in `{a, b::c}`.
-fn first_names(tokens: &[Token], i: usize) -> Vec<String> {
-    match tokens.get(i) {
-        Some(Token::Ident(s)) => vec![s.clone()],
-        Some(Token::Punct('{')) => {
-            let mut names = Vec::new();
-            let mut depth = 0;
-            let mut expect_name = true;
-            for t in &tokens[i..] {
-                match t {
-                    Token::Punct('{') => {
-                        depth += 1;
-                        expect_name = depth == 1;
-                        continue;
-                    }
-                    Token::Punct('}') => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    Token::Punct(',') if depth == 1 => {
-                        expect_name = true;
-                        continue;
-                    }
-                    Token::Ident(s) if depth == 1 && expect_name && s != "self" => {
-                        names.push(s.clone());
-                    }
-                    _ => {}
-                }
-                expect_name = false;
-            }
-            names
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// The names a module file reaches at the crate root, through `crate::` and through
-/// `super::` chains that climb out of the file's `depth` (plus the inline `mod x { … }`
-/// blocks around them).
-fn references(tokens: &[Token], depth: usize) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut braces = 0usize;
-    // The brace depth each enclosing inline `mod x {` opened at.
-    let mut inline_mods: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while i < tokens.len() {
-        match &tokens[i] {
-            Token::Punct('{') => braces += 1,
-            Token::Punct('}') => {
-                braces = braces.saturating_sub(1);
-                if inline_mods.last() == Some(&braces) {
-                    inline_mods.pop();
-                }
-            }
-            Token::Ident(kw)
-                if kw == "mod"
-                    && ident(tokens, i + 1).is_some()
-                    && tokens.get(i + 2) == Some(&Token::Punct('{')) =>
-            {
-                inline_mods.push(braces);
-            }
-            Token::Ident(kw) if kw == "crate" && tokens.get(i + 1) == Some(&Token::Path) => {
-                // `pub(crate)` and `$crate` are not paths; `crate::` is.
-                names.extend(first_names(tokens, i + 2));
-            }
-            Token::Ident(kw)
-                if kw == "super"
-                    && tokens.get(i + 1) == Some(&Token::Path)
-                    && (i == 0 || tokens[i - 1] != Token::Path) =>
-            {
-                let mut climbs = 0;
-                let mut j = i;
-                while ident(tokens, j) == Some("super") && tokens.get(j + 1) == Some(&Token::Path) {
-                    climbs += 1;
-                    j += 2;
-                }
-                if climbs >= depth + inline_mods.len() {
-                    names.extend(first_names(tokens, j));
-                }
-                i = j;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    names
-}
-
-/// What a root file holds at its top level.
-#[derive(Debug, Default)]
-struct RootShape {
-    /// `(module, name)` for each `pub use module::…::name` (`*` for a glob).
-    reexports: Vec<(String, String)>,
-    /// The items it defines itself (`*` when one has no simple name, like an `impl`).
-    items: BTreeSet<String>,
-    /// Token ranges of its private `use` lines and its items: the parts that are edges.
-    edges_from: Vec<(usize, usize)>,
-}
-
-/// Reads a root's top level statement by statement.
-fn root_shape(tokens: &[Token]) -> RootShape {
-    let mut shape = RootShape::default();
-    let mut i = 0;
-    while i < tokens.len() {
-        // Attributes: `#[…]` and `#![…]`.
-        if tokens[i] == Token::Punct('#') {
-            let mut j = i + 1;
-            if tokens.get(j) == Some(&Token::Punct('!')) {
-                j += 1;
-            }
-            i = skip_group(tokens, j, '[', ']');
-            continue;
-        }
-        let start = i;
-        let mut public = false;
-        if ident(tokens, i) == Some("pub") {
-            public = true;
-            i += 1;
-            if tokens.get(i) == Some(&Token::Punct('(')) {
-                i = skip_group(tokens, i, '(', ')');
-            }
-        }
-        let end = statement_end(tokens, i);
-        match (ident(tokens, i), ident(tokens, i + 1)) {
-            (Some("mod"), Some(_)) if tokens.get(i + 2) == Some(&Token::Punct(';')) => {}
-            (Some("extern"), Some("crate")) => {}
-            (Some("use"), _) if public => {
-                shape
-                    .reexports
-                    .extend(use_leaves(&tokens[i + 1..end], None));
-            }
-            (Some("use"), _) => shape.edges_from.push((i, end)),
-            _ => {
-                let name = item_name(&tokens[i..end]).unwrap_or_else(|| "*".to_owned());
-                shape.items.insert(name);
-                shape.edges_from.push((start, end));
-            }
-        }
-        i = end;
-    }
-    shape
-}
-
-/// The names a root file reaches: like [`references`], plus bare `b::` for its modules,
-/// in its private `use` lines and its items only.
-fn root_references(tokens: &[Token], modules: &BTreeSet<String>) -> Vec<String> {
-    let shape = root_shape(tokens);
-    let mut names = Vec::new();
-    for (start, end) in shape.edges_from {
-        let part = &tokens[start..end];
-        names.extend(references(part, 0));
-        for (k, t) in part.iter().enumerate() {
-            if let Token::Ident(s) = t
-                && modules.contains(s)
-                && part.get(k + 1) == Some(&Token::Path)
-                && (k == 0 || part[k - 1] != Token::Path)
-            {
-                names.push(s.clone());
-            }
-        }
-    }
-    names
-}
-
-/// The index after the group opened at `i` (which must be `open`), or `i + 1`.
-fn skip_group(tokens: &[Token], i: usize, open: char, close: char) -> usize {
-    if tokens.get(i) != Some(&Token::Punct(open)) {
-        return i + 1;
-    }
-    let mut depth = 0;
-    let mut j = i;
-    while j < tokens.len() {
-        if tokens[j] == Token::Punct(open) {
-            depth += 1;
-        } else if tokens[j] == Token::Punct(close) {
-            depth -= 1;
-            if depth == 0 {
-                return j + 1;
-            }
-        }
-        j += 1;
-    }
-    j
-}
-
-/// The index after a top-level statement that starts at `i`: after its `;` at depth 0, or
-/// after the `}` that closes its body (and a `;` right after it).
-fn statement_end(tokens: &[Token], i: usize) -> usize {
-    let mut depth = 0usize;
-    let mut j = i;
-    let is_use = ident(tokens, i) == Some("use");
-    while j < tokens.len() {
-        match tokens[j] {
-            Token::Punct('{' | '(' | '[') => depth += 1,
-            Token::Punct('}' | ')' | ']') => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 && tokens[j] == Token::Punct('}') && !is_use {
-                    let next = j + 1;
-                    return if tokens.get(next) == Some(&Token::Punct(';')) {
-                        next + 1
-                    } else {
-                        next
-                    };
-                }
-            }
-            Token::Punct(';') if depth == 0 => return j + 1,
-            _ => {}
-        }
-        j += 1;
-    }
-    j
-}
-
-/// The name an item defines: `struct Name`, `fn name`, `const NAME`, `macro_rules! name`.
-fn item_name(tokens: &[Token]) -> Option<String> {
-    const KINDS: [&str; 9] = [
-        "fn", "struct", "enum", "trait", "type", "const", "static", "union", "mod",
-    ];
-    for (k, t) in tokens.iter().enumerate() {
-        if let Token::Ident(s) = t {
-            if KINDS.contains(&s.as_str()) {
-                return ident(tokens, k + 1).map(str::to_owned);
-            }
-            if s == "macro_rules" {
-                return ident(tokens, k + 2).map(str::to_owned);
-            }
-            if s == "impl" {
-                return None;
-            }
-        }
-    }
-    None
-}
-
-/// `(first segment, leaf)` for each name a use tree brings in; `prefix` is the first
-/// segment when inside a group.
-fn use_leaves(tokens: &[Token], prefix: Option<&str>) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut first = prefix.map(str::to_owned);
-    let mut last: Option<String> = None;
-    let mut i = 0;
-    while i < tokens.len() {
-        match &tokens[i] {
-            Token::Ident(s) if s == "as" => {
-                if let (Some(f), Some(alias)) = (&first, ident(tokens, i + 1)) {
-                    out.push((f.clone(), alias.to_owned()));
-                }
-                last = None;
-                i += 2;
-                continue;
-            }
-            Token::Ident(s) => {
-                let skip = first.is_none() && (s == "crate" || s == "self");
-                if first.is_none() && !skip {
-                    first = Some(s.clone());
-                }
-                last = Some(s.clone());
-            }
-            Token::Punct('*') => {
-                if let Some(f) = &first {
-                    out.push((f.clone(), "*".to_owned()));
-                }
-                last = None;
-            }
-            Token::Punct('{') => {
-                let end = skip_group(tokens, i, '{', '}');
-                let inner = &tokens[i + 1..end.saturating_sub(1)];
-                for part in split_top(inner) {
-                    out.extend(use_leaves(part, first.as_deref()));
-                }
-                last = None;
-                i = end;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if let (Some(f), Some(l)) = (first, last) {
-        out.push((f, l));
-    }
-    out
-}
-
-/// A group's parts, split at its own commas (a nested group is split when it is read).
-fn split_top(tokens: &[Token]) -> Vec<&[Token]> {
-    let mut parts = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0;
-    for (k, t) in tokens.iter().enumerate() {
-        match t {
-            Token::Punct('{') => depth += 1,
-            Token::Punct('}') => depth = depth.saturating_sub(1),
-            Token::Punct(',') if depth == 0 => {
-                parts.push(&tokens[start..k]);
-                start = k + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&tokens[start..]);
-    parts
+    let mut found: Vec<Vec<String>> = tarjan_scc(&graph)
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .map(|c| {
+            let mut c: Vec<String> = c.into_iter().map(str::to_owned).collect();
+            c.sort();
+            c
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 #[cfg(test)]
@@ -704,6 +399,7 @@ mod tests {
                 })
                 .collect::<Vec<_>>(),
         )
+        .expect("parses")
     }
 
     fn edges(g: &Graph) -> Vec<(&str, &str)> {
@@ -792,7 +488,11 @@ mod tests {
 
     #[test]
     fn nested_reexport_groups_lead_to_their_module() {
-        let leaves = use_leaves(&tokenize("a::{b::{C, D as E}, F};"), None);
+        let tree: syn::UseTree = syn::parse_str("a::{b::{C, D as E}, F}").expect("a use tree");
+        let leaves: Vec<(String, String)> = use_leaves(&tree)
+            .into_iter()
+            .map(|(path, name)| (path[0].clone(), name))
+            .collect();
         assert_eq!(
             leaves,
             [
@@ -805,13 +505,25 @@ mod tests {
 
     #[test]
     fn strings_and_lifetimes_do_not_confuse_the_reader() {
-        let tokens = tokenize(
-            "fn f<'a>(x: &'a str) -> char { let _ = r#\"crate::x\"#; let _ = b\"crate::y\"; '\\'' }",
-        );
-        assert!(
-            !tokens.contains(&Token::Ident("crate".into())),
-            "{tokens:?}"
-        );
-        assert!(tokens.contains(&Token::Ident("str".into())));
+        let g = graph_of(&[
+            ("lib.rs", "mod a; mod x; mod y;"),
+            (
+                "a.rs",
+                "fn f<'a>(x: &'a str) -> char { let _ = r#\"crate::x\"#; let _ = b\"crate::y\"; '\\'' }",
+            ),
+            ("x.rs", ""),
+            ("y.rs", ""),
+        ]);
+        assert!(edges(&g).is_empty(), "{:?}", edges(&g));
+    }
+
+    #[test]
+    fn paths_inside_macro_calls_are_references() {
+        let g = graph_of(&[
+            ("lib.rs", "mod a; mod b;"),
+            ("a.rs", "fn f(x: u8) -> bool { matches!(x, crate::b::K) }"),
+            ("b.rs", "pub const K: u8 = 1;"),
+        ]);
+        assert_eq!(edges(&g), [("a", "b")]);
     }
 }
