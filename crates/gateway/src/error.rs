@@ -179,13 +179,8 @@ impl GatewayError {
             Self::Odoo(_) => "the shop's Odoo could not be read; try again shortly".into(),
             // A refused callback's URL carries a secret: say nothing about it.
             Self::Webhook(Rejection::BadToken) => "no such route".into(),
-            Self::Store(_)
-            | Self::Migrate(_)
-            | Self::Encoding(_)
-            | Self::Corrupt(_)
-            | Self::Config(_)
-            | Self::Internal(_)
-            | Self::Crashed(_) => "internal error".into(),
+            // Whatever the one mapping calls internal says nothing more.
+            other if other.status_and_code().1 == ErrorCode::Internal => "internal error".into(),
             other => other.to_string(),
         }
     }

@@ -204,52 +204,44 @@ impl Database {
                     && t.get("sale_order_name").and_then(Value::as_str) == Some(reference)
             })
             .and_then(|t| t.get("id").and_then(Value::as_i64));
-        let next_id = |txs: &BTreeMap<i64, Record>| txs.keys().max().copied().unwrap_or(0) + 1;
-        let source_id = match source_id {
-            Some(id) => id,
-            None => {
-                let id = next_id(txs);
+        // A new transaction: the payment's own (`source` None, a draft) or a child of it.
+        let insert =
+            |txs: &mut BTreeMap<i64, Record>, operation: &str, amount: f64, source: Option<i64>| {
+                let id = txs.keys().max().copied().unwrap_or(0) + 1;
                 let mut t = Record::new();
                 t.insert("id".into(), json!(id));
                 t.insert("reference".into(), json!(format!("{reference}-{id}")));
                 t.insert("provider_code".into(), json!("klarna"));
                 t.insert("provider_reference".into(), klarna_id.clone());
                 t.insert("sale_order_name".into(), json!(reference));
-                t.insert("sale_order_ids".into(), json!([order.get("id")]));
-                t.insert(
-                    "amount".into(),
-                    event["authorized_minor"]
-                        .as_i64()
-                        .map_or(json!(amount), |_| json!(amount)),
-                );
+                t.insert("amount".into(), json!(amount));
                 t.insert("currency".into(), event["currency"].clone());
-                t.insert("operation".into(), json!("online_direct"));
-                t.insert("source_transaction_id".into(), json!(false));
-                t.insert("state".into(), json!("draft"));
+                t.insert("operation".into(), json!(operation));
                 t.insert("state_message".into(), json!(false));
+                match source {
+                    None => {
+                        t.insert("sale_order_ids".into(), json!([order.get("id")]));
+                        t.insert("source_transaction_id".into(), json!(false));
+                        t.insert("state".into(), json!("draft"));
+                    }
+                    Some(source) => {
+                        t.insert(
+                            "source_transaction_id".into(),
+                            json!([source, format!("{reference}-{source}")]),
+                        );
+                        t.insert("state".into(), json!("done"));
+                    }
+                }
                 txs.insert(id, t);
                 id
-            }
+            };
+        let source_id = match source_id {
+            Some(id) => id,
+            None => insert(txs, "online_direct", amount, None),
         };
         let kind = event["event"].as_str().unwrap_or("");
         let child = |txs: &mut BTreeMap<i64, Record>, operation: &str, amount: f64| {
-            let id = next_id(txs);
-            let mut t = Record::new();
-            t.insert("id".into(), json!(id));
-            t.insert("reference".into(), json!(format!("{reference}-{id}")));
-            t.insert("provider_code".into(), json!("klarna"));
-            t.insert("provider_reference".into(), klarna_id.clone());
-            t.insert("sale_order_name".into(), json!(reference));
-            t.insert("amount".into(), json!(amount));
-            t.insert("currency".into(), event["currency"].clone());
-            t.insert("operation".into(), json!(operation));
-            t.insert(
-                "source_transaction_id".into(),
-                json!([source_id, format!("{reference}-{source_id}")]),
-            );
-            t.insert("state".into(), json!("done"));
-            t.insert("state_message".into(), json!(false));
-            txs.insert(id, t);
+            insert(txs, operation, amount, Some(source_id));
         };
         let fully_captured = event["captured_minor"].as_i64() >= event["authorized_minor"].as_i64();
         let new_state = match kind {
