@@ -49,6 +49,16 @@ pub fn sign_admin(secret: &str, call: &AdminCall<'_>) -> String {
     sign(secret, &[head.as_bytes(), call.body])
 }
 
+/// How far a signed request's timestamp may be from the receiver's clock, in seconds.
+pub const WINDOW_SECS: u64 = 300;
+
+/// Whether a signed request's timestamp (unix seconds) is within [`WINDOW_SECS`] of `now`,
+/// for any two numbers: nonsense such as `i64::MIN` is just far away, never an overflow.
+#[must_use]
+pub fn fresh(now: i64, timestamp: i64) -> bool {
+    now.abs_diff(timestamp) <= WINDOW_SECS
+}
+
 /// Whether the signature a request carries is the one we computed, compared in constant
 /// time so that the comparison does not tell an attacker how many leading bytes matched.
 #[must_use]
@@ -194,6 +204,21 @@ mod tests {
         for (i, other) in changed.iter().enumerate() {
             assert_ne!(&base, other, "change {i}");
         }
+    }
+
+    #[test]
+    fn the_window_holds_for_any_two_timestamps() {
+        let now = 1_800_000_000;
+        assert!(fresh(now, now));
+        assert!(fresh(now, now - 300));
+        assert!(fresh(now, now + 300));
+        assert!(!fresh(now, now - 301));
+        assert!(!fresh(now, now + 301));
+        // Nonsense that once overflowed the subtraction: far away, not a panic.
+        for nonsense in [i64::MIN, i64::MAX, -1, 0] {
+            assert!(!fresh(now, nonsense), "{nonsense}");
+        }
+        assert!(!fresh(i64::MIN, i64::MAX));
     }
 
     #[test]

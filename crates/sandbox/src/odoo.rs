@@ -50,7 +50,7 @@ async fn notify(
             Json(json!({"error": "bad signature"})),
         );
     }
-    if (now - timestamp).abs() > 300 {
+    if !odoo_signature::fresh(now, timestamp) {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "stale timestamp"})),
