@@ -87,7 +87,9 @@ pub async fn start_session(
         // must call load() again), so the old amount can never be authorized.
         match gw.klarna.update_session(&existing.id, &body).await {
             Ok(()) => {
-                gw.db.update_session_body(&existing.id, &body).await?;
+                gw.db
+                    .update_session_body(&existing.id, &body, &hash)
+                    .await?;
                 tracing::info!(order = %existing.order_reference, session = %existing.id, amount = body.order_amount, "klarna session updated");
                 return Ok(response(StoredSession {
                     order_amount: body.order_amount,
@@ -227,7 +229,8 @@ pub async fn authorize(
             return Err(e);
         }
     };
-    if body_hash(&current) != session.body_hash {
+    let current_hash = body_hash(&current);
+    if current_hash != session.body_hash {
         gw.db.release_claim(&session.id).await?;
         if gw
             .klarna
@@ -235,7 +238,9 @@ pub async fn authorize(
             .await
             .is_ok()
         {
-            gw.db.update_session_body(&session.id, &current).await?;
+            gw.db
+                .update_session_body(&session.id, &current, &current_hash)
+                .await?;
         }
         tracing::info!(order = %session.order_reference, "cart changed after authorize: not placing the old amount");
         return Err(GatewayError::CartChanged);

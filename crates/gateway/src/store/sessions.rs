@@ -87,7 +87,7 @@ impl Db {
         .bind(&s.currency)
         .bind(s.order_amount)
         .bind(serde_json::to_string(&stored_body(&s.body))?)
-        .bind(body_hash(&s.body))
+        .bind(&s.body_hash)
         .bind(serde_json::to_string(&s.categories).unwrap_or_default())
         .bind(email(&s.body))
         .bind(now)
@@ -97,11 +97,12 @@ impl Db {
         Ok(())
     }
 
-    /// The cart changed: the session now carries this body.
+    /// The cart changed: the session now carries this body (`hash` is its [`body_hash`]).
     pub async fn update_session_body(
         &self,
         id: &str,
         body: &OrderBody,
+        hash: &str,
     ) -> Result<(), GatewayError> {
         sqlx::query(
             "UPDATE sessions SET body = $1, body_hash = $2, order_amount = $3, currency = $4,
@@ -109,7 +110,7 @@ impl Db {
              WHERE id = $7",
         )
         .bind(serde_json::to_string(&stored_body(body))?)
-        .bind(body_hash(body))
+        .bind(hash)
         .bind(body.order_amount)
         .bind(&body.purchase_currency)
         .bind(email(body))
