@@ -91,40 +91,7 @@ impl Harness {
     }
 
     async fn pay(&self, order: &str, token: &str) -> String {
-        let session: Value = self
-            .http
-            .post(format!("{}/klarna/session", self.url()))
-            .json(&json!({"order_reference": order, "access_token": token}))
-            .send()
-            .await
-            .expect("session")
-            .json()
-            .await
-            .expect("json");
-        let session_id = session["session_id"].as_str().expect("session id");
-        let approved: Value = self
-            .http
-            .post(format!("{}/kp/frame/decision", self.sandbox_url))
-            .json(&json!({"session_id": session_id, "category": "pay_later", "outcome": "approve"}))
-            .send()
-            .await
-            .expect("approve")
-            .json()
-            .await
-            .expect("json");
-        let r = self
-            .http
-            .post(format!("{}/klarna/authorize", self.url()))
-            .json(&json!({"session_id": session_id, "authorization_token": approved["authorization_token"]}))
-            .send()
-            .await
-            .expect("authorize");
-        assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.expect("json");
-        body["klarna_order_id"]
-            .as_str()
-            .expect("order id")
-            .to_owned()
+        common::pay(&self.http, &self.url(), &self.sandbox_url, order, token).await
     }
 
     async fn burst(&self, count: usize) -> Vec<String> {
@@ -452,25 +419,9 @@ async fn killing_the_worker_mid_job_loses_and_doubles_nothing() {
 /// Odoo's (the sandbox stand-in's) payment transactions of an order: (operation, state,
 /// amount).
 async fn odoo_transactions(h: &Harness, order: &str) -> Vec<(String, String, f64)> {
-    let r: Value = h
-        .http
-        .post(format!("{}/jsonrpc", h.sandbox_url))
-        .json(
-            &json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-            "service": "object", "method": "execute_kw",
-            "args": ["odoo", 2, "admin", "payment.transaction", "search_read",
-                     [[["sale_order_name", "=", order]]], {}]}}),
-        )
-        .send()
+    common::odoo_transactions(&h.http, &h.sandbox_url, order)
         .await
-        .expect("jsonrpc")
-        .json()
-        .await
-        .expect("json");
-    r["result"]
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|t| {
             (
                 t["operation"].as_str().unwrap_or_default().to_owned(),

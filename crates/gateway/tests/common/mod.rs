@@ -300,68 +300,22 @@ impl System {
 
     /// What the SDK stand-in does when the shopper clicks "Buy" in Klarna's dialog.
     pub async fn approve(&self, session_id: &str) -> String {
-        let r: Value = self
-            .http
-            .post(format!("{}/kp/frame/decision", self.sandbox_url))
-            .json(&json!({"session_id": session_id, "category": "pay_later", "outcome": "approve"}))
-            .send()
-            .await
-            .expect("approve")
-            .json()
-            .await
-            .expect("json");
-        r["authorization_token"].as_str().expect("token").to_owned()
+        approve(&self.http, &self.sandbox_url, session_id).await
     }
 
     /// A paid order: session, approval, authorization. Returns the Klarna order id.
     pub async fn paid(&self, order: &str, token: &str) -> String {
-        let session = self.session(order, token).await;
-        let session_id = session["session_id"].as_str().expect("id").to_owned();
-        let auth = self.approve(&session_id).await;
-        let (status, body) = self
-            .post(
-                "/klarna/authorize",
-                &json!({"session_id": session_id, "authorization_token": auth}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "[{}] {body}", self.db);
-        body["klarna_order_id"]
-            .as_str()
-            .expect("order id")
-            .to_owned()
+        pay(&self.http, &self.url, &self.sandbox_url, order, token).await
     }
 
     /// Odoo JSON-RPC `execute_kw` on the sandbox's Odoo.
     pub async fn odoo(&self, model: &str, method: &str, args: Value, kwargs: Value) -> Value {
-        let r: Value = self
-            .http
-            .post(format!("{}/jsonrpc", self.sandbox_url))
-            .json(
-                &json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-                "service": "object", "method": "execute_kw",
-                "args": ["odoo", 2, "admin", model, method, args, kwargs]}}),
-            )
-            .send()
-            .await
-            .expect("jsonrpc")
-            .json()
-            .await
-            .expect("json");
-        assert!(r.get("error").is_none(), "{r}");
-        r["result"].clone()
+        odoo(&self.http, &self.sandbox_url, model, method, args, kwargs).await
     }
 
     /// Odoo's payment transactions for an order (source first, then children).
     pub async fn odoo_transactions(&self, order: &str) -> Vec<Value> {
-        let all = self
-            .odoo(
-                "payment.transaction",
-                "search_read",
-                json!([[["sale_order_name", "=", order]]]),
-                json!({}),
-            )
-            .await;
-        all.as_array().cloned().unwrap_or_default()
+        odoo_transactions(&self.http, &self.sandbox_url, order).await
     }
 
     /// Waits until every webhook the sandbox has begun sending has had its first answer
@@ -460,4 +414,85 @@ pub async fn wait_until<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// What the SDK stand-in does when the shopper clicks "Buy" in Klarna's dialog: the
+/// authorization token.
+pub async fn approve(http: &reqwest::Client, sandbox_url: &str, session_id: &str) -> String {
+    let r: Value = http
+        .post(format!("{sandbox_url}/kp/frame/decision"))
+        .json(&json!({"session_id": session_id, "category": "pay_later", "outcome": "approve"}))
+        .send()
+        .await
+        .expect("approve")
+        .json()
+        .await
+        .expect("json");
+    r["authorization_token"].as_str().expect("token").to_owned()
+}
+
+/// An order paid through the gateway at `gateway_url`: session, approval in the sandbox,
+/// authorization. Returns the Klarna order id.
+pub async fn pay(
+    http: &reqwest::Client,
+    gateway_url: &str,
+    sandbox_url: &str,
+    order: &str,
+    token: &str,
+) -> String {
+    let (status, session) = answer(
+        http.post(format!("{gateway_url}/klarna/session"))
+            .json(&json!({"order_reference": order, "access_token": token})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "session: {session}");
+    let session_id = session["session_id"].as_str().expect("session id");
+    let auth = approve(http, sandbox_url, session_id).await;
+    let (status, body) = answer(
+        http.post(format!("{gateway_url}/klarna/authorize"))
+            .json(&json!({"session_id": session_id, "authorization_token": auth})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "authorize: {body}");
+    body["klarna_order_id"]
+        .as_str()
+        .expect("order id")
+        .to_owned()
+}
+
+/// Odoo JSON-RPC `execute_kw` on a sandbox's Odoo.
+pub async fn odoo(
+    http: &reqwest::Client,
+    sandbox_url: &str,
+    model: &str,
+    method: &str,
+    args: Value,
+    kwargs: Value,
+) -> Value {
+    let (_, r) = answer(http.post(format!("{sandbox_url}/jsonrpc")).json(
+        &json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+            "service": "object", "method": "execute_kw",
+            "args": ["odoo", 2, "admin", model, method, args, kwargs]}}),
+    ))
+    .await;
+    assert!(r.get("error").is_none(), "{r}");
+    r["result"].clone()
+}
+
+/// Odoo's payment transactions for an order (source first, then children).
+pub async fn odoo_transactions(
+    http: &reqwest::Client,
+    sandbox_url: &str,
+    order: &str,
+) -> Vec<Value> {
+    let all = odoo(
+        http,
+        sandbox_url,
+        "payment.transaction",
+        "search_read",
+        json!([[["sale_order_name", "=", order]]]),
+        json!({}),
+    )
+    .await;
+    all.as_array().cloned().unwrap_or_default()
 }
