@@ -127,12 +127,6 @@ pub enum JobError {
     Waiting { reason: String, retry_in: Duration },
 }
 
-impl JobError {
-    pub fn retryable(message: impl Into<String>) -> Self {
-        Self::Retryable(message.into())
-    }
-}
-
 impl From<GatewayError> for JobError {
     /// Stored data that breaks what we always write does not heal by waiting; anything
     /// else (a database or a peer that failed) may.

@@ -22,7 +22,7 @@ pub async fn enqueue(db: &Db, tx: &mut Tx, n: &Notification) -> Result<(), Gatew
 pub async fn deliver(gw: &Gateway, n: &Notification) -> Result<(), JobError> {
     let body = serde_json::to_vec(n).map_err(|e| JobError::Permanent(e.to_string()))?;
     let secret = gw.secrets.get(ODOO_SHARED_SECRET).ok_or_else(|| {
-        JobError::retryable("the Odoo shared secret (odoo.shared_secret) is not set")
+        JobError::Retryable("the Odoo shared secret (odoo.shared_secret) is not set".into())
     })?;
     let timestamp = now_ms() / 1000;
     let response = gw
