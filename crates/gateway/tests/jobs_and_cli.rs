@@ -156,6 +156,22 @@ async fn operators_capture_and_inspect_from_the_command_line() {
             "[{}] {err}",
             s.db
         );
+        // A retry by an operator who believes nothing was captured: refused, named.
+        let (ok, _, err) = run(vec![
+            "capture",
+            ORDER,
+            "--amount",
+            "20000",
+            "--expected-captured",
+            "0",
+        ])
+        .await
+        .expect("join");
+        assert!(
+            !ok && err.contains("the payment changed"),
+            "[{}] {err}",
+            s.db
+        );
         let (ok, view, err) = run(vec!["show", ORDER]).await.expect("join");
         assert!(ok, "{err}");
         assert_eq!(view["payment"]["klarna_order_id"], json!(order_id));
