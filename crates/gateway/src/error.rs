@@ -202,6 +202,9 @@ impl GatewayError {
         if let Self::StateChanged { payment, .. } = self {
             body.payment = Some((**payment).clone());
         }
+        if let Self::NotPayable(m) = self {
+            body.fields = m.violations().into_iter().map(|v| v.field).collect();
+        }
         (status, body)
     }
 }

@@ -313,3 +313,51 @@ async fn only_configured_storefronts_pass_cors() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_klarna_cannot_take_names_its_fields_and_stores_nothing() {
+    for db in databases().await {
+        let s = system(&db).await;
+        // A SEK cart billed to a country where Klarna takes another currency.
+        let order = s
+            .odoo(
+                "sale.order",
+                "search_read",
+                json!([[["name", "=", ORDER]]]),
+                json!({"fields": ["id"]}),
+            )
+            .await;
+        s.odoo(
+            "sale.order",
+            "write",
+            json!([[order[0]["id"]], {"currency_id": [18, "SEK"]}]),
+            json!({}),
+        )
+        .await;
+        let (status, answer) = s
+            .post(
+                "/klarna/session",
+                &json!({"order_reference": ORDER, "access_token": TOKEN}),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["code"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("order_not_payable")),
+            "[{}] {answer}",
+            s.db
+        );
+        let fields: Vec<&str> = answer["fields"]
+            .as_array()
+            .map(|f| f.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert!(
+            fields.contains(&"purchase_currency"),
+            "[{}] the widget can tell the shopper why: {answer}",
+            s.db
+        );
+        assert_eq!(s.gw().db.session_count().await.expect("count"), 0);
+        assert!(s.sandbox.state().sessions.is_empty(), "Klarna was not asked");
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}

@@ -59,6 +59,12 @@ pub struct ApiError {
     /// The request field at fault, as a path (`access_token`, `order_lines[3].tax_rate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// On `order_not_payable`: every field of the order Klarna would refuse, as paths
+    /// (`purchase_currency`, `billing_address.postal_code`), so that the widget can tell the
+    /// shopper what to change (a currency and country Klarna does not pair is not fixed by
+    /// trying again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
     /// The payment as the gateway holds it, on a `state_changed` refusal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentFigures>,
@@ -87,6 +93,7 @@ impl ApiError {
             code: code.as_str().to_owned(),
             message: message.into(),
             field,
+            fields: Vec::new(),
             payment: None,
         }
     }
