@@ -165,6 +165,7 @@ async fn authorize_frame(
 <button type="button" class="primary" id="klarna-sandbox-approve" data-outcome="approve">Buy</button>
 <button type="button" id="klarna-sandbox-decline" data-outcome="decline">Decline</button>
 <button type="button" id="klarna-sandbox-invalid" data-outcome="invalid">Send back with wrong details</button>
+<button type="button" id="klarna-sandbox-close" data-outcome="close">Close</button>
 <p class="note">Klarna sandbox — no real payment is made.</p>"#,
             escape(&name),
             escape(&amount),
@@ -238,6 +239,8 @@ async fn authorize(
     };
     match outcome {
         "decline" => Ok(Json(json!({"approved": false, "show_form": false}))),
+        // Klarna's dialog closed by the shopper: nothing approved, the form still offered.
+        "close" => Ok(Json(json!({"approved": false, "show_form": true}))),
         "invalid" => Ok(Json(json!({
             "approved": false,
             "show_form": true,

@@ -82,6 +82,10 @@
         cb({ show_form: true });
         emit("heightChanged", msg.height);
       }
+    } else if (msg.type === "height" && state.loaded[msg.category]
+        && state.loaded[msg.category].frame.contentWindow === event.source) {
+      state.loaded[msg.category].frame.style.height = msg.height + "px";
+      emit("heightChanged", msg.height);
     } else if (msg.type === "result" && state.pending && state.pending.frame.contentWindow === event.source) {
       var pending = state.pending;
       state.pending = null;

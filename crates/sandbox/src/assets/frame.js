@@ -16,7 +16,17 @@
   }
 
   if (kind === "load") {
-    post({ type: "loaded", height: Math.ceil(document.documentElement.scrollHeight) });
+    // Like Klarna's own iframes, the form reports its height when it loads and whenever
+    // it changes (a container shown after loading while hidden grows from 0 px).
+    var height = function () { return Math.ceil(document.documentElement.scrollHeight); };
+    post({ type: "loaded", height: height() });
+    if (window.ResizeObserver) {
+      var last = height();
+      new ResizeObserver(function () {
+        var now = height();
+        if (now !== last) { last = now; post({ type: "height", height: now }); }
+      }).observe(document.documentElement);
+    }
     return;
   }
 
