@@ -46,7 +46,14 @@ async fn post(url: String, body: &[(&str, &str)]) -> Result<JsValue, WidgetError
     // The gateway's error shape: {code, message, field?}.
     Err(
         match (js::string(&json, "code"), js::string(&json, "message")) {
-            (Some(code), Some(message)) => WidgetError::Gateway { code, message },
+            (Some(code), Some(message)) => WidgetError::Gateway {
+                code,
+                message,
+                fields: js::items(&json, "fields")
+                    .iter()
+                    .filter_map(JsValue::as_string)
+                    .collect(),
+            },
             _ => WidgetError::Network,
         },
     )

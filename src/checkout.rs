@@ -69,10 +69,9 @@ fn error_text(e: &WidgetError) -> Text {
         WidgetError::SdkLoad => Text::ErrorSdkLoad,
         WidgetError::Timeout => Text::ErrorTimeout,
         WidgetError::Network => Text::ErrorNetwork,
-        WidgetError::Gateway { .. } => match e.gateway_code() {
-            Some(
-                ErrorCode::OrderNotFound | ErrorCode::OrderNotPayable | ErrorCode::InvalidRequest,
-            ) => Text::ErrorOrder,
+        WidgetError::Gateway { fields, .. } => match e.gateway_code() {
+            Some(ErrorCode::OrderNotPayable) => not_payable(fields),
+            Some(ErrorCode::OrderNotFound | ErrorCode::InvalidRequest) => Text::ErrorOrder,
             Some(ErrorCode::AuthorizationExpired) => Text::ErrorExpired,
             Some(
                 ErrorCode::KlarnaUnavailable | ErrorCode::OdooUnavailable | ErrorCode::RateLimited,
@@ -82,6 +81,32 @@ fn error_text(e: &WidgetError) -> Text {
         },
         WidgetError::MissingSetting(_) | WidgetError::Sdk { .. } => Text::ErrorGeneric,
     }
+}
+
+/// Why Klarna cannot take the order, from the fields the gateway names: a currency and
+/// country Klarna does not pair (another payment method), or the order itself (the shop;
+/// an address to correct is named in the notice, [`Ctx::fail`]).
+fn not_payable(fields: &[String]) -> Text {
+    let market = ["purchase_country", "purchase_currency", "locale"];
+    if fields.iter().any(|f| market.contains(&f.as_str())) {
+        Text::ErrorMarket
+    } else {
+        Text::ErrorOrder
+    }
+}
+
+/// The shopper's own details among the fields at fault.
+fn address_fields(fields: &[String]) -> impl Iterator<Item = &String> {
+    fields.iter().filter(|f| {
+        ["billing_address.", "shipping_address.", "customer."]
+            .iter()
+            .any(|p| f.starts_with(p))
+    })
+}
+
+/// Whether trying again can help: not when the order itself is what Klarna refuses.
+fn retryable(text: Text) -> bool {
+    !matches!(text, Text::ErrorOrder | Text::ErrorMarket)
 }
 
 fn error_code(e: &WidgetError) -> &str {
@@ -148,6 +173,8 @@ pub struct Ctx {
     alive: Cell<bool>,
     mounted_at: Cell<f64>,
     inert: RefCell<Vec<Element>>,
+    /// What had focus when the dialog opened (the trigger, or the host's own button).
+    opener: RefCell<Option<HtmlElement>>,
 }
 
 impl Ctx {
@@ -177,6 +204,7 @@ impl Ctx {
             alive: Cell::new(true),
             mounted_at: Cell::new(now_ms()),
             inert: RefCell::new(Vec::new()),
+            opener: RefCell::new(None),
         })
     }
 
@@ -203,8 +231,34 @@ impl Ctx {
         self.close();
     }
 
+    /// The shopper closed the dialog (its × or Escape). Unless a payment is under way or
+    /// over, the host hears that nothing will be paid now.
+    fn dismiss(&self) {
+        if !self.open.get_untracked() {
+            return;
+        }
+        self.close();
+        let phase = self.phase.get_untracked();
+        if !phase.busy() && !phase.done() {
+            let category = self.selected.get_untracked().unwrap_or_default();
+            events::dispatch(
+                &self.host,
+                events::CLOSED,
+                &[("by", Val::Str("dialog")), ("category", Val::Str(&category))],
+            );
+        }
+    }
+
     fn fail(&self, error: &WidgetError) {
-        self.phase.set(Phase::Failed(error_text(error)));
+        let text = error_text(error);
+        if let WidgetError::Gateway { fields, .. } = error {
+            let details: Vec<String> = address_fields(fields).cloned().collect();
+            if !details.is_empty() {
+                self.notice
+                    .set(Some(crate::i18n::address_fields(self.lang(), &details)));
+            }
+        }
+        self.phase.set(Phase::Failed(text));
         events::dispatch(
             &self.host,
             events::ERROR,
@@ -382,8 +436,21 @@ impl Ctx {
     /// The Pay button (or the host's, through `handle.pay()`). Anything but a ready form
     /// ignores it, so a double click (or a second submit) authorizes once. Returns whether
     /// it started.
+    ///
+    /// In modal mode with the dialog closed, it opens the dialog instead, whose own button
+    /// pays: the shopper sees Klarna's form before paying, and a host's single button
+    /// drives both modes. The outcome is reported by the same events (`klarna:closed` if
+    /// the shopper closes the dialog).
     pub fn pay(self: &Rc<Self>) -> bool {
-        if self.phase.get_untracked() != Phase::Ready {
+        let phase = self.phase.get_untracked();
+        if self.mode.get_untracked() == Mode::Modal && !self.open.get_untracked() {
+            if !matches!(phase, Phase::Ready | Phase::Loading) {
+                return false;
+            }
+            self.open_modal();
+            return true;
+        }
+        if phase != Phase::Ready {
             return false;
         }
         let Some(category) = self.selected.get_untracked() else {
@@ -449,13 +516,29 @@ impl Ctx {
                     self.show(next, generation).await;
                 }
             }
-            _ => {
-                // Fields to fix, or the shopper closed Klarna's dialog: the form stays.
-                if !r.invalid_fields.is_empty() {
-                    self.notice
-                        .set(Some(invalid_fields(self.lang(), &r.invalid_fields)));
-                }
+            // Fields to fix, or the shopper closed Klarna's dialog: the form stays, and
+            // the host hears it, so that it gives its own form back.
+            _ if !r.invalid_fields.is_empty() => {
+                let message = invalid_fields(self.lang(), &r.invalid_fields);
+                self.notice.set(Some(message.clone()));
                 self.phase.set(Phase::Ready);
+                events::dispatch(
+                    &self.host,
+                    events::INVALID_FIELDS,
+                    &[
+                        ("fields", Val::List(&r.invalid_fields)),
+                        ("message", Val::Str(&message)),
+                        ("category", Val::Str(category)),
+                    ],
+                );
+            }
+            _ => {
+                self.phase.set(Phase::Ready);
+                events::dispatch(
+                    &self.host,
+                    events::CLOSED,
+                    &[("by", Val::Str("klarna")), ("category", Val::Str(category))],
+                );
             }
         }
     }
@@ -516,12 +599,14 @@ impl Ctx {
             Err(e) if e.gateway_code() == Some(ErrorCode::CartChanged) => {
                 if self.current(generation) {
                     self.start(Some(Text::CartChanged));
+                    events::dispatch(&self.host, events::CART_CHANGED, &[]);
                 }
             }
             Err(e) if e.gateway_code() == Some(ErrorCode::AuthorizationExpired) => {
                 self.notice
                     .set(Some(t(self.lang(), Text::ErrorExpired).into()));
                 self.phase.set(Phase::Ready);
+                events::dispatch(&self.host, events::EXPIRED, &[]);
             }
             Err(e) => self.fail(&e),
         }
@@ -548,6 +633,10 @@ impl Ctx {
         if self.open.get_untracked() {
             return;
         }
+        *self.opener.borrow_mut() = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element())
+            .and_then(|a| a.dyn_into::<HtmlElement>().ok());
         self.open.set(true);
         let ctx = self.clone();
         spawn_local(async move {
@@ -604,8 +693,9 @@ impl Ctx {
         for el in self.inert.borrow_mut().drain(..) {
             let _ = el.remove_attribute("inert");
         }
-        if let Some(trigger) = self.trigger.get_untracked() {
-            let _ = trigger.focus();
+        let opener = self.opener.borrow_mut().take().filter(|o| o.is_connected());
+        if let Some(el) = opener.or_else(|| self.trigger.get_untracked().map(Into::into)) {
+            let _ = el.focus();
         }
     }
 
@@ -614,7 +704,7 @@ impl Ctx {
         match e.key().as_str() {
             "Escape" => {
                 e.prevent_default();
-                self.close();
+                self.dismiss();
             }
             "Tab" => {
                 let Some(dialog) = self.dialog.get_untracked() else {
@@ -663,7 +753,7 @@ fn status(phase: Phase, lang: Lang) -> &'static str {
 
 /// The categories, their forms, the buttons and the live status: the same in the page
 /// (inline) and in the dialog (modal).
-fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>) -> impl IntoView {
+fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>, in_dialog: bool) -> impl IntoView {
     let ctx = stored.with_value(Clone::clone);
     let (phase, lang, notice, session, selected, unavailable) = (
         ctx.phase,
@@ -683,7 +773,7 @@ fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>) -> impl IntoView {
     let pay = move |_| {
         stored.with_value(|c| c.pay());
     };
-    let pay_button = ctx.cfg.borrow().pay_button;
+    let pay_button = ctx.cfg.borrow().pay_button || in_dialog;
     let confirm = move |_| stored.with_value(|c| c.confirm());
     let retry = move |_| stored.with_value(|c| c.start(None));
     let text = move |x: Text| move || t(lang.get(), x);
@@ -726,7 +816,7 @@ fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>) -> impl IntoView {
                 </button>
             </Show>
             <p class="kw-status" role="status" aria-live="polite">{move || status(phase.get(), lang.get())}</p>
-            <Show when=move || matches!(phase.get(), Phase::Failed(_))>
+            <Show when=move || matches!(phase.get(), Phase::Failed(text) if retryable(text))>
                 <button type="button" class="kw-retry" on:click=retry>{text(Text::Retry)}</button>
             </Show>
         </div>
@@ -738,23 +828,29 @@ fn content(stored: StoredValue<Rc<Ctx>, LocalStorage>) -> impl IntoView {
 pub fn Checkout(ctx: Rc<Ctx>) -> impl IntoView {
     let (phase, lang, mode, open) = (ctx.phase, ctx.lang, ctx.mode, ctx.open);
     let (trigger, dialog) = (ctx.trigger, ctx.dialog);
+    // A host with its own button (`pay_button: false`) opens the dialog through
+    // `handle.pay()`; the dialog's own button pays in every case.
+    let trigger_button = ctx.cfg.borrow().pay_button;
     let title = StoredValue::new(format!("kw-title-{}", ctx.id));
     let stored = StoredValue::new_local(ctx);
     let open_modal = move |_| stored.with_value(|c| c.open_modal());
-    let close = move |_| stored.with_value(|c| c.close());
+    let close = move |_| stored.with_value(|c| c.dismiss());
     let key = move |e: KeyboardEvent| stored.with_value(|c| c.dialog_key(&e));
     let modal = move || mode.get() == Mode::Modal;
 
     view! {
         <div class="kw" lang=move || lang.get().tag() data-phase=move || phase.get().name()
             data-mode=move || if modal() { "modal" } else { "inline" }>
-            <Show when=modal fallback=move || content(stored)>
+            <Show when=modal fallback=move || content(stored, false)>
                 <button type="button" class="kw-open" node_ref=trigger on:click=open_modal
-                    aria-haspopup="dialog">
+                    aria-haspopup="dialog" hidden=!trigger_button>
                     {move || t(lang.get(), Text::OpenModal)}
                 </button>
                 <p class="kw-status kw-status-trigger">{move || if open.get() { "" } else { status(phase.get(), lang.get()) }}</p>
-                    <div class="kw-backdrop" hidden=move || !open.get()>
+                    // Not the `hidden` attribute: host pages' CSS (Bootstrap's, in Odoo) makes
+                    // it `display: none !important`, and Klarna's iframes loaded into a
+                    // dialog without layout stay 0 px high.
+                    <div class="kw-backdrop" class:kw-closed=move || !open.get()>
                         <div class="kw kw-dialog" role="dialog" aria-modal="true" aria-labelledby=move || title.get_value()
                             tabindex="-1" node_ref=dialog on:keydown=key lang=move || lang.get().tag()
                             data-phase=move || phase.get().name()>
@@ -763,7 +859,7 @@ pub fn Checkout(ctx: Rc<Ctx>) -> impl IntoView {
                                 <button type="button" class="kw-close" on:click=close
                                     aria-label=move || t(lang.get(), Text::Close)>"×"</button>
                             </div>
-                            {content(stored)}
+                            {content(stored, true)}
                         </div>
                     </div>
             </Show>

@@ -15,8 +15,14 @@ pub enum WidgetError {
     Sdk { name: String, message: String },
     #[error("the payment service could not be reached")]
     Network,
+    /// The gateway's `{code, message, fields}`; `fields` names what of the order Klarna
+    /// would refuse (on `order_not_payable`).
     #[error("{message}")]
-    Gateway { code: String, message: String },
+    Gateway {
+        code: String,
+        message: String,
+        fields: Vec<String>,
+    },
 }
 
 impl WidgetError {

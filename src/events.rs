@@ -1,6 +1,10 @@
 //! The DOM events the widget reports to its host page (Odoo's payment form, or any
-//! page): `klarna:ready`, `klarna:authorized`, `klarna:declined`, `klarna:error`,
-//! `klarna:height`. They bubble from the mount element; `event.detail` is a plain object.
+//! page). They bubble from the mount element; `event.detail` is a plain object.
+//!
+//! Every outcome of a payment attempt has its event, so that a host which disabled its own
+//! form while the shopper pays always hears when to give it back: `klarna:authorized`
+//! (done), `klarna:declined`, `klarna:error`, `klarna:invalid_fields`, `klarna:closed`,
+//! `klarna:cart_changed` and `klarna:expired` (the form is usable again).
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
@@ -11,11 +15,21 @@ pub const AUTHORIZED: &str = "klarna:authorized";
 pub const DECLINED: &str = "klarna:declined";
 pub const ERROR: &str = "klarna:error";
 pub const HEIGHT: &str = "klarna:height";
+/// Klarna asked the shopper to correct details; its form stays, the shopper pays again.
+pub const INVALID_FIELDS: &str = "klarna:invalid_fields";
+/// The shopper closed Klarna's dialog (or the widget's own) without paying.
+pub const CLOSED: &str = "klarna:closed";
+/// The order changed after the shopper approved: nothing was placed, Klarna is loaded
+/// again with the new cart.
+pub const CART_CHANGED: &str = "klarna:cart_changed";
+/// Klarna no longer knew the approval: nothing was placed, the shopper pays again.
+pub const EXPIRED: &str = "klarna:expired";
 
 /// A value in an event's `detail`.
 pub enum Val<'a> {
     Str(&'a str),
     Num(f64),
+    List(&'a [String]),
 }
 
 /// Dispatches `name` from `target` with `detail` built from `fields`. (Built by hand
@@ -26,6 +40,11 @@ pub fn dispatch(target: &EventTarget, name: &str, fields: &[(&str, Val<'_>)]) {
         let value = match value {
             Val::Str(s) => JsValue::from_str(s),
             Val::Num(n) => JsValue::from_f64(*n),
+            Val::List(items) => items
+                .iter()
+                .map(|i| JsValue::from_str(i))
+                .collect::<js_sys::Array>()
+                .into(),
         };
         let _ = Reflect::set(&detail, &JsValue::from_str(key), &value);
     }

@@ -79,6 +79,9 @@ pub enum Text {
     ErrorTimeout,
     ErrorNetwork,
     ErrorOrder,
+    /// The order's currency and billing country are not a Klarna market.
+    ErrorMarket,
+    AddressFields,
     ErrorExpired,
     Crashed,
     FieldEmail,
@@ -241,15 +244,37 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna no está disponible para esta compra. Elige otro método de pago.",
         ],
         Text::InvalidFields => [
-            "Please check these details in Klarna’s form",
-            "Bitte prüfe diese Angaben im Klarna-Formular",
-            "Kontrollera de här uppgifterna i Klarnas formulär",
-            "Kontroller disse opplysningene i Klarnas skjema",
-            "Tarkista nämä tiedot Klarnan lomakkeelta",
-            "Kontrollér disse oplysninger i Klarnas formular",
-            "Controleer deze gegevens in het formulier van Klarna",
-            "Veuillez vérifier ces informations dans le formulaire Klarna",
-            "Revisa estos datos en el formulario de Klarna",
+            "Please correct these details in Klarna’s form, then pay again",
+            "Bitte korrigiere diese Angaben im Klarna-Formular und bezahle dann erneut",
+            "Rätta de här uppgifterna i Klarnas formulär och betala sedan igen",
+            "Rett disse opplysningene i Klarnas skjema, og betal deretter på nytt",
+            "Korjaa nämä tiedot Klarnan lomakkeella ja maksa sitten uudelleen",
+            "Ret disse oplysninger i Klarnas formular, og betal derefter igen",
+            "Corrigeer deze gegevens in het formulier van Klarna en betaal dan opnieuw",
+            "Veuillez corriger ces informations dans le formulaire Klarna, puis payer à nouveau",
+            "Corrige estos datos en el formulario de Klarna y vuelve a pagar",
+        ],
+        Text::AddressFields => [
+            "Please correct these details of your order, then reload this page",
+            "Bitte korrigiere diese Angaben deiner Bestellung und lade die Seite dann neu",
+            "Rätta de här uppgifterna i din beställning och ladda sedan om sidan",
+            "Rett disse opplysningene i bestillingen, og last deretter inn siden på nytt",
+            "Korjaa nämä tilauksesi tiedot ja lataa sitten sivu uudelleen",
+            "Ret disse oplysninger i din ordre, og genindlæs derefter siden",
+            "Corrigeer deze gegevens van je bestelling en laad de pagina dan opnieuw",
+            "Veuillez corriger ces informations de votre commande, puis recharger la page",
+            "Corrige estos datos de tu pedido y vuelve a cargar la página",
+        ],
+        Text::ErrorMarket => [
+            "Klarna does not take this currency in your billing country. Please choose another payment method.",
+            "Klarna akzeptiert diese Währung in deinem Rechnungsland nicht. Bitte wähle eine andere Zahlungsart.",
+            "Klarna tar inte emot den här valutan i ditt faktureringsland. Välj ett annat betalsätt.",
+            "Klarna tar ikke imot denne valutaen i fakturalandet ditt. Velg en annen betalingsmåte.",
+            "Klarna ei hyväksy tätä valuuttaa laskutusmaassasi. Valitse toinen maksutapa.",
+            "Klarna modtager ikke denne valuta i dit faktureringsland. Vælg en anden betalingsmetode.",
+            "Klarna accepteert deze valuta niet in je factuurland. Kies een andere betaalmethode.",
+            "Klarna n’accepte pas cette devise dans votre pays de facturation. Veuillez choisir un autre moyen de paiement.",
+            "Klarna no acepta esta moneda en tu país de facturación. Elige otro método de pago.",
         ],
         Text::CartChanged => [
             "Your cart changed. Please check the new total and pay again.",
@@ -477,8 +502,18 @@ pub fn field(lang: Lang, path: &str) -> &'static str {
     t(lang, text)
 }
 
-/// "Please check these details in Klarna's form: e-mail address, phone number."
+/// "Please correct these details in Klarna's form, then pay again: e-mail address, phone
+/// number."
 pub fn invalid_fields(lang: Lang, paths: &[String]) -> String {
+    fields_sentence(lang, Text::InvalidFields, paths)
+}
+
+/// "Please correct these details of your order, then reload this page: postal code."
+pub fn address_fields(lang: Lang, paths: &[String]) -> String {
+    fields_sentence(lang, Text::AddressFields, paths)
+}
+
+fn fields_sentence(lang: Lang, intro: Text, paths: &[String]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for p in paths {
         let name = field(lang, p);
@@ -486,7 +521,7 @@ pub fn invalid_fields(lang: Lang, paths: &[String]) -> String {
             names.push(name);
         }
     }
-    format!("{}: {}.", t(lang, Text::InvalidFields), names.join(", "))
+    format!("{}: {}.", t(lang, intro), names.join(", "))
 }
 
 #[cfg(test)]
@@ -530,11 +565,14 @@ mod tests {
         for lang in all {
             assert!(!t(lang, Text::Pay).is_empty());
             if lang != Lang::En {
-                assert_ne!(
-                    t(lang, Text::Declined),
-                    t(Lang::En, Text::Declined),
-                    "{lang:?}"
-                );
+                for text in [
+                    Text::Declined,
+                    Text::InvalidFields,
+                    Text::ErrorMarket,
+                    Text::AddressFields,
+                ] {
+                    assert_ne!(t(lang, text), t(Lang::En, text), "{lang:?} {text:?}");
+                }
             }
         }
     }
@@ -550,7 +588,11 @@ mod tests {
         ];
         assert_eq!(
             invalid_fields(Lang::En, &fields),
-            "Please check these details in Klarna’s form: e-mail address, name, phone number, other details."
+            "Please correct these details in Klarna’s form, then pay again: e-mail address, name, phone number, other details."
+        );
+        assert_eq!(
+            address_fields(Lang::En, &["billing_address.postal_code".to_owned()]),
+            "Please correct these details of your order, then reload this page: postal code."
         );
         assert_eq!(
             field(Lang::De, "billing_address.postal_code"),

@@ -209,7 +209,8 @@ impl Handle {
     }
 
     /// Pays with the selected category, as the widget's own button would (for hosts whose
-    /// own button pays). `false` when the form is not ready (or already paying).
+    /// own button pays); in modal mode it opens the dialog, whose button pays. `false`
+    /// when the form is not ready (or already paying).
     pub fn pay(&self) -> bool {
         find(&self.host).is_some_and(|ctx| ctx.pay())
     }

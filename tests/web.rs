@@ -80,7 +80,7 @@ window.fetch = async (input, init) => {
   if (url.endsWith("/klarna/session")) { __gw.session++; __gw.posted = JSON.parse(body);
     if (__gw.sessionDelay) await new Promise(r => setTimeout(r, __gw.sessionDelay));
     return __gw.sessionStatus === 200 ? json(200, __gw.sessionBody)
-      : json(__gw.sessionStatus, { code: "order_not_found", message: "no sale order matches this order reference and access token" }); }
+      : json(__gw.sessionStatus, __gw.sessionError || { code: "order_not_found", message: "no sale order matches this order reference and access token" }); }
   if (url.endsWith("/klarna/authorize")) { __gw.authorize++; __gw.tokens.push(JSON.parse(body).authorization_token);
     return json(__gw.authorizeStatus, __gw.authorizeBody); }
   return json(404, { code: "not_found", message: "no such route" });
@@ -395,6 +395,7 @@ async fn invalid_fields_are_named_in_words_and_the_form_stays() {
     js(r#"__kp.result = { approved: false, show_form: true,
         error: { invalid_fields: ["billing_address.email", "billing_address.phone"] } };"#);
     let el = element("https://sdk.test/invalid.js", &[]);
+    let reported = record(&el, "klarna:invalid_fields");
     mount(&el);
     wait_phase(&el, "ready").await;
     click(&el, ".kw-pay");
@@ -402,9 +403,28 @@ async fn invalid_fields_are_named_in_words_and_the_form_stays() {
     assert_eq!(phase(&el), "ready");
     assert_eq!(
         find(&el, ".kw-notice").text_content().as_deref(),
-        Some("Please check these details in Klarna’s form: e-mail address, phone number.")
+        Some("Please correct these details in Klarna’s form, then pay again: e-mail address, phone number.")
     );
     assert_eq!(js_number("return __gw.authorize"), 0.0);
+    // The host hears it, with the fields and the words, so that it gives its form back.
+    assert_eq!(reported.borrow().len(), 1);
+    let detail = &reported.borrow()[0];
+    assert_eq!(
+        js_sys::Array::from(&get(detail, "fields"))
+            .iter()
+            .filter_map(|f| f.as_string())
+            .collect::<Vec<_>>(),
+        ["billing_address.email", "billing_address.phone"]
+    );
+    assert!(
+        get(detail, "message")
+            .as_string()
+            .is_some_and(|m| m.contains("e-mail address"))
+    );
+    assert_eq!(
+        get(detail, "category").as_string().as_deref(),
+        Some("pay_later")
+    );
     assert_eq!(visible_containers(&el), ["pay_later"], "the form stays");
     // Fixed: the next attempt goes through.
     js("__kp.result = { approved: true, show_form: true, authorization_token: 'tok-2' };");
@@ -502,20 +522,60 @@ async fn a_declined_order_is_said_and_reported() {
 #[wasm_bindgen_test]
 async fn a_session_failure_is_shown_and_retry_recovers() {
     fakes();
-    js("__gw.sessionStatus = 404;");
+    js(r#"__gw.sessionStatus = 503;
+        __gw.sessionError = { code: "odoo_unavailable", message: "the shop did not answer" };"#);
     let el = element("https://sdk.test/retry.js", &[]);
     let errors = record(&el, "klarna:error");
     mount(&el);
     wait_phase(&el, "failed").await;
-    assert!(text(&el).contains("This order cannot be paid with Klarna"));
+    assert!(text(&el).contains("could not be reached"), "{}", text(&el));
     assert_eq!(
         get(&errors.borrow()[0], "code").as_string().as_deref(),
-        Some("order_not_found")
+        Some("odoo_unavailable")
     );
     js("__gw.sessionStatus = 200;");
     click(&el, ".kw-retry");
     wait_phase(&el, "ready").await;
     assert_eq!(js_number("return __gw.session"), 2.0);
+    unmount(&el);
+}
+
+#[wasm_bindgen_test]
+async fn an_order_klarna_cannot_take_says_why_and_offers_no_retry_that_cannot_work() {
+    fakes();
+    // A SEK cart billed to a US address: Klarna takes USD there. Trying again cannot help;
+    // another payment method or billing address can.
+    js(r#"__gw.sessionStatus = 422; __gw.sessionError = { code: "order_not_payable",
+        message: "the order cannot be paid with Klarna: purchase_currency: Klarna takes USD in US, not SEK",
+        fields: ["purchase_currency"] };"#);
+    let el = element("https://sdk.test/not-payable.js", &[]);
+    let errors = record(&el, "klarna:error");
+    mount(&el);
+    wait_phase(&el, "failed").await;
+    assert!(
+        text(&el).contains("does not take this currency in your billing country"),
+        "{}",
+        text(&el)
+    );
+    assert_eq!(count(&el, ".kw-retry"), 0, "no retry that cannot work");
+    assert_eq!(
+        get(&errors.borrow()[0], "code").as_string().as_deref(),
+        Some("order_not_payable")
+    );
+    unmount(&el);
+
+    // An address Klarna would refuse: the details are named, still no retry.
+    js(r#"__gw.sessionError = { code: "order_not_payable", message: "…",
+        fields: ["billing_address.postal_code", "billing_address.phone"] };"#);
+    let el = element("https://sdk.test/not-payable-address.js", &[]);
+    mount(&el);
+    wait_phase(&el, "failed").await;
+    assert!(text(&el).contains("cannot be paid with Klarna"), "{}", text(&el));
+    assert_eq!(
+        find(&el, ".kw-notice").text_content().as_deref(),
+        Some("Please correct these details of your order, then reload this page: postal code, phone number.")
+    );
+    assert_eq!(count(&el, ".kw-retry"), 0);
     unmount(&el);
 }
 
@@ -655,14 +715,131 @@ async fn a_cart_changed_answer_reloads_and_tells_the_shopper() {
         r#"__gw.authorizeStatus = 409; __gw.authorizeBody = { code: "cart_changed", message: "the order changed" };"#,
     );
     let el = element("https://sdk.test/cart-changed.js", &[]);
+    let changed = record(&el, "klarna:cart_changed");
     mount(&el);
     wait_phase(&el, "ready").await;
     click(&el, ".kw-pay");
     wait_until("a new session", || js_number("return __gw.session") == 2.0).await;
     wait_phase(&el, "ready").await;
     assert!(text(&el).contains("Your cart changed"));
+    assert_eq!(changed.borrow().len(), 1, "the host hears it");
     assert_eq!(js_number("return __kp.load"), 2.0, "Klarna loaded again");
     unmount(&el);
+}
+
+#[wasm_bindgen_test]
+async fn closing_klarna_or_an_expired_approval_is_reported_and_the_form_stays_usable() {
+    fakes();
+    // The shopper closed Klarna's dialog: not approved, the form still offered, nothing
+    // to correct.
+    js("__kp.result = { approved: false, show_form: true };");
+    let el = element("https://sdk.test/closed.js", &[]);
+    let closed = record(&el, "klarna:closed");
+    let expired = record(&el, "klarna:expired");
+    mount(&el);
+    wait_phase(&el, "ready").await;
+    click(&el, ".kw-pay");
+    wait_until("klarna:closed", || closed.borrow().len() == 1).await;
+    assert_eq!(phase(&el), "ready");
+    assert_eq!(
+        get(&closed.borrow()[0], "by").as_string().as_deref(),
+        Some("klarna")
+    );
+    assert_eq!(js_number("return __gw.authorize"), 0.0);
+    // Approved, but Klarna forgot the approval before the gateway placed the order.
+    js(r#"__kp.result = { approved: true, show_form: true, authorization_token: "tok-old" };
+        __gw.authorizeStatus = 410;
+        __gw.authorizeBody = { code: "authorization_expired", message: "Klarna no longer knows this authorization" };"#);
+    click(&el, ".kw-pay");
+    wait_until("klarna:expired", || expired.borrow().len() == 1).await;
+    assert_eq!(phase(&el), "ready");
+    assert!(text(&el).contains("expired"), "{}", text(&el));
+    // And the next attempt pays.
+    js(r#"__gw.authorizeStatus = 200;
+        __gw.authorizeBody = { outcome: "authorized", order_reference: "S00043", klarna_order_id: "ko-1", fraud_status: "ACCEPTED" };"#);
+    click(&el, ".kw-pay");
+    wait_phase(&el, "authorized").await;
+    unmount(&el);
+}
+
+/// The widget's stylesheet, under a host page's CSS that hides `[hidden]` for good, as
+/// Bootstrap's (Odoo's) does.
+fn host_styles() {
+    if document().get_element_by_id("host-styles").is_some() {
+        return;
+    }
+    let style = document().create_element("style").expect("style");
+    style.set_id("host-styles");
+    style.set_text_content(Some(&format!(
+        "[hidden] {{ display: none !important; }}\n{}",
+        include_str!("../static/widget.css")
+    )));
+    document()
+        .head()
+        .expect("head")
+        .append_child(&style)
+        .expect("append");
+}
+
+#[wasm_bindgen_test]
+async fn a_host_button_opens_the_modal_whose_own_button_pays_and_closing_it_is_reported() {
+    fakes();
+    let el = element(
+        "https://sdk.test/host-modal.js",
+        &[("data-mode", "modal"), ("data-pay-button", "false")],
+    );
+    host_styles();
+    let closed = record(&el, "klarna:closed");
+    let authorized = record(&el, "klarna:authorized");
+    let handle = klarna_widget::Handle::for_element(el.clone());
+    mount(&el);
+    wait_phase(&el, "ready").await;
+    assert!(
+        find(&el, ".kw-open").hidden(),
+        "one way to pay: the host's button"
+    );
+    let backdrop = find(
+        &document().document_element().expect("root"),
+        ".kw-backdrop",
+    );
+    assert!(backdrop.class_list().contains("kw-closed"));
+    let visibility = || {
+        web_sys::window()
+            .and_then(|w| w.get_computed_style(&backdrop).ok().flatten())
+            .and_then(|c| c.get_property_value("visibility").ok())
+            .unwrap_or_default()
+    };
+    assert_eq!(visibility(), "hidden");
+    // Closed, the dialog keeps its layout even under the host's CSS, so Klarna's form
+    // loaded into it gets its size (0 px under `display: none`).
+    let frame = find(&backdrop, ".kw-container:not([hidden]) iframe");
+    assert!(frame.get_bounding_client_rect().width() > 0.0);
+    assert!(handle.pay(), "the host's button opens the dialog");
+    wait_until("open", || !backdrop.class_list().contains("kw-closed")).await;
+    assert_eq!(visibility(), "visible");
+    assert_eq!(js_number("return __kp.authorize"), 0.0, "opening pays nothing");
+    let dialog = find(&backdrop, ".kw-dialog");
+    assert_eq!(count(&dialog, ".kw-pay"), 1, "the dialog has its own pay button");
+    // The shopper closes it: the host hears it and gets its form back.
+    click(&dialog, ".kw-close");
+    wait_until("klarna:closed", || closed.borrow().len() == 1).await;
+    assert_eq!(
+        get(&closed.borrow()[0], "by").as_string().as_deref(),
+        Some("dialog")
+    );
+    wait_until("closed", || backdrop.class_list().contains("kw-closed")).await;
+    // Again, and this time pay inside.
+    assert!(handle.pay());
+    wait_until("open again", || !backdrop.class_list().contains("kw-closed")).await;
+    click(&dialog, ".kw-pay");
+    wait_phase(&el, "authorized").await;
+    assert_eq!(authorized.borrow().len(), 1);
+    assert_eq!(closed.borrow().len(), 1, "paying is not closing");
+    assert_eq!(js_number("return __kp.authorize"), 1.0);
+    unmount(&el);
+    if let Some(style) = document().get_element_by_id("host-styles") {
+        style.remove();
+    }
 }
 
 #[wasm_bindgen_test]
@@ -686,7 +863,7 @@ async fn the_modal_traps_focus_closes_on_escape_and_gives_focus_back() {
         &document().document_element().expect("root"),
         ".kw-backdrop",
     );
-    assert!(backdrop.hidden(), "closed at first");
+    assert!(backdrop.class_list().contains("kw-closed"), "closed at first");
     let trigger = find(&el, ".kw-open");
     trigger.focus().expect("focus");
     trigger.click();
@@ -696,7 +873,7 @@ async fn the_modal_traps_focus_closes_on_escape_and_gives_focus_back() {
             .is_some_and(|a| a.closest(".kw-dialog").ok().flatten().is_some())
     })
     .await;
-    assert!(!backdrop.hidden());
+    assert!(!backdrop.class_list().contains("kw-closed"));
     let dialog = find(&backdrop, ".kw-dialog");
     assert_eq!(dialog.get_attribute("role").as_deref(), Some("dialog"));
     assert_eq!(dialog.get_attribute("aria-modal").as_deref(), Some("true"));
@@ -728,12 +905,12 @@ async fn the_modal_traps_focus_closes_on_escape_and_gives_focus_back() {
     assert_eq!(active_class(), "kw-pay");
     // Escape closes; focus returns to the button that opened it; the page is live again.
     key(&dialog, "Escape", false);
-    wait_until("closed", || backdrop.hidden()).await;
+    wait_until("closed", || backdrop.class_list().contains("kw-closed")).await;
     assert_eq!(active_class(), "kw-open");
     assert!(outside.closest("[inert]").ok().flatten().is_none());
     // Paying in the dialog works like inline.
     trigger.click();
-    wait_until("open again", || !backdrop.hidden()).await;
+    wait_until("open again", || !backdrop.class_list().contains("kw-closed")).await;
     find(&dialog, ".kw-pay").click();
     wait_phase(&el, "authorized").await;
     assert!(
