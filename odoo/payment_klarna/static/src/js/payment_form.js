@@ -6,9 +6,22 @@ import paymentForm from '@payment/js/payment_form';
 /**
  * Klarna in Odoo's payment form. The WebAssembly widget (static/src/widget, loaded by the
  * inline form's module script) renders Klarna's categories when the shopper picks Klarna;
- * Odoo's own "Pay now" button creates the transaction and asks the widget to pay; the widget's
- * events decide what Odoo's form does next.
+ * Odoo's own "Pay now" button — the only pay button on the page — creates the transaction
+ * and asks the widget to pay (inline: Klarna's dialog opens; modal: the widget's dialog
+ * opens, and its own button pays). Every outcome the widget reports gives Odoo's form back,
+ * so that no shopper is left behind a disabled button (docs/embedding.md, "Events").
  */
+
+/** The widget's events that end a payment attempt (docs/embedding.md). */
+const OUTCOMES = [
+    'klarna:authorized',
+    'klarna:declined',
+    'klarna:error',
+    'klarna:invalid_fields',
+    'klarna:closed',
+    'klarna:cart_changed',
+    'klarna:expired',
+];
 
 /** Resolves with `window.KlarnaWidget` once the widget's module has started. */
 function klarnaWidget() {
@@ -20,15 +33,14 @@ function klarnaWidget() {
     });
 }
 
-/** Resolves with the first of the widget's terminal events on `element`. */
+/** Resolves with the first outcome the widget reports on `element`. */
 function klarnaOutcome(element) {
     return new Promise((resolve) => {
-        const names = ['klarna:authorized', 'klarna:declined', 'klarna:error'];
         const listener = (ev) => {
-            names.forEach((name) => element.removeEventListener(name, listener));
+            OUTCOMES.forEach((name) => element.removeEventListener(name, listener));
             resolve({ type: ev.type, detail: ev.detail || {} });
         };
-        names.forEach((name) => element.addEventListener(name, listener));
+        OUTCOMES.forEach((name) => element.addEventListener(name, listener));
     });
 }
 
@@ -57,6 +69,15 @@ paymentForm.include({
             return;
         }
         this.klarnaElement = element;
+        if (!element.dataset.klarnaListening) {
+            // An approval can come after the attempt that opened Klarna ended: the shopper
+            // corrected wrong details in the widget's dialog and paid there. It pays all the
+            // same; the status page shows it.
+            element.dataset.klarnaListening = '1';
+            element.addEventListener('klarna:authorized', () => {
+                window.location = '/payment/status';
+            });
+        }
         const widget = await klarnaWidget();
         this.klarnaHandle = widget.mount(element, {});
     },
@@ -81,6 +102,9 @@ paymentForm.include({
             return;
         }
         const outcome = klarnaOutcome(this.klarnaElement);
+        // The shopper deals with Klarna now (its dialog, or the widget's): Odoo's blocking
+        // overlay would cover it. The button stays disabled until the outcome.
+        this.call('ui', 'unblock');
         if (!this.klarnaHandle.pay()) {
             this._displayErrorDialog(
                 _t("Klarna is not ready"), _t("Please wait for Klarna's form to load, then pay again.")
@@ -93,10 +117,18 @@ paymentForm.include({
             window.location = '/payment/status';
             return;
         }
-        const message = type === 'klarna:declined'
-            ? _t("Klarna could not approve this purchase. Please choose another payment method.")
-            : (detail.message || _t("Something went wrong with Klarna."));
-        this._displayErrorDialog(_t("Payment processing failed"), message);
+        if (type === 'klarna:declined') {
+            this._displayErrorDialog(_t("Payment processing failed"), detail.reason === 'not_offered'
+                ? _t("Klarna does not offer this option for this purchase. Please choose another Klarna option or another payment method.")
+                : _t("Klarna could not approve this purchase. Please choose another payment method."));
+        } else if (type === 'klarna:error') {
+            this._displayErrorDialog(_t("Payment processing failed"), _t(
+                "Klarna could not take this payment (%s). Please try again or choose another payment method.",
+                detail.message || detail.code || _t("unknown error"),
+            ));
+        }
+        // Wrong details, Klarna closed, a changed cart or an expired approval: the widget
+        // says what to do in place, and the form is the shopper's again.
         this._enableButton();
     },
 
