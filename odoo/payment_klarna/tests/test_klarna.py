@@ -342,3 +342,51 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
             tx._post_process()
             self.assertEqual(sent, self.sale_order.ids, "the e-mail follows the capture")
             self.assertTrue(tx.klarna_confirmation_sent)
+
+    # === Where Klarna is offered ===
+
+    def _order_for(self, currency_code, country_code):
+        currency = self._prepare_currency(currency_code)
+        pricelist = self.env['product.pricelist'].create({
+            'name': currency_code, 'currency_id': currency.id,
+        })
+        billing = self.env['res.partner'].create({
+            'name': f"Billing {country_code}", 'country_id': self.env.ref(f'base.{country_code.lower()}').id,
+        })
+        order = self.env['sale.order'].create({
+            'partner_id': self.partner.id,
+            'partner_invoice_id': billing.id,
+            'pricelist_id': pricelist.id,
+            'order_line': [(0, 0, {
+                'product_id': self.sale_order.order_line.product_id.id, 'price_unit': 100.0,
+                'tax_id': [],
+            })],
+        })
+        self.assertEqual(order.currency_id, currency)
+        return order
+
+    def _offered(self, order, report=None):
+        self.klarna.available_currency_ids = [(6, 0, self.klarna._get_supported_currencies().ids)]
+        return self.klarna in self.env['payment.provider']._get_compatible_providers(
+            self.company.id, order.partner_id.id, order.amount_total,
+            currency_id=order.currency_id.id, sale_order_id=order.id, report=report,
+        )
+
+    def test_klarna_is_offered_only_in_its_markets(self):
+        """ The purchase country is the billing address's, and the order must be in its
+        currency: a Swedish-crown cart billed to the United States cannot be paid. """
+        report = {}
+        self.assertFalse(self._offered(self._order_for('SEK', 'US'), report))
+        self.assertFalse(report['providers'][self.klarna]['available'])
+        self.assertIn("SEK", report['providers'][self.klarna]['reason'])
+        self.assertTrue(self._offered(self._order_for('SEK', 'SE')))
+        self.assertTrue(self._offered(self._order_for('EUR', 'DE')))
+        self.assertFalse(self._offered(self._order_for('EUR', 'SE')), "Sweden pays in SEK")
+
+    def test_the_markets_table_is_the_gateways(self):
+        from odoo.addons.payment_klarna import const
+        self.assertEqual(const.MARKET_CURRENCY['SE'], 'SEK')
+        self.assertEqual(const.MARKET_CURRENCY['US'], 'USD')
+        self.assertEqual([m['country'] for m in const.MARKETS], sorted(m['country'] for m in const.MARKETS))
+        self.assertIn('sv-SE', next(m for m in const.MARKETS if m['country'] == 'SE')['locales'])
+        self.assertEqual(const.SUPPORTED_CURRENCIES, {m['currency'] for m in const.MARKETS})
