@@ -58,10 +58,15 @@ class PaymentTransaction(models.Model):
         could still not see the child; because the row got a new version, it fails with a
         serialization error instead, and Odoo retries the whole request with a fresh view —
         which finds the child.
+
+        That serialization error is expected and retried (by Odoo's request handling, or by the
+        gateway on a 409): it is not logged as a bad query (`log_exceptions=False`), so a race
+        leaves no ERROR line in Odoo's log.
         """
         source = self.source_transaction_id or self
         self.env.cr.execute(
-            'UPDATE payment_transaction SET write_date = write_date WHERE id = %s', [source.id]
+            'UPDATE payment_transaction SET write_date = write_date WHERE id = %s', [source.id],
+            log_exceptions=False,
         )
         source.invalidate_recordset()
         source.child_transaction_ids.invalidate_recordset()
