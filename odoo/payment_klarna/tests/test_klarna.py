@@ -12,22 +12,7 @@ from odoo.tools import mute_logger
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 from odoo.addons.payment_klarna import utils as klarna_utils
 from odoo.addons.payment_klarna.controllers.main import KlarnaController
-from odoo.addons.payment_klarna.tests.common import SECRET, KlarnaCommon
-
-REQUEST = 'odoo.addons.payment_klarna.models.payment_provider.requests.request'
-
-
-class FakeResponse:
-    """ What `requests` answers, as the gateway's admin API would. """
-
-    def __init__(self, payload, status=200):
-        self.payload = payload
-        self.status_code = status
-        self.ok = status < 400
-        self.reason = 'OK' if self.ok else 'Conflict'
-
-    def json(self):
-        return self.payload
+from odoo.addons.payment_klarna.tests.common import REQUEST, SECRET, FakeResponse, KlarnaCommon
 
 
 @tagged('post_install', '-at_install')
@@ -223,17 +208,37 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         _method, _path, body, _headers = self._gateway_call(mock)
         self.assertEqual(body, {'amount': 10000, 'expected_captured': 0, 'expected_refunded': 0})
         self.assertFalse(tx.child_transaction_ids)
+        self._post_update(self._update('captured', captured_minor=10000, operation_id=12))
+        self.assertEqual(tx.state, 'done')
+        self.assertFalse(tx.child_transaction_ids, "one capture of everything: the payment is done")
 
     def test_void_request_cancels_or_releases(self):
-        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
-        with patch(REQUEST, return_value=FakeResponse({})) as mock:
-            tx._send_void_request()
+        first = self._create_klarna_transaction(
+            state='authorized', provider_reference=self.klarna_order_id, reference=f'{self.reference}-1',
+        )
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 5, 'kind': 'cancel'}})) as mock:
+            first._send_void_request()
         self.assertEqual(self._gateway_call(mock)[1], f'/admin/payments/{self.klarna_order_id}/cancel')
+        self._post_update(self._update('cancelled'))
+        self.assertEqual(first.state, 'cancel')
+        self.assertIn("cancelled, as voided from Odoo", first.state_message)
+        first.provider_reference = False  # the next payment is another one
+
         # After a partial capture, voiding the rest releases it.
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
         self._post_update(self._update('captured', amount_minor=6000, captured_minor=6000, operation_id=6))
-        with patch(REQUEST, return_value=FakeResponse({})) as mock:
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 7, 'kind': 'release'}})) as mock:
             tx._send_void_request(amount_to_void=40.0)
         self.assertEqual(self._gateway_call(mock)[1], f'/admin/payments/{self.klarna_order_id}/release')
+        self._post_update(self._update('released', amount_minor=4000, captured_minor=6000))
+        void = tx.child_transaction_ids.filtered(lambda t: t.state == 'cancel')
+        self.assertEqual((void.amount, tx.state), (40.0, 'done'))
+        self.assertIn("released, as voided from Odoo", void.state_message)
+
+    def test_a_cancel_made_elsewhere_says_so(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        self._post_update(self._update('cancelled', amount_minor=0))
+        self.assertIn("cancelled in Klarna (not from Odoo)", tx.state_message)
 
     def test_refund_request_sends_the_refund_amount(self):
         tx = self._create_klarna_transaction(state='done', provider_reference=self.klarna_order_id)
@@ -247,6 +252,11 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         )
         self.assertEqual(headers['Idempotency-Key'], f'odoo-refund-{self.klarna_order_id}-1250-0-0')
         self.assertEqual((refund.amount, refund.provider_reference), (-12.5, 'klarna-op-21'))
+        self.assertNotIn('capture_operation_id', body, "a refund of the whole payment names no capture")
+        self._post_update(self._update(
+            'refunded', amount_minor=1250, captured_minor=10000, refunded_minor=1250, operation_id=21,
+        ))
+        self.assertEqual((refund.state, len(tx.child_transaction_ids)), ('done', 1))
 
     def test_a_capture_retried_after_a_rollback_is_refused_by_the_gateway_not_done_twice(self):
         """ The first capture reached the gateway, but Odoo rolled it back (the gateway's
@@ -305,13 +315,23 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 42}})) as mock:
             first = capture._send_refund_request(amount_to_refund=10.0)
         _method, _path, body, _headers = self._gateway_call(mock)
-        self.assertEqual(body, {'amount': 1000, 'expected_captured': 6000, 'expected_refunded': 0})
+        self.assertEqual(body, {'amount': 1000, 'expected_captured': 6000, 'expected_refunded': 0,
+                                'capture_operation_id': 41})
         self.assertEqual(first.provider_reference, 'klarna-op-42')
         # The second refund counts the first, which the gateway accepted.
         with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 43}})) as mock:
             capture._send_refund_request(amount_to_refund=5.0)
         _method, _path, body, _headers = self._gateway_call(mock)
-        self.assertEqual(body, {'amount': 500, 'expected_captured': 6000, 'expected_refunded': 1000})
+        self.assertEqual(body, {'amount': 500, 'expected_captured': 6000, 'expected_refunded': 1000,
+                                'capture_operation_id': 41})
+        # The gateway's updates find both refunds under the capture, and nothing else is made.
+        for operation_id, minor, refunded in ((42, 1000, 1000), (43, 500, 1500)):
+            self._post_update(self._update(
+                'refunded', amount_minor=minor, captured_minor=6000, refunded_minor=refunded,
+                operation_id=operation_id, capture_operation_id=41,
+            ))
+        self.assertEqual(capture.child_transaction_ids.mapped('state'), ['done', 'done'])
+        self.assertEqual(tx.child_transaction_ids, capture)
 
     def test_a_refused_operation_is_reported_with_the_gateways_reason(self):
         tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
@@ -319,29 +339,6 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         with patch(REQUEST, return_value=refusal), self.assertRaises(Exception) as caught:
             tx._send_capture_request(amount_to_capture=30.0)
         self.assertIn("only 0.00 EUR remain", str(caught.exception))
-
-    # === Order confirmation e-mail ===
-
-    def test_confirmation_mail_on_authorization_or_on_capture(self):
-        sent = []
-        SaleOrder = type(self.env['sale.order'])
-        original = SaleOrder._send_order_confirmation_mail
-
-        def record(orders):
-            sent.extend(orders.ids)
-            return original(orders)
-
-        with patch.object(SaleOrder, '_send_order_confirmation_mail', record):
-            self.klarna.klarna_confirmation_mail = 'capture'
-            tx = self._create_klarna_transaction()
-            self._post_update(self._update('authorized'))
-            tx._post_process()
-            self.assertEqual(self.sale_order.state, 'sale', "confirmed on authorization")
-            self.assertEqual(sent, [], "but no e-mail yet")
-            self._post_update(self._update('captured', captured_minor=10000, operation_id=8))
-            tx._post_process()
-            self.assertEqual(sent, self.sale_order.ids, "the e-mail follows the capture")
-            self.assertTrue(tx.klarna_confirmation_sent)
 
     # === Where Klarna is offered ===
 
