@@ -263,3 +263,8 @@ class PaymentProvider(models.Model):
                 'sticky': False,
             },
         }
+
+    def action_klarna_review_queue(self):
+        """ The "Review queue" button: the gateway's jobs waiting for a person, to replay. """
+        self.ensure_one()
+        return self.env['payment.klarna.review']._open_for(self)

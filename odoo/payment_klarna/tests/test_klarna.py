@@ -5,7 +5,7 @@ from unittest.mock import patch
 
 import requests
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
@@ -387,3 +387,62 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         self.assertEqual([m['country'] for m in const.MARKETS], sorted(m['country'] for m in const.MARKETS))
         self.assertIn('sv-SE', next(m for m in const.MARKETS if m['country'] == 'SE')['locales'])
         self.assertEqual(const.SUPPORTED_CURRENCIES, {m['currency'] for m in const.MARKETS})
+
+    # === The gateway's review queue ===
+
+    REVIEW = {'jobs': [
+        {'id': 7, 'kind': 'odoo_sync', 'priority': 0, 'state': 'review', 'attempts': 5,
+         'run_at': 1733330000000, 'last_error': "Odoo answered 502 Bad Gateway",
+         'created_at': 1733320000000, 'updated_at': 1733330000000,
+         'payload': {'event_id': 'e1', 'event': 'captured', 'reference': 'S00042',
+                     'klarna_order_id': 'k1', 'currency': 'EUR', 'amount_minor': 5000,
+                     'amount': '50.00', 'authorized_minor': 10000, 'captured_minor': 5000,
+                     'refunded_minor': 0, 'operation_id': 3, 'capture_operation_id': None,
+                     'message': None, 'occurred_at': 1733320000000}},
+        {'id': 9, 'kind': 'resume_operation', 'priority': 0, 'state': 'review', 'attempts': 5,
+         'run_at': 1733330000000, 'last_error': "klarna_unavailable", 'created_at': 1733320000000,
+         'updated_at': 1733330000000, 'payload': {'operation_id': 4}},
+    ]}
+
+    def test_review_queue_lists_the_gateways_jobs_and_replays_one(self):
+        with patch(REQUEST, return_value=FakeResponse(self.REVIEW)) as mock:
+            action = self.klarna.action_klarna_review_queue()
+        method, path, body, _headers = self._gateway_call(mock)
+        self.assertEqual((method, path, body), ('GET', '/admin/review', None))
+        review = self.env[action['res_model']].browse(action['res_id'])
+        self.assertEqual(review.line_ids.mapped('job_id'), [7, 9])
+        sync = review.line_ids[0]
+        self.assertEqual((sync.kind, sync.attempts), ('odoo_sync', 5))
+        self.assertIn("captured", sync.summary)
+        self.assertIn("S00042", sync.summary)
+        self.assertIn("50.00 EUR", sync.summary)
+        self.assertEqual(sync.last_error, "Odoo answered 502 Bad Gateway")
+        self.assertEqual(str(sync.updated_at), '2024-12-04 16:33:20')
+        arch = self.env['payment.klarna.review'].get_views([(False, 'form')])['views']['form']['arch']
+        self.assertIn('action_replay', arch)
+        self.assertNotIn(SECRET, json.dumps(review.line_ids.read(), default=str))
+
+        after = {'jobs': self.REVIEW['jobs'][1:]}
+        with patch(REQUEST, side_effect=[FakeResponse({'replayed': 7}), FakeResponse(after)]) as mock:
+            action = sync.action_replay()
+        replay, reread = mock.call_args_list
+        self.assertEqual(replay.args, ('POST', 'https://gateway.test/admin/jobs/7/replay'))
+        self.assertTrue(replay.kwargs['headers']['X-Klarna-Gateway-Signature'])
+        self.assertEqual(reread.args, ('GET', 'https://gateway.test/admin/review'))
+        self.assertEqual(
+            self.env[action['res_model']].browse(action['res_id']).line_ids.mapped('job_id'), [9]
+        )
+
+    def test_review_queue_errors_are_the_gateways_words(self):
+        with patch(REQUEST, return_value=FakeResponse(self.REVIEW)):
+            action = self.klarna.action_klarna_review_queue()
+        line = self.env[action['res_model']].browse(action['res_id']).line_ids[0]
+        refusal = FakeResponse({'code': 'refused', 'message': "job 7 is not in the review queue"}, 409)
+        with patch(REQUEST, return_value=refusal), self.assertRaises(UserError) as caught:
+            line.action_replay()
+        self.assertIn("job 7 is not in the review queue", str(caught.exception))
+        self.assertNotIn(SECRET, str(caught.exception))
+        with patch(REQUEST, side_effect=requests.exceptions.ConnectionError("refused")), \
+                self.assertRaises(UserError) as caught:
+            self.klarna.action_klarna_review_queue()
+        self.assertIn("Could not reach the Klarna gateway", str(caught.exception))
