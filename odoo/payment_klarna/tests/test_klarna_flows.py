@@ -8,7 +8,7 @@ from odoo.tests import Form, tagged
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 from odoo.addons.payment_klarna.controllers.main import KlarnaController
 from odoo.addons.payment_klarna.tests.common import (
-    REQUEST, FakeGateway, FakeResponse, KlarnaCommon,
+    REQUEST, FakeGateway, KlarnaCommon,
 )
 
 
