@@ -13,6 +13,7 @@
 
         'views/payment_klarna_templates.xml',
         'views/payment_provider_views.xml',
+        'views/payment_klarna_review_views.xml',
 
         'data/payment_provider_data.xml',  # Depends on views/payment_klarna_templates.xml
     ],

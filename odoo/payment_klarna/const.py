@@ -1,10 +1,19 @@
 # Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 
-# The currencies of Klarna's markets (docs: purchase countries, currencies and locales).
-SUPPORTED_CURRENCIES = {
-    'AUD', 'CAD', 'CHF', 'CZK', 'DKK', 'EUR', 'GBP', 'HUF', 'MXN', 'NOK', 'NZD', 'PLN', 'RON',
-    'SEK', 'USD',
-}
+import json
+import os
+
+# Klarna's markets: a purchase country, its one currency, the locales Klarna serves there.
+# The table is shared with the gateway (crates/klarna-types/src/validate.rs `MARKETS`, which a
+# Rust test compares with this file): edit both together.
+with open(os.path.join(os.path.dirname(__file__), 'data', 'klarna_markets.json'), encoding='utf-8') as f:
+    MARKETS = json.load(f)
+
+# Purchase country -> its currency, e.g. {'SE': 'SEK', 'DE': 'EUR', ...}.
+MARKET_CURRENCY = {market['country']: market['currency'] for market in MARKETS}
+
+# The currencies of Klarna's markets.
+SUPPORTED_CURRENCIES = frozenset(MARKET_CURRENCY.values())
 
 # The payment method activated with the provider: Odoo 18's "Klarna". Inside it, the widget
 # shows the categories Klarna offers for the purchase (pay now, pay later, financing), as

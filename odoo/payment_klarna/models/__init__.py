@@ -3,3 +3,4 @@
 from . import payment_klarna_event
 from . import payment_provider
 from . import payment_transaction
+from . import sale_order

@@ -116,19 +116,41 @@ class PaymentProvider(models.Model):
 
     @api.model
     def _get_compatible_providers(self, *args, sale_order_id=None, report=None, **kwargs):
-        """ Override of `payment` to offer Klarna only for sale orders: the gateway reads the
-        order, its lines and addresses from Odoo, and a payment link without an order has none.
+        """ Override of `payment` to offer Klarna only where it can be paid.
+
+        Klarna pays sale orders only: the gateway reads the order, its lines and addresses from
+        Odoo, and a payment link without an order has none. And Klarna sells in its markets
+        only: the purchase country is the billing address's (`partner_invoice_id`), and the
+        order must be in that country's currency (`const.MARKETS`, the gateway's own table). A
+        Klarna the shopper cannot pay with is not shown at all.
         """
         providers = super()._get_compatible_providers(
             *args, sale_order_id=sale_order_id, report=report, **kwargs
         )
+        klarna = providers.filtered(lambda p: p.code == 'klarna')
+        if not klarna:
+            return providers
         if not sale_order_id:
-            unfit = providers.filtered(lambda p: p.code == 'klarna')
-            providers -= unfit
+            providers -= klarna
             payment_utils.add_to_report(
-                report, unfit, available=False, reason=_("Klarna pays sale orders only")
+                report, klarna, available=False, reason=_("Klarna pays sale orders only")
             )
+            return providers
+        order = self.env['sale.order'].sudo().browse(sale_order_id).exists()
+        country = order.partner_invoice_id.country_id.code
+        currency = order.currency_id.name
+        if not self._klarna_is_market(country, currency):
+            providers -= klarna
+            payment_utils.add_to_report(report, klarna, available=False, reason=_(
+                "Klarna does not sell in %(currency)s to a billing address in %(country)s",
+                currency=currency or '-', country=country or '-',
+            ))
         return providers
+
+    @api.model
+    def _klarna_is_market(self, country_code, currency_name):
+        """ Whether Klarna sells to a purchase country in a currency (its markets). """
+        return bool(country_code) and const.MARKET_CURRENCY.get(country_code.upper()) == currency_name
 
     def _get_supported_currencies(self):
         """ Override of `payment` to return the currencies of Klarna's markets. """
@@ -241,3 +263,8 @@ class PaymentProvider(models.Model):
                 'sticky': False,
             },
         }
+
+    def action_klarna_review_queue(self):
+        """ The "Review queue" button: the gateway's jobs waiting for a person, to replay. """
+        self.ensure_one()
+        return self.env['payment.klarna.review']._open_for(self)

@@ -3,6 +3,8 @@
 import logging
 import pprint
 
+import psycopg2
+
 from odoo import _, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import format_amount
@@ -19,9 +21,23 @@ OPERATION_REFERENCE = 'klarna-op-%s'
 class PaymentTransaction(models.Model):
     _inherit = 'payment.transaction'
 
+    klarna_confirmation_mail = fields.Selection(
+        string="Klarna Order Confirmation",
+        selection=[
+            ('authorization', "When Klarna authorizes the payment"),
+            ('capture', "When the payment is captured"),
+        ],
+        copy=False, readonly=True,
+        help="The provider's 'Send Order Confirmation' when Klarna authorized this payment: a "
+             "later change of the setting does not move (or lose) this order's e-mail.",
+    )
     klarna_confirmation_sent = fields.Boolean(
         string="Klarna Order Confirmation Sent", copy=False, readonly=True,
-        help="With 'send order confirmation on capture', whether it went out.",
+        help="Whether the order confirmation of this payment went out (one per order).",
+    )
+    klarna_void_requested = fields.Boolean(
+        string="Klarna Void Requested", copy=False, readonly=True,
+        help="Odoo asked the gateway to cancel or release this authorization (Void).",
     )
 
     #=== BUSINESS METHODS - PAYMENT FLOW ===#
@@ -40,9 +56,32 @@ class PaymentTransaction(models.Model):
             'klarna_access_token': order._portal_ensure_token() if order else '',
         }
 
+    def _klarna_source(self):
+        """ The payment this transaction belongs to: itself, its source, or — for a refund
+        started from a capture's child — its source's source. """
+        tx = self
+        while tx.source_transaction_id:
+            tx = tx.source_transaction_id
+        return tx
+
+    def _klarna_family(self):
+        """ Every transaction of the payment but its source: the captures and voids, the
+        refunds, and the refunds of captures (Odoo 18 refunds a partial capture from its
+        child transaction, so those are grandchildren). """
+        children = self._klarna_source().child_transaction_ids
+        return children | children.child_transaction_ids
+
+    def _klarna_operation_id(self):
+        """ The gateway's operation id this transaction carries (`klarna-op-<id>`), if any. """
+        reference = self.provider_reference or ''
+        prefix = OPERATION_REFERENCE % ''
+        if reference.startswith(prefix) and reference[len(prefix):].isdigit():
+            return int(reference[len(prefix):])
+        return None
+
     def _klarna_payment_key(self):
         """ What the gateway knows this payment by: Klarna's order id, else the sale order. """
-        source = self.source_transaction_id or self
+        source = self._klarna_source()
         return source.provider_reference or source.sale_order_ids[:1].name
 
     def _klarna_minor(self, amount):
@@ -58,13 +97,18 @@ class PaymentTransaction(models.Model):
         could still not see the child; because the row got a new version, it fails with a
         serialization error instead, and Odoo retries the whole request with a fresh view —
         which finds the child.
+
+        That serialization error is expected and retried (by Odoo's request handling, or by the
+        gateway on a 409): it is not logged as a bad query (`log_exceptions=False`), so a race
+        leaves no ERROR line in Odoo's log.
         """
-        source = self.source_transaction_id or self
+        source = self._klarna_source()
         self.env.cr.execute(
-            'UPDATE payment_transaction SET write_date = write_date WHERE id = %s', [source.id]
+            'UPDATE payment_transaction SET write_date = write_date WHERE id = %s', [source.id],
+            log_exceptions=False,
         )
-        source.invalidate_recordset()
-        source.child_transaction_ids.invalidate_recordset()
+        # Read the payment's family again: the snapshot may hold children this cache lacks.
+        self.env['payment.transaction'].invalidate_model()
 
     def _klarna_expected(self, sending):
         """ What Odoo believes the gateway holds for this payment, in minor units: the
@@ -83,13 +127,11 @@ class PaymentTransaction(models.Model):
         :return: `expected_captured` and `expected_refunded`.
         :rtype: dict
         """
-        source = self.source_transaction_id or self
-        children = source.child_transaction_ids
-        # In Odoo 18 a refund may start from a capture's child transaction.
-        family = (children | children.child_transaction_ids) - (sending or self.browse())
+        # In Odoo 18 a refund may start from a capture's child transaction: the family
+        # holds those grandchildren too.
+        family = self._klarna_family() - (sending or self.browse())
         counted = family.filtered(
-            lambda t: t.state == 'done'
-            or (t.provider_reference or '').startswith(OPERATION_REFERENCE % '')
+            lambda t: t.state == 'done' or t._klarna_operation_id() is not None
         )
         captures = counted.filtered(lambda t: t.operation != 'refund')
         refunds = counted.filtered(lambda t: t.operation == 'refund')
@@ -98,7 +140,7 @@ class PaymentTransaction(models.Model):
             'expected_refunded': sum(self._klarna_minor(-t.amount) for t in refunds),
         }
 
-    def _klarna_operation(self, action, sending, amount_minor=None):
+    def _klarna_operation(self, action, sending, amount_minor=None, **fields_):
         """ Ask the gateway for a capture, refund, cancel or release of this payment.
 
         The idempotency key names the merchant's intent — this payment, this operation, this
@@ -112,6 +154,7 @@ class PaymentTransaction(models.Model):
         :param str action: `capture`, `refund`, `cancel` or `release`.
         :param recordset sending: The child transaction of this request, if any.
         :param int amount_minor: The amount of a capture or refund, in minor units.
+        :param dict fields_: More fields of the body (a refund's `capture_operation_id`).
         :return: The gateway's answer.
         :rtype: dict
         """
@@ -119,6 +162,7 @@ class PaymentTransaction(models.Model):
         payload = dict(expected)
         if amount_minor is not None:
             payload = {'amount': amount_minor, **expected}
+        payload.update(fields_)
         payment = self._klarna_payment_key()
         key = '-'.join(str(part) for part in (
             'odoo', action, payment, amount_minor or 0,
@@ -160,27 +204,52 @@ class PaymentTransaction(models.Model):
         if self.provider_code != 'klarna':
             return child_void_tx
 
+        # Captured: done, or accepted by the gateway and waiting for its update (the capture
+        # wizard captures, then voids the rest, in one go).
         captured = self.child_transaction_ids.filtered(
-            lambda tx: tx.operation != 'refund' and tx.state == 'done'
+            lambda tx: tx.operation != 'refund'
+            and (tx.state == 'done' or tx._klarna_operation_id() is not None)
         )
         action = 'release' if captured else 'cancel'
         answer = self._klarna_operation(action, child_void_tx)
         _logger.info("void request response:\n%s", pprint.pformat(answer))
-        self._log_message_on_linked_documents(_(
-            "A request was sent to void the transaction with reference %(reference)s (%(provider)s).",
-            reference=self.reference, provider=self.provider_id.name,
-        ))
+        self.klarna_void_requested = True
+        if action == 'release':
+            message = _(
+                "The release of the rest of the authorization of the transaction %(reference)s "
+                "was sent to Klarna (%(provider)s): the shopper will not be charged for it.",
+                reference=self.reference, provider=self.provider_id.name,
+            )
+        else:
+            message = _(
+                "The cancellation of the authorization of the transaction %(reference)s was "
+                "sent to Klarna (%(provider)s): the shopper will not be charged.",
+                reference=self.reference, provider=self.provider_id.name,
+            )
+        self._log_message_on_linked_documents(message)
         return child_void_tx
 
     def _send_refund_request(self, amount_to_refund=None):
-        """ Override of `payment` to refund through the gateway (never more than captured). """
+        """ Override of `payment` to refund through the gateway (never more than captured).
+
+        Odoo 18 refunds a partial capture from its child transaction (the refund wizard of the
+        capture's payment): the refund is then of that capture, and the gateway is told which
+        one by its operation id (`capture_operation_id`, from the child's `klarna-op-<id>`). It
+        refuses (422) an id that is not a capture of this payment.
+        """
         if self.provider_code == 'klarna':
             self._klarna_lock()
         refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
         if self.provider_code != 'klarna':
             return refund_tx
 
-        answer = self._klarna_operation('refund', refund_tx, self._klarna_minor(-refund_tx.amount))
+        extra = {}
+        capture_operation_id = self.source_transaction_id and self._klarna_operation_id()
+        if capture_operation_id and self.operation != 'refund':
+            extra['capture_operation_id'] = capture_operation_id
+        answer = self._klarna_operation(
+            'refund', refund_tx, self._klarna_minor(-refund_tx.amount), **extra
+        )
         _logger.info("refund request response:\n%s", pprint.pformat(answer))
         operation = answer.get('operation') or {}
         if operation.get('id'):
@@ -200,7 +269,7 @@ class PaymentTransaction(models.Model):
         :raise ValidationError: When the data name no transaction we know.
         """
         tx = super()._get_tx_from_notification_data(provider_code, notification_data)
-        if provider_code != 'klarna' or len(tx) == 1:
+        if provider_code != 'klarna':
             return tx
 
         event = notification_data.get('event')
@@ -230,34 +299,12 @@ class PaymentTransaction(models.Model):
         source._klarna_lock()  # A request from Odoo about the same payment finishes first.
         amount = self._klarna_amount(notification_data, source)
         if event in ('captured', 'refunded'):
-            is_refund = event == 'refunded'
-            operation_id = notification_data.get('operation_id')
-            child = self.env['payment.transaction']
-            if operation_id:
-                # The gateway's operation ids are its own: look among this payment's children.
-                child = source.child_transaction_ids.filtered(
-                    lambda t: t.provider_reference == OPERATION_REFERENCE % operation_id
-                )[:1]
-            if not child:
-                # A child Odoo asked for is still a draft of the same amount.
-                child = source.child_transaction_ids.filtered(
-                    lambda t: t.state == 'draft' and t.amount == (-amount if is_refund else amount)
-                    and (t.operation == 'refund') == is_refund
-                )[:1]
-            if child:
-                return child
-            full = not is_refund and notification_data.get('amount_minor') == notification_data.get(
-                'authorized_minor'
-            ) and not source.child_transaction_ids
-            if full:
-                return source
-            return source._create_child_transaction(
-                amount, is_refund=is_refund,
-                provider_reference=OPERATION_REFERENCE % operation_id if operation_id else None,
-            )
+            return source._klarna_operation_tx(notification_data, amount)
         if event == 'released':
+            # The void Odoo asked for: a draft that is not a capture the gateway accepted.
             child = source.child_transaction_ids.filtered(
                 lambda t: t.state == 'draft' and t.operation != 'refund'
+                and t._klarna_operation_id() is None
             )[:1]
             if child:
                 return child
@@ -267,6 +314,53 @@ class PaymentTransaction(models.Model):
             if source.currency_id.compare_amounts(remaining, 0) > 0:
                 return source._create_child_transaction(remaining)
         return source
+
+    def _klarna_operation_tx(self, notification_data, amount):
+        """ The transaction of a `captured` or `refunded` update, on the payment `self`.
+
+        In this order: the transaction that carries the update's operation (`klarna-op-<id>`,
+        set when Odoo asked for it), anywhere in the family — a refund of a capture is a
+        grandchild; a draft of the same kind and amount that Odoo asked for and holds no
+        operation yet, preferably under the capture the refund names; else a new one, made
+        elsewhere (Klarna's portal, the gateway's CLI, reconcile): a refund under the capture
+        child named by `capture_operation_id` — as Odoo would have made it from that capture's
+        refund wizard — else under the payment itself.
+
+        Note: self.ensure_one() (the payment's source transaction)
+        """
+        self.ensure_one()
+        is_refund = notification_data['event'] == 'refunded'
+        operation_id = notification_data.get('operation_id')
+        capture_operation_id = notification_data.get('capture_operation_id') if is_refund else None
+        family = self._klarna_family()
+        if operation_id:
+            tx = family.filtered(lambda t: t._klarna_operation_id() == operation_id)[:1]
+            if tx:
+                return tx
+
+        parent = self
+        if capture_operation_id:
+            parent = self.child_transaction_ids.filtered(
+                lambda t: t.operation != 'refund'
+                and t._klarna_operation_id() == capture_operation_id
+            )[:1] or self
+        signed = -amount if is_refund else amount
+        drafts = family.filtered(
+            lambda t: t.state == 'draft' and (t.operation == 'refund') == is_refund
+            and t._klarna_operation_id() is None
+            and t.currency_id.compare_amounts(t.amount, signed) == 0
+        )
+        if drafts:
+            return drafts.sorted(lambda t: (t.source_transaction_id != parent, t.id))[:1]
+
+        if not is_refund and not self.child_transaction_ids and notification_data.get(
+            'amount_minor'
+        ) == notification_data.get('authorized_minor'):
+            return self  # One capture of everything: the payment itself is done.
+        return parent._create_child_transaction(
+            amount, is_refund=is_refund,
+            provider_reference=OPERATION_REFERENCE % operation_id if operation_id else None,
+        )
 
     def _klarna_amount(self, notification_data, source):
         """ The update's amount, from its minor units (never the float of a JSON number). """
@@ -281,19 +375,29 @@ class PaymentTransaction(models.Model):
         return source.currency_id.round(minor / 10 ** source.currency_id.decimal_places)
 
     def _process_notification_data(self, notification_data):
-        """ Override of `payment` to apply a gateway update through Odoo's own state methods. """
+        """ Override of `payment` to apply a gateway update through Odoo's own state methods,
+        then post-process what it changed at once (the order confirmation, the payment in
+        Accounting) instead of leaving it to the cron: the update is the only signal Odoo gets
+        for a capture, refund or release. """
         super()._process_notification_data(notification_data)
         if self.provider_code != 'klarna':
             return
 
         event = notification_data['event']
         message = notification_data.get('message')
+        source = self._klarna_source()
         if event in ('authorized', 'pending') and notification_data.get('klarna_order_id'):
             self.provider_reference = notification_data['klarna_order_id']
 
         if event == 'pending':
-            self._set_pending(_("Klarna is reviewing the purchase (fraud check)."))
+            self._set_pending(_(
+                "Klarna is reviewing this purchase. There is nothing more to do now: you will "
+                "hear from us by e-mail as soon as Klarna approves it."
+            ))
         elif event == 'authorized':
+            if not self.klarna_confirmation_mail:
+                # The moment of the order confirmation is chosen now, for this order.
+                self.klarna_confirmation_mail = self.provider_id.klarna_confirmation_mail
             self._set_authorized()
             if not self.provider_id.capture_manually:
                 # Immediate capture was configured: Klarna captures now; its update makes the
@@ -303,40 +407,83 @@ class PaymentTransaction(models.Model):
             self._set_done(extra_allowed_states=('done',))
         elif event == 'refunded':
             self._set_done()
-            # A refund is not post-processed by a shopper's browser: trigger it.
-            self.env.ref('payment.cron_post_process_payment_tx')._trigger()
         elif event == 'released':
             if self.source_transaction_id:
-                self._set_canceled(_("The rest of the authorization was released."))
+                self._set_canceled(
+                    _("The rest of the authorization was released, as voided from Odoo: the "
+                      "shopper will not be charged for it.") if source.klarna_void_requested
+                    else _("Klarna released the rest of the authorization: the shopper will not "
+                           "be charged for it.")
+                )
             else:
                 self._set_done()
-        elif event in ('cancelled', 'expired'):
+        elif event == 'expired':
+            self._set_canceled(_(
+                "The authorization expired before it was captured: the shopper was not "
+                "charged. Ask the shopper to pay again if the order still stands."
+            ))
+        elif event == 'cancelled':
             self._set_canceled(
-                _("The authorization expired.") if event == 'expired'
-                else _("Klarna cancelled the order.")
+                _("The authorization was cancelled, as voided from Odoo: the shopper will not "
+                  "be charged.") if self.klarna_void_requested
+                else _("The authorization was cancelled in Klarna (not from Odoo): the shopper "
+                       "will not be charged.")
             )
         elif event == 'error':
-            text = message or _("Klarna could not process this payment.")
             if self.state in ('draft', 'pending'):
-                self._set_error(text)
+                # The shopper sees this on the payment status page.
+                self._set_error(_(
+                    "%(reason)s Nothing was charged: you can try again, or choose another "
+                    "payment method.",
+                    reason=message or _("Klarna could not complete this payment."),
+                ))
             else:
                 self._log_message_on_linked_documents(_(
-                    "Klarna: %(message)s (transaction %(ref)s)", message=text, ref=self.reference,
+                    "Klarna: %(message)s (transaction %(ref)s)",
+                    message=message or _("Klarna could not process this operation."),
+                    ref=self.reference,
                 ))
+        self._klarna_post_process()
+
+    def _klarna_post_process(self):
+        """ Post-process this transaction and its payment's source now, as Odoo's cron would.
+
+        A failure here (a mail server down, an invoice that cannot be posted) does not undo the
+        update: it is logged and left to the cron, which retries. A concurrency error is raised,
+        so that the whole update is retried with a fresh view.
+        """
+        txs = (self | self._klarna_source()).filtered(lambda t: not t.is_post_processed and t.state in (
+            'pending', 'authorized', 'done', 'cancel', 'error'
+        ))
+        for tx in txs:
+            try:
+                with self.env.cr.savepoint():
+                    tx._post_process()
+            except psycopg2.OperationalError:
+                raise
+            except Exception:
+                _logger.exception(
+                    "Klarna: post-processing transaction %s failed; the cron retries", tx.reference
+                )
+                self.env.ref('payment.cron_post_process_payment_tx')._trigger()
 
     #=== BUSINESS METHODS - ORDER CONFIRMATION ===#
 
-    def _klarna_mail_on_capture(self):
-        return self.filtered(
-            lambda tx: tx.provider_code == 'klarna'
-            and tx.provider_id.klarna_confirmation_mail == 'capture'
-        )
+    def _klarna_confirmation_moment(self):
+        """ When this payment's order confirmation goes out: `authorization` or `capture`, as
+        the provider said when Klarna authorized it (its setting now for an older payment). """
+        source = self._klarna_source()
+        return source.klarna_confirmation_mail or source.provider_id.klarna_confirmation_mail
 
     def _check_amount_and_confirm_order(self):
-        """ Override of `sale` to confirm the order without its e-mail when the provider sends
-        the confirmation on capture; the e-mail then follows the first capture. """
-        deferred = self._klarna_mail_on_capture().filtered(lambda tx: tx.state == 'authorized')
+        """ Override of `sale` to confirm the order without its e-mail when the confirmation
+        follows the capture; the e-mail is then sent once, at the first capture. """
+        klarna = self.filtered(lambda tx: tx.provider_code == 'klarna')
+        deferred = klarna.filtered(lambda tx: tx._klarna_confirmation_moment() == 'capture')
         confirmed = super(PaymentTransaction, self - deferred)._check_amount_and_confirm_order()
+        (klarna - deferred).filtered(
+            lambda tx: tx.sale_order_ids & confirmed
+        ).klarna_confirmation_sent = True
         for tx in deferred:
             if len(tx.sale_order_ids) == 1:
                 quotation = tx.sale_order_ids.filtered(lambda so: so.state in ('draft', 'sent'))
@@ -346,14 +493,21 @@ class PaymentTransaction(models.Model):
         return confirmed
 
     def _post_process(self):
-        """ Override of `payment` (and `sale`) to send the deferred order confirmation once a
-        capture is done. """
-        super()._post_process()
-        for tx in self._klarna_mail_on_capture().filtered(
-            lambda t: t.state == 'done' and t.operation != 'refund'
-        ):
-            source = tx.source_transaction_id or tx
-            if source.klarna_confirmation_sent:
+        """ Override of `payment` (and `sale`) for one order confirmation per order.
+
+        Odoo follows a done transaction of an order confirmed earlier with its "payment
+        executed" e-mail, stating the transaction's amount as paid. For Klarna that is a
+        capture, or the payment once its rest is released — the order confirmation already
+        went out, or goes out now (below), and a release would announce the authorized amount
+        as paid. So that e-mail is not sent for confirmed orders; the deferred confirmation
+        goes out with the first capture that is done.
+        """
+        klarna = self.filtered(lambda tx: tx.provider_code == 'klarna')
+        super(PaymentTransaction, self - klarna)._post_process()
+        super(PaymentTransaction, klarna.with_context(klarna_no_payment_mail=True))._post_process()
+        for tx in klarna.filtered(lambda t: t.state == 'done' and t.operation != 'refund'):
+            source = tx._klarna_source()
+            if source.klarna_confirmation_sent or tx._klarna_confirmation_moment() != 'capture':
                 continue
             orders = source.sale_order_ids.filtered(lambda so: so.state == 'sale')
             if orders:

@@ -1,3 +1,5 @@
 # Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 
 from . import test_klarna
+from . import test_klarna_flows
+from . import test_klarna_lock

@@ -3,11 +3,147 @@
 import json
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from odoo.addons.payment.tests.common import PaymentCommon
 from odoo.addons.payment_klarna import utils as klarna_utils
 
 SECRET = 'shared-secret-for-tests-0123456789'
+
+# What the addon calls to reach the gateway.
+REQUEST = 'odoo.addons.payment_klarna.models.payment_provider.requests.request'
+
+
+class FakeResponse:
+    """ What `requests` answers, as the gateway's admin API would. """
+
+    def __init__(self, payload, status=200):
+        self.payload = payload
+        self.status_code = status
+        self.ok = status < 400
+        self.reason = 'OK' if self.ok else 'Refused'
+
+    def json(self):
+        return self.payload
+
+
+class FakeGateway:
+    """ The gateway's admin API for one payment, answering as the gateway does
+    (docs/gateway-api.md): each capture, refund, cancel and release is its own operation with
+    its own id; a refund names the capture it refunds by `capture_operation_id` (422 when that
+    is not a capture of the payment); `expected_captured` / `expected_refunded` are checked
+    (409 `state_changed`). `update()` gives the signed update the gateway then sends to Odoo
+    (docs/odoo-contract.md) for an operation.
+
+    Use it as the `side_effect` of a patch of `requests.request`.
+    """
+
+    def __init__(self, klarna_order_id, reference, authorized_minor, currency='EUR', first_id=100):
+        self.klarna_order_id = klarna_order_id
+        self.reference = reference
+        self.currency = currency
+        self.authorized = authorized_minor
+        self.next_id = first_id
+        self.operations = []  # dicts: id, kind, amount, capture_operation_id
+        self.calls = []  # (method, path, body dict or None, headers)
+
+    @property
+    def captured(self):
+        return sum(op['amount'] for op in self.operations if op['kind'] == 'capture')
+
+    @property
+    def refunded(self):
+        return sum(op['amount'] for op in self.operations if op['kind'] == 'refund')
+
+    def _payment(self):
+        return {
+            'currency': self.currency, 'authorized': self.authorized, 'captured': self.captured,
+            'refunded': self.refunded, 'captured_in_flight': 0, 'refunded_in_flight': 0,
+        }
+
+    def __call__(self, method, url, data=None, headers=None, timeout=None):
+        path = urlsplit(url).path
+        body = json.loads(data) if data else None
+        self.calls.append((method, path, body, headers))
+        prefix = f'/admin/payments/{self.klarna_order_id}/'
+        if method != 'POST' or not path.startswith(prefix):
+            return FakeResponse({'code': 'not_found', 'message': f"no route {method} {path}"}, 404)
+        action = path.removeprefix(prefix)
+        body = body or {}
+        if (body.get('expected_captured'), body.get('expected_refunded')) != (
+            self.captured, self.refunded
+        ):
+            return FakeResponse({
+                'code': 'state_changed',
+                'message': f"the payment changed: {self.currency} {self.captured} captured, "
+                           f"not the {body.get('expected_captured')} expected",
+                'payment': self._payment(),
+            }, 409)
+        kind = {'captures': 'capture', 'refunds': 'refund'}.get(action, action)
+        amount = body.get('amount', 0)
+        capture_operation_id = None
+        if kind == 'capture' and amount > self.authorized - self.captured:
+            return FakeResponse({'code': 'capture_exceeds_remaining',
+                                 'message': "the capture exceeds what remains"}, 409)
+        if kind == 'refund':
+            capture_operation_id = body.get('capture_operation_id')
+            if capture_operation_id is not None:
+                capture = self.operation(capture_operation_id)
+                if not capture or capture['kind'] != 'capture':
+                    return FakeResponse({
+                        'code': 'invalid_request', 'field': 'capture_operation_id',
+                        'message': f"capture_operation_id: {capture_operation_id} is not a "
+                                   f"capture of this payment",
+                    }, 422)
+            if amount > self.captured - self.refunded:
+                return FakeResponse({'code': 'refund_exceeds_captured',
+                                     'message': "the refund exceeds what was captured"}, 409)
+        if kind == 'cancel' and self.captured:
+            return FakeResponse({'code': 'cancel_after_capture',
+                                 'message': "the payment has captures: release the rest"}, 409)
+        if kind == 'release' and not self.captured:
+            return FakeResponse({'code': 'release_without_capture',
+                                 'message': "nothing was captured: cancel instead"}, 409)
+        if kind == 'release':
+            amount = self.authorized - self.captured
+        if kind == 'cancel':
+            amount = self.authorized
+        operation = {
+            'id': self.next_id, 'kind': kind, 'amount': amount, 'state': 'done',
+            'capture_operation_id': capture_operation_id, 'requested_by': 'odoo',
+        }
+        self.next_id += 1
+        self.operations.append(operation)
+        return FakeResponse({'operation': dict(operation), 'payment': self._payment()})
+
+    def operation(self, operation_id):
+        return next((op for op in self.operations if op['id'] == operation_id), None)
+
+    def last(self, kind=None):
+        return [op for op in self.operations if kind in (None, op['kind'])][-1]
+
+    def update(self, operation):
+        """ The update the gateway sends Odoo once `operation` is done. """
+        event = {'capture': 'captured', 'refund': 'refunded', 'cancel': 'cancelled',
+                 'release': 'released'}[operation['kind']]
+        minor = operation['amount']
+        data = {
+            'event_id': str(uuid.uuid4()),
+            'event': event,
+            'reference': self.reference,
+            'klarna_order_id': self.klarna_order_id,
+            'currency': self.currency,
+            'amount_minor': minor,
+            'amount': f'{minor / 100:.2f}',
+            'authorized_minor': self.authorized,
+            'captured_minor': self.captured,
+            'refunded_minor': self.refunded,
+            'operation_id': operation['id'] if event in ('captured', 'refunded') else None,
+            'capture_operation_id': operation['capture_operation_id'],
+            'message': None,
+            'occurred_at': int(time.time() * 1000),
+        }
+        return data
 
 
 class KlarnaCommon(PaymentCommon):
@@ -56,6 +192,7 @@ class KlarnaCommon(PaymentCommon):
             'captured_minor': 0,
             'refunded_minor': 0,
             'operation_id': None,
+            'capture_operation_id': None,
             'message': None,
             'occurred_at': int(time.time() * 1000),
         }

@@ -5,29 +5,14 @@ from unittest.mock import patch
 
 import requests
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 from odoo.addons.payment_klarna import utils as klarna_utils
 from odoo.addons.payment_klarna.controllers.main import KlarnaController
-from odoo.addons.payment_klarna.tests.common import SECRET, KlarnaCommon
-
-REQUEST = 'odoo.addons.payment_klarna.models.payment_provider.requests.request'
-
-
-class FakeResponse:
-    """ What `requests` answers, as the gateway's admin API would. """
-
-    def __init__(self, payload, status=200):
-        self.payload = payload
-        self.status_code = status
-        self.ok = status < 400
-        self.reason = 'OK' if self.ok else 'Conflict'
-
-    def json(self):
-        return self.payload
+from odoo.addons.payment_klarna.tests.common import REQUEST, SECRET, FakeResponse, KlarnaCommon
 
 
 @tagged('post_install', '-at_install')
@@ -223,17 +208,37 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         _method, _path, body, _headers = self._gateway_call(mock)
         self.assertEqual(body, {'amount': 10000, 'expected_captured': 0, 'expected_refunded': 0})
         self.assertFalse(tx.child_transaction_ids)
+        self._post_update(self._update('captured', captured_minor=10000, operation_id=12))
+        self.assertEqual(tx.state, 'done')
+        self.assertFalse(tx.child_transaction_ids, "one capture of everything: the payment is done")
 
     def test_void_request_cancels_or_releases(self):
-        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
-        with patch(REQUEST, return_value=FakeResponse({})) as mock:
-            tx._send_void_request()
+        first = self._create_klarna_transaction(
+            state='authorized', provider_reference=self.klarna_order_id, reference=f'{self.reference}-1',
+        )
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 5, 'kind': 'cancel'}})) as mock:
+            first._send_void_request()
         self.assertEqual(self._gateway_call(mock)[1], f'/admin/payments/{self.klarna_order_id}/cancel')
+        self._post_update(self._update('cancelled'))
+        self.assertEqual(first.state, 'cancel')
+        self.assertIn("cancelled, as voided from Odoo", first.state_message)
+        first.provider_reference = False  # the next payment is another one
+
         # After a partial capture, voiding the rest releases it.
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
         self._post_update(self._update('captured', amount_minor=6000, captured_minor=6000, operation_id=6))
-        with patch(REQUEST, return_value=FakeResponse({})) as mock:
+        with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 7, 'kind': 'release'}})) as mock:
             tx._send_void_request(amount_to_void=40.0)
         self.assertEqual(self._gateway_call(mock)[1], f'/admin/payments/{self.klarna_order_id}/release')
+        self._post_update(self._update('released', amount_minor=4000, captured_minor=6000))
+        void = tx.child_transaction_ids.filtered(lambda t: t.state == 'cancel')
+        self.assertEqual((void.amount, tx.state), (40.0, 'done'))
+        self.assertIn("released, as voided from Odoo", void.state_message)
+
+    def test_a_cancel_made_elsewhere_says_so(self):
+        tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
+        self._post_update(self._update('cancelled', amount_minor=0))
+        self.assertIn("cancelled in Klarna (not from Odoo)", tx.state_message)
 
     def test_refund_request_sends_the_refund_amount(self):
         tx = self._create_klarna_transaction(state='done', provider_reference=self.klarna_order_id)
@@ -247,6 +252,11 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         )
         self.assertEqual(headers['Idempotency-Key'], f'odoo-refund-{self.klarna_order_id}-1250-0-0')
         self.assertEqual((refund.amount, refund.provider_reference), (-12.5, 'klarna-op-21'))
+        self.assertNotIn('capture_operation_id', body, "a refund of the whole payment names no capture")
+        self._post_update(self._update(
+            'refunded', amount_minor=1250, captured_minor=10000, refunded_minor=1250, operation_id=21,
+        ))
+        self.assertEqual((refund.state, len(tx.child_transaction_ids)), ('done', 1))
 
     def test_a_capture_retried_after_a_rollback_is_refused_by_the_gateway_not_done_twice(self):
         """ The first capture reached the gateway, but Odoo rolled it back (the gateway's
@@ -305,13 +315,23 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 42}})) as mock:
             first = capture._send_refund_request(amount_to_refund=10.0)
         _method, _path, body, _headers = self._gateway_call(mock)
-        self.assertEqual(body, {'amount': 1000, 'expected_captured': 6000, 'expected_refunded': 0})
+        self.assertEqual(body, {'amount': 1000, 'expected_captured': 6000, 'expected_refunded': 0,
+                                'capture_operation_id': 41})
         self.assertEqual(first.provider_reference, 'klarna-op-42')
         # The second refund counts the first, which the gateway accepted.
         with patch(REQUEST, return_value=FakeResponse({'operation': {'id': 43}})) as mock:
             capture._send_refund_request(amount_to_refund=5.0)
         _method, _path, body, _headers = self._gateway_call(mock)
-        self.assertEqual(body, {'amount': 500, 'expected_captured': 6000, 'expected_refunded': 1000})
+        self.assertEqual(body, {'amount': 500, 'expected_captured': 6000, 'expected_refunded': 1000,
+                                'capture_operation_id': 41})
+        # The gateway's updates find both refunds under the capture, and nothing else is made.
+        for operation_id, minor, refunded in ((42, 1000, 1000), (43, 500, 1500)):
+            self._post_update(self._update(
+                'refunded', amount_minor=minor, captured_minor=6000, refunded_minor=refunded,
+                operation_id=operation_id, capture_operation_id=41,
+            ))
+        self.assertEqual(capture.child_transaction_ids.mapped('state'), ['done', 'done'])
+        self.assertEqual(tx.child_transaction_ids, capture)
 
     def test_a_refused_operation_is_reported_with_the_gateways_reason(self):
         tx = self._create_klarna_transaction(state='authorized', provider_reference=self.klarna_order_id)
@@ -320,25 +340,109 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
             tx._send_capture_request(amount_to_capture=30.0)
         self.assertIn("only 0.00 EUR remain", str(caught.exception))
 
-    # === Order confirmation e-mail ===
+    # === Where Klarna is offered ===
 
-    def test_confirmation_mail_on_authorization_or_on_capture(self):
-        sent = []
-        SaleOrder = type(self.env['sale.order'])
-        original = SaleOrder._send_order_confirmation_mail
+    def _order_for(self, currency_code, country_code):
+        currency = self._prepare_currency(currency_code)
+        pricelist = self.env['product.pricelist'].create({
+            'name': currency_code, 'currency_id': currency.id,
+        })
+        billing = self.env['res.partner'].create({
+            'name': f"Billing {country_code}", 'country_id': self.env.ref(f'base.{country_code.lower()}').id,
+        })
+        order = self.env['sale.order'].create({
+            'partner_id': self.partner.id,
+            'partner_invoice_id': billing.id,
+            'pricelist_id': pricelist.id,
+            'order_line': [(0, 0, {
+                'product_id': self.sale_order.order_line.product_id.id, 'price_unit': 100.0,
+                'tax_id': [],
+            })],
+        })
+        self.assertEqual(order.currency_id, currency)
+        return order
 
-        def record(orders):
-            sent.extend(orders.ids)
-            return original(orders)
+    def _offered(self, order, report=None):
+        self.klarna.available_currency_ids = [(6, 0, self.klarna._get_supported_currencies().ids)]
+        return self.klarna in self.env['payment.provider']._get_compatible_providers(
+            self.company.id, order.partner_id.id, order.amount_total,
+            currency_id=order.currency_id.id, sale_order_id=order.id, report=report,
+        )
 
-        with patch.object(SaleOrder, '_send_order_confirmation_mail', record):
-            self.klarna.klarna_confirmation_mail = 'capture'
-            tx = self._create_klarna_transaction()
-            self._post_update(self._update('authorized'))
-            tx._post_process()
-            self.assertEqual(self.sale_order.state, 'sale', "confirmed on authorization")
-            self.assertEqual(sent, [], "but no e-mail yet")
-            self._post_update(self._update('captured', captured_minor=10000, operation_id=8))
-            tx._post_process()
-            self.assertEqual(sent, self.sale_order.ids, "the e-mail follows the capture")
-            self.assertTrue(tx.klarna_confirmation_sent)
+    def test_klarna_is_offered_only_in_its_markets(self):
+        """ The purchase country is the billing address's, and the order must be in its
+        currency: a Swedish-crown cart billed to the United States cannot be paid. """
+        report = {}
+        self.assertFalse(self._offered(self._order_for('SEK', 'US'), report))
+        self.assertFalse(report['providers'][self.klarna]['available'])
+        self.assertIn("SEK", report['providers'][self.klarna]['reason'])
+        self.assertTrue(self._offered(self._order_for('SEK', 'SE')))
+        self.assertTrue(self._offered(self._order_for('EUR', 'DE')))
+        self.assertFalse(self._offered(self._order_for('EUR', 'SE')), "Sweden pays in SEK")
+
+    def test_the_markets_table_is_the_gateways(self):
+        from odoo.addons.payment_klarna import const
+        self.assertEqual(const.MARKET_CURRENCY['SE'], 'SEK')
+        self.assertEqual(const.MARKET_CURRENCY['US'], 'USD')
+        self.assertEqual([m['country'] for m in const.MARKETS], sorted(m['country'] for m in const.MARKETS))
+        self.assertIn('sv-SE', next(m for m in const.MARKETS if m['country'] == 'SE')['locales'])
+        self.assertEqual(const.SUPPORTED_CURRENCIES, {m['currency'] for m in const.MARKETS})
+
+    # === The gateway's review queue ===
+
+    REVIEW = {'jobs': [
+        {'id': 7, 'kind': 'odoo_sync', 'priority': 0, 'state': 'review', 'attempts': 5,
+         'run_at': 1733330000000, 'last_error': "Odoo answered 502 Bad Gateway",
+         'created_at': 1733320000000, 'updated_at': 1733330000000,
+         'payload': {'event_id': 'e1', 'event': 'captured', 'reference': 'S00042',
+                     'klarna_order_id': 'k1', 'currency': 'EUR', 'amount_minor': 5000,
+                     'amount': '50.00', 'authorized_minor': 10000, 'captured_minor': 5000,
+                     'refunded_minor': 0, 'operation_id': 3, 'capture_operation_id': None,
+                     'message': None, 'occurred_at': 1733320000000}},
+        {'id': 9, 'kind': 'resume_operation', 'priority': 0, 'state': 'review', 'attempts': 5,
+         'run_at': 1733330000000, 'last_error': "klarna_unavailable", 'created_at': 1733320000000,
+         'updated_at': 1733330000000, 'payload': {'operation_id': 4}},
+    ]}
+
+    def test_review_queue_lists_the_gateways_jobs_and_replays_one(self):
+        with patch(REQUEST, return_value=FakeResponse(self.REVIEW)) as mock:
+            action = self.klarna.action_klarna_review_queue()
+        method, path, body, _headers = self._gateway_call(mock)
+        self.assertEqual((method, path, body), ('GET', '/admin/review', None))
+        review = self.env[action['res_model']].browse(action['res_id'])
+        self.assertEqual(review.line_ids.mapped('job_id'), [7, 9])
+        sync = review.line_ids[0]
+        self.assertEqual((sync.kind, sync.attempts), ('odoo_sync', 5))
+        self.assertIn("captured", sync.summary)
+        self.assertIn("S00042", sync.summary)
+        self.assertIn("50.00 EUR", sync.summary)
+        self.assertEqual(sync.last_error, "Odoo answered 502 Bad Gateway")
+        self.assertEqual(str(sync.updated_at), '2024-12-04 16:33:20')
+        arch = self.env['payment.klarna.review'].get_views([(False, 'form')])['views']['form']['arch']
+        self.assertIn('action_replay', arch)
+        self.assertNotIn(SECRET, json.dumps(review.line_ids.read(), default=str))
+
+        after = {'jobs': self.REVIEW['jobs'][1:]}
+        with patch(REQUEST, side_effect=[FakeResponse({'replayed': 7}), FakeResponse(after)]) as mock:
+            action = sync.action_replay()
+        replay, reread = mock.call_args_list
+        self.assertEqual(replay.args, ('POST', 'https://gateway.test/admin/jobs/7/replay'))
+        self.assertTrue(replay.kwargs['headers']['X-Klarna-Gateway-Signature'])
+        self.assertEqual(reread.args, ('GET', 'https://gateway.test/admin/review'))
+        self.assertEqual(
+            self.env[action['res_model']].browse(action['res_id']).line_ids.mapped('job_id'), [9]
+        )
+
+    def test_review_queue_errors_are_the_gateways_words(self):
+        with patch(REQUEST, return_value=FakeResponse(self.REVIEW)):
+            action = self.klarna.action_klarna_review_queue()
+        line = self.env[action['res_model']].browse(action['res_id']).line_ids[0]
+        refusal = FakeResponse({'code': 'refused', 'message': "job 7 is not in the review queue"}, 409)
+        with patch(REQUEST, return_value=refusal), self.assertRaises(UserError) as caught:
+            line.action_replay()
+        self.assertIn("job 7 is not in the review queue", str(caught.exception))
+        self.assertNotIn(SECRET, str(caught.exception))
+        with patch(REQUEST, side_effect=requests.exceptions.ConnectionError("refused")), \
+                self.assertRaises(UserError) as caught:
+            self.klarna.action_klarna_review_queue()
+        self.assertIn("Could not reach the Klarna gateway", str(caught.exception))

@@ -1,22 +1,10 @@
 # Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 
-import json
 from unittest.mock import patch
 
 from odoo.tests import tagged
 
-from odoo.addons.payment_klarna.tests.common import KlarnaCommon
-
-REQUEST = 'odoo.addons.payment_klarna.models.payment_provider.requests.request'
-
-
-class Answer:
-    ok = True
-    status_code = 200
-    reason = 'OK'
-
-    def json(self):
-        return {'operation': {'id': 1}}
+from odoo.addons.payment_klarna.tests.common import REQUEST, FakeGateway, KlarnaCommon
 
 
 @tagged('post_install', '-at_install')
@@ -42,26 +30,86 @@ class TestCaptureOnDelivery(KlarnaCommon):
             'direct', sale_order_ids=[(6, 0, order.ids)], state='authorized',
             provider_reference=self.klarna_order_id, reference=order.name,
         )
+        gateway = FakeGateway(self.klarna_order_id, order.name, 10000)
         picking = order.picking_ids
         picking.move_ids.quantity = 1
-        with patch(REQUEST, return_value=Answer()) as mock:
+        with patch(REQUEST, side_effect=gateway):
             picking.with_context(skip_backorder=False).button_validate()
             backorder_wizard = self.env['stock.backorder.confirmation'].with_context(
                 button_validate_picking_ids=picking.ids
             ).create({'pick_ids': [(4, picking.id)]})
             backorder_wizard.process()
-        bodies = [json.loads(c.kwargs['data']) for c in mock.call_args_list]
         self.assertEqual(
-            bodies, [{'amount': 5000, 'expected_captured': 0, 'expected_refunded': 0}],
+            [body for _method, _path, body, _headers in gateway.calls],
+            [{'amount': 5000, 'expected_captured': 0, 'expected_refunded': 0}],
             "the first shipment: one chair",
         )
+        first = gateway.last('capture')
+        first_child = tx.child_transaction_ids
+        self.assertEqual(first_child.provider_reference, f"klarna-op-{first['id']}")
+        # The gateway's update arrives: the first capture is done.
+        self.env['payment.transaction']._handle_notification_data('klarna', gateway.update(first))
+        self.assertEqual(first_child.state, 'done')
+
         backorder = order.picking_ids - picking
         backorder.move_ids.quantity = 1
-        with patch(REQUEST, return_value=Answer()) as mock:
+        with patch(REQUEST, side_effect=gateway):
             backorder.button_validate()
-        bodies = [json.loads(c.kwargs['data']) for c in mock.call_args_list]
         self.assertEqual(
-            bodies, [{'amount': 5000, 'expected_captured': 5000, 'expected_refunded': 0}],
-            "the last shipment: what remains, after the first (which the gateway accepted)",
+            [body for _method, _path, body, _headers in gateway.calls[1:]],
+            [{'amount': 5000, 'expected_captured': 5000, 'expected_refunded': 0}],
+            "the last shipment: what remains, after the first",
         )
-        self.assertEqual(len(tx.child_transaction_ids), 2)
+        second = gateway.last('capture')
+        self.assertNotEqual(second['id'], first['id'], "each capture is its own operation")
+        self.env['payment.transaction']._handle_notification_data('klarna', gateway.update(second))
+        children = tx.child_transaction_ids
+        self.assertEqual(len(children), 2)
+        self.assertEqual(
+            sorted(children.mapped('provider_reference')),
+            sorted([f"klarna-op-{first['id']}", f"klarna-op-{second['id']}"]),
+        )
+        self.assertEqual(children.mapped('state'), ['done', 'done'])
+        self.assertEqual(tx.state, 'done', "everything shipped is captured")
+
+    def test_a_delivery_captured_before_the_update_of_the_previous_one(self):
+        """ The second delivery is validated before the gateway's update for the first arrives:
+        the first capture is counted (the gateway accepted it), the second asks for the rest. """
+        self.klarna.klarna_capture_on_delivery = True
+        product = self.env['product.product'].create({
+            'name': "Lamp", 'is_storable': True, 'list_price': 30.0, 'taxes_id': [],
+        })
+        order = self.env['sale.order'].create({
+            'partner_id': self.partner.id,
+            'pricelist_id': self.sale_order.pricelist_id.id,
+            'order_line': [(0, 0, {
+                'product_id': product.id, 'product_uom_qty': 3, 'price_unit': 30.0, 'tax_id': [],
+            })],
+        })
+        self.env['stock.quant']._update_available_quantity(
+            product, order.warehouse_id.lot_stock_id, 3
+        )
+        order.action_confirm()
+        tx = self._create_transaction(
+            'direct', sale_order_ids=[(6, 0, order.ids)], state='authorized', amount=90.0,
+            provider_reference=self.klarna_order_id, reference=order.name,
+        )
+        gateway = FakeGateway(self.klarna_order_id, order.name, 9000)
+        picking = order.picking_ids
+        picking.move_ids.quantity = 1
+        with patch(REQUEST, side_effect=gateway):
+            picking.with_context(skip_backorder=False).button_validate()
+            self.env['stock.backorder.confirmation'].with_context(
+                button_validate_picking_ids=picking.ids
+            ).create({'pick_ids': [(4, picking.id)]}).process()
+            backorder = order.picking_ids - picking
+            backorder.move_ids.quantity = 2
+            backorder.button_validate()
+        self.assertEqual(
+            [body['amount'] for _method, _path, body, _headers in gateway.calls], [3000, 6000]
+        )
+        self.assertEqual(gateway.calls[1][2]['expected_captured'], 3000)
+        for operation in gateway.operations:
+            self.env['payment.transaction']._handle_notification_data('klarna', gateway.update(operation))
+        self.assertEqual(tx.child_transaction_ids.mapped('state'), ['done', 'done'])
+        self.assertEqual(tx.state, 'done')
