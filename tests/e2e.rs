@@ -322,15 +322,48 @@ async fn js(client: &fantoccini::Client, code: &str) -> Value {
 
 /// Confirms in Klarna's (stand-in) dialog.
 async fn approve_in_klarna(client: &fantoccini::Client, shot: &str) {
+    answer_in_klarna(client, "#klarna-sandbox-approve", Some(shot)).await;
+}
+
+/// Presses `button` in Klarna's (stand-in) dialog.
+async fn answer_in_klarna(client: &fantoccini::Client, button: &str, shot: Option<&str>) {
     let dialog = wait_for(client, "iframe#klarna-sandbox-authorize").await;
-    screenshot(client, shot).await;
+    if let Some(shot) = shot {
+        screenshot(client, shot).await;
+    }
     dialog.enter_frame().await.expect("enter Klarna's dialog");
-    wait_for(client, "#klarna-sandbox-approve")
+    wait_for(client, button)
         .await
         .click()
         .await
-        .expect("click Buy");
+        .expect("click in Klarna's dialog");
     client.enter_parent_frame().await.expect("back to the page");
+}
+
+/// Klarna sends the shopper back with wrong details: the widget names them, tells the
+/// page (`klarna:invalid_fields`), and keeps the form usable for the corrected attempt.
+async fn wrong_details_first(client: &fantoccini::Client, pay: &str, label: &str) {
+    js(
+        client,
+        "window.__invalid = []; document.addEventListener('klarna:invalid_fields', \
+         (e) => window.__invalid.push(e.detail));",
+    )
+    .await;
+    wait_for(client, pay).await.click().await.expect("Pay");
+    answer_in_klarna(client, "#klarna-sandbox-invalid", None).await;
+    let notice = wait_for(client, ".kw-notice:not([hidden])").await;
+    let said = notice.text().await.expect("notice text");
+    // The demo order is a Swedish shopper's: named in Swedish.
+    assert!(
+        said.ends_with(": e-postadress, telefonnummer."),
+        "[{label}] {said}"
+    );
+    assert_eq!(
+        js(client, "return window.__invalid.map((d) => d.fields.join(','))").await,
+        json!(["billing_address.email,billing_address.phone"]),
+        "[{label}]"
+    );
+    wait_for(client, &format!("{pay}:not([disabled])")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,6 +413,8 @@ async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
         if mode == "inline" {
             wait_for(&client, ".kw[data-phase=ready] .kw-container iframe").await;
             shots.push(screenshot(&client, &name("ready")).await);
+            wrong_details_first(&client, ".kw-pay", &name("invalid")).await;
+            shots.push(screenshot(&client, &name("invalid-fields")).await);
             wait_for(&client, ".kw-pay:not([disabled])")
                 .await
                 .click()
@@ -395,7 +430,7 @@ async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
                 .send_keys(&Key::Enter.to_string())
                 .await
                 .expect("Enter");
-            wait_for(&client, ".kw-backdrop:not([hidden]) .kw-dialog").await;
+            wait_for(&client, ".kw-backdrop:not(.kw-closed) .kw-dialog").await;
             let inside = "return !!document.activeElement.closest('.kw-dialog')";
             // Focus moves in once the dialog is shown (the next task).
             let mut focused = false;
@@ -431,7 +466,7 @@ async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
                 .send_keys(&Key::Escape.to_string())
                 .await
                 .expect("Escape");
-            wait_for(&client, ".kw-backdrop[hidden]").await;
+            wait_for(&client, ".kw-backdrop.kw-closed").await;
             assert_eq!(
                 js(&client, "return document.activeElement.className").await,
                 json!("kw-open")
@@ -443,14 +478,20 @@ async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
                 .send_keys(&Key::Enter.to_string())
                 .await
                 .expect("Enter");
-            wait_for(
-                &client,
-                ".kw-backdrop:not([hidden]) .kw-pay:not([disabled])",
-            )
-            .await
-            .click()
-            .await
-            .expect("Pay in the dialog");
+            let pay = ".kw-backdrop:not(.kw-closed) .kw-pay";
+            wait_for(&client, &format!("{pay}:not([disabled])")).await;
+            // Every category's form has its height in the dialog.
+            assert!(
+                js(&client, "return document.querySelector('.kw-backdrop .kw-container:not([hidden]) iframe').getBoundingClientRect().height").await.as_f64().unwrap_or(0.0) > 50.0,
+                "[{mode} {width}] Klarna's form has a height in the dialog"
+            );
+            wrong_details_first(&client, pay, &name("invalid")).await;
+            shots.push(screenshot(&client, &name("invalid-fields")).await);
+            wait_for(&client, &format!("{pay}:not([disabled])"))
+                .await
+                .click()
+                .await
+                .expect("Pay in the dialog");
             approve_in_klarna(&client, &name("klarna-dialog")).await;
             shots.push(system_dir(&name("klarna-dialog")));
         }
