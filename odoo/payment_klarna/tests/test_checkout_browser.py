@@ -1,0 +1,344 @@
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
+
+import logging
+import os
+import resource
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+from pathlib import Path
+
+from odoo.tests import HttpCase, tagged
+
+_logger = logging.getLogger(__name__)
+
+WIDGET_DIR = Path(__file__).resolve().parent.parent / 'static' / 'src' / 'widget'
+SECRET = 'browser-test-shared-secret-0123456789'
+ADMIN_TOKEN = 'browser-test-admin-token-0123456789'
+GATEWAY_LOGIN = 'klarna_gateway_browser_test'
+GATEWAY_PASSWORD = 'klarna-gateway-browser-test-password'
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # The test says so and skips.
+    webdriver = None
+
+
+def _unlimited_memory():
+    """ Odoo's server caps its address space (limit_memory_hard) and children inherit it:
+    Chromium reserves more than that and dies at start, as Odoo's own browser would (Odoo
+    lifts it the same way for its tours). """
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url, process, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{what} did not answer {url} within {timeout} s")
+
+
+@tagged('post_install', '-at_install')
+class TestKlarnaCheckoutInBrowser(HttpCase):
+    """ A shopper pays through Odoo's own /shop in Chromium, with the real widget bundle,
+    against a running klarna-sandbox (Klarna's API and JS SDK) and klarna-gateway.
+
+    Not an Odoo JS tour: Klarna's dialog is an iframe of another origin (the sandbox's, as
+    Klarna's own is), which a tour cannot enter; WebDriver can. Needs, else it skips and
+    says why:
+
+    - ``KLARNA_SANDBOX_BIN`` and ``KLARNA_GATEWAY_BIN``: the two binaries
+      (``cargo build -p klarna-sandbox -p klarna-gateway``);
+    - the widget bundle in ``static/src/widget`` (``cargo xtask addon``);
+    - ``website_sale`` installed, the Python package ``selenium``, and ``chromedriver`` with
+      Chromium on the PATH (``KLARNA_CHROMEDRIVER`` / ``KLARNA_CHROMIUM`` to name them).
+
+    ``KLARNA_SCREENSHOT_DIR``, when set, receives a screenshot of every step.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        missing = [name for name in ('KLARNA_SANDBOX_BIN', 'KLARNA_GATEWAY_BIN')
+                   if not os.environ.get(name)]
+        if missing:
+            raise unittest.SkipTest(
+                "Klarna browser checkout: set %s to the built binaries to run it"
+                % ' and '.join(missing)
+            )
+        if webdriver is None:
+            raise unittest.SkipTest("Klarna browser checkout: the selenium package is missing")
+        if not (WIDGET_DIR / 'klarna-widget_bg.wasm').is_file():
+            raise unittest.SkipTest(
+                "Klarna browser checkout: no widget bundle in %s (run `cargo xtask addon`)"
+                % WIDGET_DIR
+            )
+        if cls.env['ir.module.module']._get('website_sale').state != 'installed':
+            raise unittest.SkipTest("Klarna browser checkout: website_sale is not installed")
+
+    def setUp(self):
+        super().setUp()
+        self.odoo_url = self.base_url()
+        self.shots = os.environ.get('KLARNA_SCREENSHOT_DIR')
+        self.processes = []
+        self._start_services()
+        self._configure_shop()
+
+    # === THE SERVICES === #
+
+    def _spawn(self, args, log_name):
+        log = open(Path(self.workdir) / log_name, 'wb')  # noqa: SIM115 (closed in cleanup)
+        self.addCleanup(log.close)
+        process = subprocess.Popen(  # noqa: S603 (binaries the developer named)
+            args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_unlimited_memory,  # noqa: PLW1509
+        )
+        self.processes.append(process)
+
+        def stop():
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.addCleanup(stop)
+        return process
+
+    def _start_services(self):
+        self.workdir = tempfile.mkdtemp(prefix='klarna-browser-')
+        sandbox_port, gateway_port = _free_port(), _free_port()
+        self.sandbox_url = f'http://127.0.0.1:{sandbox_port}'
+        self.gateway_url = f'http://127.0.0.1:{gateway_port}'
+        sandbox = self._spawn([
+            os.environ['KLARNA_SANDBOX_BIN'], '--listen', f'127.0.0.1:{sandbox_port}',
+        ], 'sandbox.log')
+        _wait_healthy(f'{self.sandbox_url}/kp/lib/v1/api.js', sandbox, 'klarna-sandbox')
+        gateway = self._spawn([
+            os.environ['KLARNA_GATEWAY_BIN'], 'serve',
+            '--listen', f'127.0.0.1:{gateway_port}',
+            '--database-url', f'sqlite://{self.workdir}/gateway.db?mode=rwc',
+            '--klarna-url', self.sandbox_url,
+            '--klarna-username', 'sandbox-merchant',
+            '--klarna-password', 'sandbox-password',
+            '--odoo-url', self.odoo_url,
+            '--odoo-db', self.env.cr.dbname,
+            '--odoo-login', GATEWAY_LOGIN,
+            '--odoo-password', GATEWAY_PASSWORD,
+            '--odoo-shared-secret', SECRET,
+            '--admin-token', ADMIN_TOKEN,
+            '--allowed-origin', self.odoo_url,
+        ], 'gateway.log')
+        _wait_healthy(f'{self.gateway_url}/healthz', gateway, 'klarna-gateway')
+
+    def _configure_shop(self):
+        # The gateway's Odoo user, with the rights the README names.
+        self.env['res.users'].create({
+            'name': "Klarna Gateway (browser test)",
+            'login': GATEWAY_LOGIN,
+            'password': GATEWAY_PASSWORD,
+            'groups_id': [(6, 0, [
+                self.env.ref('base.group_user').id,
+                self.env.ref('sales_team.group_sale_salesman_all_leads').id,
+                self.env.ref('account.group_account_invoice').id,
+            ])],
+        })
+        self.provider = self.env.ref('payment_klarna.payment_provider_klarna')
+        self.provider.write({
+            'state': 'test',
+            'is_published': True,
+            'klarna_gateway_url': self.gateway_url,
+            'klarna_shared_secret': SECRET,
+            'klarna_sdk_url': f'{self.sandbox_url}/kp/lib/v1/api.js',
+            'capture_manually': True,
+        })
+        self.provider.payment_method_ids.filtered(lambda m: m.code == 'klarna').active = True
+        self.product = self.env['product.template'].create({
+            'name': "Klarna Test Lamp",
+            'list_price': 120.0,
+            'type': 'consu',
+            'is_published': True,
+            'website_published': True,
+            'taxes_id': [(6, 0, [])],
+        })
+        # Euro shop, so that a German address is a Klarna market.
+        website = self.env['website'].get_current_website()
+        eur = self.env.ref('base.EUR')
+        eur.active = True
+        pricelist = self.env['product.pricelist'].create({
+            'name': "Klarna EUR", 'currency_id': eur.id, 'website_id': website.id,
+            'selectable': True, 'sequence': 1,
+        })
+        self.pricelist = pricelist
+        self.env.flush_all()
+
+    # === THE BROWSER === #
+
+    def _browser(self, width):
+        options = webdriver.ChromeOptions()
+        options.add_argument('--headless=new')
+        options.add_argument('--no-sandbox')
+        options.add_argument(f'--window-size={width},900')
+        if os.environ.get('KLARNA_CHROMIUM'):
+            options.binary_location = os.environ['KLARNA_CHROMIUM']
+        service = webdriver.ChromeService(
+            executable_path=os.environ.get('KLARNA_CHROMEDRIVER', 'chromedriver'),
+            popen_kw={'preexec_fn': _unlimited_memory},
+        )
+        driver = webdriver.Chrome(options=options, service=service)
+        self.addCleanup(driver.quit)
+        driver.set_window_size(width, 900)
+        return driver
+
+    def _shot(self, driver, name):
+        if self.shots:
+            Path(self.shots).mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(Path(self.shots) / f'odoo-{name}.png'))
+
+    def _wait(self, driver, css, timeout=30, clickable=False):
+        condition = EC.element_to_be_clickable if clickable else EC.visibility_of_element_located
+        try:
+            return WebDriverWait(driver, timeout).until(condition((By.CSS_SELECTOR, css)))
+        except Exception as e:
+            self._shot(driver, f'failed-{driver.get_window_size()["width"]}')
+            raise AssertionError(f"{css} never came on {driver.current_url}") from e
+
+    def _click(self, driver, css, timeout=30):
+        element = self._wait(driver, css, timeout, clickable=True)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+        return element
+
+    def _in_klarna(self, driver, button):
+        """ Press `button` in Klarna's (the sandbox's) dialog, an iframe of its origin. """
+        frame = self._wait(driver, 'iframe#klarna-sandbox-authorize')
+        driver.switch_to.frame(frame)
+        try:
+            self._click(driver, button)
+        finally:
+            driver.switch_to.default_content()
+
+    def _to_payment_page(self, driver):
+        """ A guest puts the lamp in the cart and gives a German address. """
+        slug = self.env['ir.http']._slug(self.product)
+        driver.get(f'{self.odoo_url}/shop/{slug}')
+        # The button works once the page's scripts run; the cart's counter (hidden in the
+        # phone layout's header, so read, not seen) says when it did.
+        in_cart = ("return [...document.querySelectorAll('.my_cart_quantity')]"
+                   ".some((e) => Number(e.textContent.trim()) >= 1)")
+        for _attempt in range(3):
+            WebDriverWait(driver, 30).until(
+                lambda d: d.execute_script("return document.readyState") == 'complete'
+            )
+            self._click(driver, '#add_to_cart')
+            try:
+                WebDriverWait(driver, 10).until(lambda d: d.execute_script(in_cart))
+                break
+            except Exception:  # noqa: BLE001 (clicked too early: again)
+                _logger.info("the lamp is not in the cart yet; clicking again")
+        else:
+            self._shot(driver, 'failed-cart')
+            raise AssertionError("the lamp never reached the cart")
+        driver.get(f'{self.odoo_url}/shop/checkout?try_skip_step=true')
+        self._wait(driver, 'input[name="name"]')
+        for name, value in (
+            ('name', "Erika Mustermann"), ('email', 'erika@example.de'),
+            ('phone', '+49 30 1234567'), ('street', 'Unter den Linden 1'),
+            ('city', 'Berlin'), ('zip', '10117'),
+        ):
+            field = driver.find_element(By.CSS_SELECTOR, f'input[name="{name}"]')
+            field.clear()
+            field.send_keys(value)
+        country = driver.find_element(By.CSS_SELECTOR, 'select[name="country_id"]')
+        driver.execute_script(
+            "const s = arguments[0]; const o = [...s.options].find((o) => o.text.trim() === 'Germany');"
+            "s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true}));", country,
+        )
+        self._click(driver, 'a[name="website_sale_main_button"], #save_address')
+        # The delivery step, if any, then the payment page.
+        WebDriverWait(driver, 30).until(lambda d: '/shop/address' not in d.current_url)
+        if '/shop/payment' not in driver.current_url:
+            driver.get(f'{self.odoo_url}/shop/payment')
+        self._wait(driver, 'input[name="o_payment_radio"][data-payment-method-code="klarna"]')
+
+    def _pay(self, mode, width):
+        self.provider.klarna_widget_mode = mode
+        # The browser's requests share this test's cursor, not its pending writes.
+        self.env.flush_all()
+        driver = self._browser(width)
+        self._to_payment_page(driver)
+        label = f'{mode}-{width}'
+        radio = driver.find_element(
+            By.CSS_SELECTOR, 'input[name="o_payment_radio"][data-payment-method-code="klarna"]'
+        )
+        driver.execute_script("arguments[0].click();", radio)
+        self._wait(driver, '.o_klarna_widget .kw[data-phase="ready"]')
+        self.assertEqual(
+            len(driver.find_elements(By.CSS_SELECTOR, '.kw-open:not([hidden])')), 0,
+            "one pay button: Odoo's",
+        )
+        self._shot(driver, f'{label}-ready')
+        pay_now = 'button[name="o_payment_submit_button"]'
+
+        # Wrong details first: Klarna sends the shopper back, the widget names them and
+        # Odoo's button is usable again (no overlay left behind).
+        self._click(driver, pay_now)
+        if mode == 'modal':
+            self._click(driver, '.kw-backdrop:not(.kw-closed) .kw-pay')
+        self._in_klarna(driver, '#klarna-sandbox-invalid')
+        notice = self._wait(driver, '.kw-notice')
+        self.assertIn("e-mail address", notice.text)
+        self._shot(driver, f'{label}-invalid-fields')
+        if mode == 'modal':
+            # The dialog stays open with the form: the shopper corrects and pays in it.
+            self._click(driver, '.kw-backdrop:not(.kw-closed) .kw-pay')
+        else:
+            self._wait(driver, f'{pay_now}:not(:disabled)', clickable=True)
+            self.assertFalse(
+                driver.find_elements(By.CSS_SELECTOR, '.o_blockUI, .o-main-components-container .o_blockUI'),
+                "no blocking overlay left",
+            )
+            self._click(driver, pay_now)
+        self._in_klarna(driver, '#klarna-sandbox-approve')
+        WebDriverWait(driver, 60).until(
+            lambda d: 'Your payment has been authorized' in d.page_source
+            or 'confirmation' in d.current_url and 'authorized' in d.page_source
+        )
+        self._shot(driver, f'{label}-authorized')
+
+        # The gateway told Odoo: the shopper's transaction is authorized, with Klarna's id.
+        order = self.env['sale.order'].search([('order_line.product_template_id', '=', self.product.id)],
+                                               order='id desc', limit=1)
+        tx = order.transaction_ids.filtered(lambda t: t.state == 'authorized')
+        self.assertEqual(len(tx), 1, order.transaction_ids.mapped('state'))
+        self.assertTrue(tx.provider_reference)
+        return tx
+
+    def test_inline_wrong_details_then_paid_at_phone_width(self):
+        self._pay('inline', 375)
+
+    def test_inline_wrong_details_then_paid_at_desktop_width(self):
+        self._pay('inline', 1280)
+
+    def test_modal_wrong_details_then_paid_at_phone_width(self):
+        self._pay('modal', 375)
+
+    def test_modal_wrong_details_then_paid_at_desktop_width(self):
+        self._pay('modal', 1280)
