@@ -31,6 +31,22 @@ pub enum Event {
     Error,
 }
 
+impl Event {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Pending => "pending",
+            Self::Captured => "captured",
+            Self::Refunded => "refunded",
+            Self::Cancelled => "cancelled",
+            Self::Released => "released",
+            Self::Expired => "expired",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// The signed body the gateway posts to Odoo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -88,7 +104,23 @@ impl Notification {
 
 #[cfg(test)]
 mod tests {
-    use super::decimal;
+    use super::{Event, decimal};
+
+    #[test]
+    fn event_names_are_the_wire_names() {
+        for e in [
+            Event::Authorized,
+            Event::Pending,
+            Event::Captured,
+            Event::Refunded,
+            Event::Cancelled,
+            Event::Released,
+            Event::Expired,
+            Event::Error,
+        ] {
+            assert_eq!(serde_json::to_value(e).ok(), Some(e.as_str().into()));
+        }
+    }
 
     #[test]
     fn amounts_are_odoo_decimals_in_the_currency_exponent() {

@@ -246,6 +246,44 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Puts every job of `kind` in review back in the queue, with a fresh attempt budget
+    /// (reconcile does this for Odoo updates, which Odoo applies once per event id: after
+    /// an outage longer than the schedule, nothing waits for a person to press replay).
+    /// Returns the jobs as they were in review.
+    pub async fn revive_review_jobs(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+    ) -> Result<Vec<StoredJob>, GatewayError> {
+        let rows =
+            sqlx::query("SELECT * FROM jobs WHERE state = 'review' AND kind = $1 ORDER BY id")
+                .bind(kind)
+                .fetch_all(&mut **tx)
+                .await?;
+        let jobs: Vec<StoredJob> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        let now = now_ms();
+        for job in &jobs {
+            sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $2 WHERE id = $3 AND state = 'review'")
+                .bind(now)
+                .bind(now)
+                .bind(job.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(jobs)
+    }
+
+    /// The jobs of `kind` still to be run (queued or running).
+    pub async fn unfinished_jobs(&self, kind: &str) -> Result<Vec<StoredJob>, GatewayError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE state IN ('queued', 'running') AND kind = $1 ORDER BY id",
+        )
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     pub async fn queue_stats(&self) -> Result<QueueStats, GatewayError> {
         let now = now_ms();
         let row = sqlx::query("SELECT
