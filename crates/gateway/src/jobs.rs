@@ -219,6 +219,7 @@ mod tests {
             captured_minor: 1000,
             refunded_minor: 0,
             operation_id: Some(3),
+            capture_operation_id: None,
             message: None,
             occurred_at: 1,
         }

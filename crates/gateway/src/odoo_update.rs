@@ -65,6 +65,12 @@ pub struct Notification {
     pub refunded_minor: i64,
     /// The gateway's operation behind a capture or refund (idempotency on Odoo's side).
     pub operation_id: Option<i64>,
+    /// For a refund: the gateway's operation of the capture it came from, when the
+    /// refund named one (Odoo's refund from a capture's transaction, `klarna-op-<id>`);
+    /// `null` otherwise and for every other event. Absent in updates queued by earlier
+    /// versions.
+    #[serde(default)]
+    pub capture_operation_id: Option<i64>,
     pub message: Option<String>,
     pub occurred_at: i64,
 }
@@ -96,9 +102,19 @@ impl Notification {
             captured_minor: t.captured_amount,
             refunded_minor: t.refunded_amount,
             operation_id,
+            capture_operation_id: None,
             message,
             occurred_at: now_ms(),
         }
+    }
+
+    /// Names the capture a refund came from (other events name none).
+    #[must_use]
+    pub fn from_capture(mut self, capture_operation_id: Option<i64>) -> Self {
+        if self.event == Event::Refunded {
+            self.capture_operation_id = capture_operation_id;
+        }
+        self
     }
 }
 

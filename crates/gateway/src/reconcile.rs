@@ -293,7 +293,8 @@ async fn tell_odoo(
                 op.amount,
                 Some(op.id),
                 Some(format!("reconcile: Odoo lacked this {}", op.kind.as_str())),
-            ),
+            )
+            .from_capture(op.capture_operation_id),
         )
         .await?;
         lines.push(format!(
@@ -586,7 +587,7 @@ async fn adopt(
                         transaction_id: t.id,
                         kind,
                         amount,
-                        capture_id: None,
+                        capture_operation_id: None,
                         request: &request,
                         idempotency_key: &key,
                         requested_by: "reconcile",
