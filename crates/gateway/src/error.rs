@@ -204,6 +204,10 @@ impl GatewayError {
         let field = match self {
             Self::InvalidRequest { field, .. } => Some(field.clone()),
             Self::UnknownCaptureOperation(_) => Some("capture_operation_id".to_owned()),
+            // The first rule the order breaks — the market (`purchase_country`,
+            // `purchase_currency`, `locale`) is checked first — so that the widget can say
+            // why without reading the message; all of them are in the message.
+            Self::NotPayable(e) => e.violations().first().map(|v| v.field.clone()),
             _ => None,
         };
         let mut body = ApiError::new(code, self.public_message(), field);
