@@ -35,7 +35,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
         )
         .route(
             "/admin/payments/{key}/refunds",
-            operation("refunds", |b| with_kind(b, "refund")),
+            operation("refunds", refund),
         )
         .route(
             "/admin/payments/{key}/cancel",
@@ -408,6 +408,21 @@ async fn operate(
         },
     )
     .await
+}
+
+/// A refund's body. A `capture_operation_id` that is not a whole number names no capture:
+/// refused like one that names another payment's (422, the field named), not as a
+/// malformed body.
+fn refund(body: &Bytes) -> Result<Command, GatewayError> {
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body)
+        && let Some(id) = map.get("capture_operation_id")
+        && !(id.is_null() || id.is_i64())
+    {
+        return Err(GatewayError::UnknownCaptureOperation(format!(
+            "{id} is not an operation id (a whole number)"
+        )));
+    }
+    with_kind(body, "refund")
 }
 
 fn with_kind(body: &Bytes, kind: &str) -> Result<Command, GatewayError> {

@@ -49,6 +49,9 @@ pub enum GatewayError {
     NotPayable(#[from] MappingError),
     #[error("{0}")]
     Refusal(#[from] Refusal),
+    /// A refund's `capture_operation_id` that names no succeeded capture of the payment.
+    #[error("capture_operation_id: {0}")]
+    UnknownCaptureOperation(String),
     #[error("another operation on this payment is in progress; try again when it is done")]
     OperationInProgress,
     #[error("{0}")]
@@ -131,6 +134,10 @@ impl GatewayError {
             Self::AuthorizationExpired => (StatusCode::GONE, ErrorCode::AuthorizationExpired),
             Self::CartChanged => (StatusCode::CONFLICT, ErrorCode::CartChanged),
             Self::NotPayable(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::OrderNotPayable),
+            Self::UnknownCaptureOperation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::UnknownCaptureOperation,
+            ),
             Self::Refusal(r) => (StatusCode::CONFLICT, refusal_code(r)),
             Self::OperationInProgress => (StatusCode::CONFLICT, ErrorCode::OperationInProgress),
             Self::Refused(_) => (StatusCode::CONFLICT, ErrorCode::Refused),
@@ -196,6 +203,11 @@ impl GatewayError {
         }
         let field = match self {
             Self::InvalidRequest { field, .. } => Some(field.clone()),
+            Self::UnknownCaptureOperation(_) => Some("capture_operation_id".to_owned()),
+            // The first rule the order breaks — the market (`purchase_country`,
+            // `purchase_currency`, `locale`) is checked first — so that the widget can say
+            // why without reading the message; all of them are in the message.
+            Self::NotPayable(e) => e.violations().first().map(|v| v.field.clone()),
             _ => None,
         };
         let mut body = ApiError::new(code, self.public_message(), field);

@@ -21,6 +21,9 @@ use crate::odoo_update::Notification;
 use crate::store::Db;
 use crate::store::jobs::{PRIORITY_MAINTENANCE, PRIORITY_PAYMENT, StoredJob};
 
+/// The stored kind of [`Job::OdooSync`].
+const ODOO_SYNC: &str = "odoo_sync";
+
 /// A unit of background work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
@@ -41,7 +44,7 @@ impl Job {
     /// The name stored in the queue's `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::OdooSync(_) => "odoo_sync",
+            Self::OdooSync(_) => ODOO_SYNC,
             Self::ResumeOperation { .. } => "resume_operation",
             Self::WebhookEvent { .. } => "webhook_event",
             Self::Reconcile {} => "reconcile",
@@ -111,6 +114,51 @@ pub async fn enqueue_now(db: &Db, job: &Job, dedupe_key: Option<&str>) -> Result
     .await
 }
 
+/// Odoo updates waiting in the review queue go back to the queue with a fresh attempt
+/// budget (inside the caller's transaction, beside its audit entries). Returns each
+/// job's id, its update and the error it was parked with.
+pub async fn revive_odoo_updates(
+    db: &Db,
+    tx: &mut Tx,
+) -> Result<Vec<(i64, Notification, Option<String>)>, GatewayError> {
+    Ok(db
+        .revive_review_jobs(tx, ODOO_SYNC)
+        .await?
+        .into_iter()
+        .filter_map(|row| match Job::from_stored(&row) {
+            Ok(Job::OdooSync(n)) => Some((row.id, n, row.last_error)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The Odoo updates waiting in the review queue.
+pub async fn odoo_updates_in_review(db: &Db) -> Result<Vec<Notification>, GatewayError> {
+    Ok(db
+        .jobs_in("review")
+        .await?
+        .iter()
+        .filter(|row| row.kind == ODOO_SYNC)
+        .filter_map(|row| match Job::from_stored(row) {
+            Ok(Job::OdooSync(n)) => Some(n),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The Odoo updates still to be delivered (queued, or being tried now).
+pub async fn unfinished_odoo_updates(db: &Db) -> Result<Vec<Notification>, GatewayError> {
+    Ok(db
+        .unfinished_jobs(ODOO_SYNC)
+        .await?
+        .iter()
+        .filter_map(|row| match Job::from_stored(row) {
+            Ok(Job::OdooSync(n)) => Some(n),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Why a job did not finish. The message is what the review queue shows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
@@ -171,6 +219,7 @@ mod tests {
             captured_minor: 1000,
             refunded_minor: 0,
             operation_id: Some(3),
+            capture_operation_id: None,
             message: None,
             occurred_at: 1,
         }

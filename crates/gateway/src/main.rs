@@ -62,7 +62,8 @@ enum Command {
         /// Minor units (cents).
         #[arg(long)]
         amount: Option<i64>,
-        /// Refund from this capture (Klarna's capture id).
+        /// Refund from this capture: the gateway's operation id (a number, as in
+        /// `show`), or Klarna's capture id.
         #[arg(long)]
         capture: Option<String>,
         #[command(flatten)]
@@ -286,9 +287,12 @@ async fn run(
             capture,
             expected,
         } => {
+            // Klarna's capture ids are UUIDs, never a bare number.
+            let operation = capture.as_deref().and_then(|c| c.parse::<i64>().ok());
             let refund = Op::Refund {
                 amount,
-                capture_id: capture,
+                capture_id: capture.filter(|_| operation.is_none()),
+                capture_operation_id: operation,
                 order_lines: Vec::new(),
                 description: None,
             };

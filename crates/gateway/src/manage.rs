@@ -44,13 +44,16 @@ pub enum Command {
         #[serde(default)]
         description: Option<String>,
     },
-    /// An amount (default: all refundable), from one capture (Klarna's capture id)
-    /// or from the oldest captures first, optionally by line.
+    /// An amount (default: all refundable), from one capture (the gateway's
+    /// `capture_operation_id`, as Odoo's refund from a capture's transaction names it, or
+    /// Klarna's capture id) or from the oldest captures first, optionally by line.
     Refund {
         #[serde(default)]
         amount: Option<i64>,
         #[serde(default)]
         capture_id: Option<String>,
+        #[serde(default)]
+        capture_operation_id: Option<i64>,
         #[serde(default)]
         order_lines: Vec<OrderLine>,
         #[serde(default)]
@@ -170,6 +173,29 @@ fn capture_position(ops: &[Operation], klarna_capture_id: &str) -> Option<(usize
         .map(|(i, o)| (i, o.id))
 }
 
+/// Which succeeded capture (by position) the gateway's operation `id` is; refused, naming
+/// `capture_operation_id`, when it is not a succeeded capture of this payment (`ops`).
+fn capture_operation_position(ops: &[Operation], id: i64) -> Result<(usize, i64), GatewayError> {
+    let refuse = |why: String| Err(GatewayError::UnknownCaptureOperation(why));
+    match ops.iter().find(|o| o.id == id) {
+        None => refuse(format!("operation {id} is not one of this payment's")),
+        Some(o) if o.kind != OpKind::Capture => refuse(format!(
+            "operation {id} is a {}, not a capture",
+            o.kind.as_str()
+        )),
+        Some(o) if o.state != OpState::Succeeded => refuse(format!(
+            "capture {id} has not succeeded (it is {})",
+            o.state.as_str()
+        )),
+        Some(_) => ops
+            .iter()
+            .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
+            .position(|o| o.id == id)
+            .map(|i| (i, id))
+            .ok_or_else(|| GatewayError::Internal(format!("capture {id} found and lost"))),
+    }
+}
+
 fn op_reference(key: &str) -> String {
     format!("gw-{}", &key[..key.len().min(36)])
 }
@@ -242,10 +268,11 @@ async fn prepare(
         Command::Refund {
             amount,
             capture_id,
+            capture_operation_id,
             order_lines,
             description,
         } => {
-            let from = match capture_id {
+            let by_klarna = match capture_id {
                 Some(id) => Some(capture_position(&ops, id).ok_or_else(|| {
                     GatewayError::invalid(
                         "capture_id",
@@ -253,6 +280,18 @@ async fn prepare(
                     )
                 })?),
                 None => None,
+            };
+            let by_operation = match capture_operation_id {
+                Some(id) => Some(capture_operation_position(&ops, *id)?),
+                None => None,
+            };
+            let from = match (by_klarna, by_operation) {
+                (Some((_, a)), Some((_, b))) if a != b => {
+                    return Err(GatewayError::UnknownCaptureOperation(format!(
+                        "capture {b} is not the capture_id's (operation {a})"
+                    )));
+                }
+                (a, b) => a.or(b),
             };
             let refundable = match from {
                 Some((i, _)) => p.captures().get(i).map_or(0, |c| c.amount - c.refunded),
@@ -306,7 +345,7 @@ async fn prepare(
                 transaction_id: t.id,
                 kind,
                 amount,
-                capture_id: capture_op,
+                capture_operation_id: capture_op,
                 request: &request,
                 idempotency_key: idempotency_key.as_str(),
                 requested_by: actor,
@@ -520,7 +559,7 @@ pub async fn persist_success(
     let next = match op.kind {
         OpKind::Capture => p.capture(amount).map(|(p, _)| p),
         OpKind::Refund => {
-            let from = op.capture_id.and_then(|cid| {
+            let from = op.capture_operation_id.and_then(|cid| {
                 ops.iter()
                     .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
                     .position(|o| o.id == cid)
@@ -601,7 +640,8 @@ pub async fn persist_success(
         odoo_sync::enqueue(
             &gw.db,
             &mut tx,
-            &Notification::new(&t, event, event_amount, Some(op_id), None),
+            &Notification::new(&t, event, event_amount, Some(op_id), None)
+                .from_capture(op.capture_operation_id),
         )
         .await?;
     }

@@ -68,6 +68,10 @@ pub enum OdooError {
     Shape(String),
 }
 
+/// What the addon writes in `provider_reference` of a capture or refund transaction, before
+/// the gateway's operation id (`OPERATION_REFERENCE` in the addon's payment_transaction.py).
+pub const OPERATION_REFERENCE: &str = "klarna-op-";
+
 const ORDER_FIELDS: &[&str] = &[
     "name",
     "state",
@@ -341,6 +345,11 @@ impl OdooClient {
             .collect()
     }
 
+    /// Odoo's version (`common.version`, no login needed): whether Odoo answers at all.
+    pub async fn version(&self) -> Result<Value, OdooError> {
+        self.call("common", "version", json!([])).await
+    }
+
     /// The state of Odoo's payment transaction for a Klarna order (`payment.transaction`
     /// whose `provider_reference` is the order id), if Odoo has one.
     pub async fn transaction_state(
@@ -351,7 +360,10 @@ impl OdooClient {
             .execute_kw(
                 "payment.transaction",
                 "search_read",
-                json!([[["provider_reference", "=", klarna_order_id]]]),
+                json!([[
+                    ["provider_reference", "=", klarna_order_id],
+                    ["source_transaction_id", "=", false]
+                ]]),
                 json!({"fields": ["state"], "limit": 1}),
             )
             .await?;
@@ -359,6 +371,54 @@ impl OdooClient {
             .into_iter()
             .next()
             .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned)))
+    }
+
+    /// The state of each of Odoo's transactions for the gateway's operations (the capture
+    /// and refund transactions the addon keeps, children or grandchildren of the payment's,
+    /// whose `provider_reference` is `klarna-op-<operation id>`), by operation id. An
+    /// operation Odoo has no transaction for is absent. Were there two (a duplicate), the
+    /// one furthest along counts.
+    pub async fn operation_states(
+        &self,
+        operation_ids: &[i64],
+    ) -> Result<HashMap<i64, String>, OdooError> {
+        if operation_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let references: Vec<String> = operation_ids
+            .iter()
+            .map(|id| format!("{OPERATION_REFERENCE}{id}"))
+            .collect();
+        let found = self
+            .execute_kw(
+                "payment.transaction",
+                "search_read",
+                json!([[["provider_reference", "in", references]]]),
+                json!({"fields": ["provider_reference", "state"]}),
+            )
+            .await?;
+        let rank = |state: &str| match state {
+            "done" => 3,
+            "cancel" | "error" => 2,
+            "authorized" | "pending" => 1,
+            _ => 0,
+        };
+        let mut states: HashMap<i64, String> = HashMap::new();
+        for r in records(found, "payment.transaction")? {
+            let Some(id) = r
+                .get("provider_reference")
+                .and_then(Value::as_str)
+                .and_then(|p| p.strip_prefix(OPERATION_REFERENCE))
+                .and_then(|id| id.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let state = r.get("state").and_then(Value::as_str).unwrap_or("draft");
+            if states.get(&id).is_none_or(|s| rank(s) < rank(state)) {
+                states.insert(id, state.to_owned());
+            }
+        }
+        Ok(states)
     }
 
     /// The sale order named `reference` with everything the mapping needs, or `None`.

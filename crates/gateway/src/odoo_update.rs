@@ -31,6 +31,22 @@ pub enum Event {
     Error,
 }
 
+impl Event {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Pending => "pending",
+            Self::Captured => "captured",
+            Self::Refunded => "refunded",
+            Self::Cancelled => "cancelled",
+            Self::Released => "released",
+            Self::Expired => "expired",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// The signed body the gateway posts to Odoo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -49,6 +65,12 @@ pub struct Notification {
     pub refunded_minor: i64,
     /// The gateway's operation behind a capture or refund (idempotency on Odoo's side).
     pub operation_id: Option<i64>,
+    /// For a refund: the gateway's operation of the capture it came from, when the
+    /// refund named one (Odoo's refund from a capture's transaction, `klarna-op-<id>`);
+    /// `null` otherwise and for every other event. Absent in updates queued by earlier
+    /// versions.
+    #[serde(default)]
+    pub capture_operation_id: Option<i64>,
     pub message: Option<String>,
     pub occurred_at: i64,
 }
@@ -80,15 +102,41 @@ impl Notification {
             captured_minor: t.captured_amount,
             refunded_minor: t.refunded_amount,
             operation_id,
+            capture_operation_id: None,
             message,
             occurred_at: now_ms(),
         }
+    }
+
+    /// Names the capture a refund came from (other events name none).
+    #[must_use]
+    pub fn from_capture(mut self, capture_operation_id: Option<i64>) -> Self {
+        if self.event == Event::Refunded {
+            self.capture_operation_id = capture_operation_id;
+        }
+        self
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::decimal;
+    use super::{Event, decimal};
+
+    #[test]
+    fn event_names_are_the_wire_names() {
+        for e in [
+            Event::Authorized,
+            Event::Pending,
+            Event::Captured,
+            Event::Refunded,
+            Event::Cancelled,
+            Event::Released,
+            Event::Expired,
+            Event::Error,
+        ] {
+            assert_eq!(serde_json::to_value(e).ok(), Some(e.as_str().into()));
+        }
+    }
 
     #[test]
     fn amounts_are_odoo_decimals_in_the_currency_exponent() {

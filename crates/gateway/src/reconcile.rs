@@ -2,9 +2,14 @@
 //!
 //! Klarna's state wins: a capture or refund Klarna shows that we do not (made in Klarna's
 //! portal, or lost in a crash) is recorded; an order Klarna cancelled or let expire is
-//! closed here; a fraud decision is taken over. Odoo is told again whenever it disagrees.
-//! Whatever cannot be repaired safely is marked for a person. Every repair and conflict is
-//! in the audit log.
+//! closed here; a fraud decision is taken over. Odoo is told again whenever it disagrees:
+//! its payment's state, and every capture and refund it holds no finished transaction for.
+//! Odoo updates that waited in the review queue (Odoo was down longer than the job
+//! schedule) go back to the queue once Odoo answers: Odoo applies each update once, so a
+//! second delivery is harmless and a missing one is not. Whatever cannot be repaired
+//! safely is marked for a person. Every repair and conflict is in the audit log.
+
+use std::collections::HashSet;
 
 use klarna_client::ErrorKind;
 use klarna_types::klarna::{FraudStatus, Order, OrderStatus};
@@ -12,6 +17,7 @@ use serde::Serialize;
 
 use crate::db::Tx;
 use crate::error::GatewayError;
+use crate::jobs;
 use crate::odoo_sync;
 use crate::odoo_update::{Event, Notification};
 use crate::state::Gateway;
@@ -26,8 +32,10 @@ pub struct Report {
     pub repaired: Vec<String>,
     /// What needs a person, one line each.
     pub attention: Vec<String>,
-    /// Payments whose state Odoo was told again.
+    /// What Odoo was told again: a payment's state, or a capture or refund Odoo lacked.
     pub odoo_resent: Vec<String>,
+    /// Odoo updates taken out of the review queue and queued again.
+    pub odoo_revived: Vec<String>,
 }
 
 fn state_of(o: &Order) -> TxState {
@@ -54,9 +62,24 @@ fn odoo_state(t: &Transaction) -> &'static str {
 /// Checks every payment Klarna may still change.
 pub async fn run(gw: &Gateway) -> Result<Report, GatewayError> {
     let mut report = Report::default();
+    // While Odoo does not answer, a revived update would only use up its attempts again
+    // and leave the review queue (and its alert) empty for a day and a half.
+    match gw.odoo.version().await {
+        Ok(_) => revive_odoo_updates(gw, &mut report).await?,
+        Err(e) => report.attention.push(format!(
+            "Odoo does not answer ({e}): its updates in review stay there"
+        )),
+    }
+    // Captures and refunds whose update is on its way are not Odoo's to lack yet.
+    let on_the_way: HashSet<i64> = jobs::unfinished_odoo_updates(&gw.db)
+        .await?
+        .iter()
+        .filter(|n| matches!(n.event, Event::Captured | Event::Refunded))
+        .filter_map(|n| n.operation_id)
+        .collect();
     for t in gw.db.unsettled_transactions().await? {
         report.checked += 1;
-        if let Err(e) = one(gw, &t, &mut report).await {
+        if let Err(e) = one(gw, &t, &on_the_way, &mut report).await {
             report
                 .attention
                 .push(format!("{}: reconcile failed: {e}", t.order_reference));
@@ -72,7 +95,58 @@ pub async fn run(gw: &Gateway) -> Result<Report, GatewayError> {
     Ok(report)
 }
 
-async fn one(gw: &Gateway, t: &Transaction, report: &mut Report) -> Result<(), GatewayError> {
+/// Puts the Odoo updates waiting in review back in the queue, each with an audit entry.
+async fn revive_odoo_updates(gw: &Gateway, report: &mut Report) -> Result<(), GatewayError> {
+    // The payments the updates are about, read before the write transaction begins.
+    let mut payments = std::collections::HashMap::new();
+    for n in jobs::odoo_updates_in_review(&gw.db).await? {
+        let key = n
+            .klarna_order_id
+            .clone()
+            .unwrap_or_else(|| n.reference.clone());
+        if let Some(t) = gw.db.find_transaction(&key).await? {
+            payments.insert(n.event_id, t.id);
+        }
+    }
+    let mut tx = gw.db.begin_write().await?;
+    let revived = jobs::revive_odoo_updates(&gw.db, &mut tx).await?;
+    for (job, n, error) in &revived {
+        let payment = payments.get(&n.event_id).copied();
+        let line = format!(
+            "{}: {} update (job {job}) queued again after: {}",
+            n.reference,
+            n.event.as_str(),
+            error.as_deref().unwrap_or("no error recorded")
+        );
+        gw.db
+            .audit(
+                &mut tx,
+                Audit {
+                    transaction_id: payment,
+                    order_reference: Some(&n.reference),
+                    actor: "reconcile",
+                    action: "odoo_update_revived",
+                    before: Some("review"),
+                    after: Some("queued"),
+                    detail: Some(line.clone()),
+                },
+            )
+            .await?;
+        report.odoo_revived.push(line);
+    }
+    tx.commit().await?;
+    if !revived.is_empty() {
+        gw.wake_worker();
+    }
+    Ok(())
+}
+
+async fn one(
+    gw: &Gateway,
+    t: &Transaction,
+    on_the_way: &HashSet<i64>,
+    report: &mut Report,
+) -> Result<(), GatewayError> {
     let Some(order_id) = t.klarna_order_id.clone() else {
         return Ok(());
     };
@@ -101,60 +175,157 @@ async fn one(gw: &Gateway, t: &Transaction, report: &mut Report) -> Result<(), G
         .ok_or_else(|| GatewayError::not_found(format!("payment {}", t.id)))?;
 
     // Odoo: does it show what we know? If not, tell it again.
-    match gw.odoo.transaction_state(&order_id).await {
-        Ok(Some(state)) if state != odoo_state(&now) => {
-            let mut tx = gw.db.begin_write().await?;
-            let event = match odoo_state(&now) {
-                "done" => Event::Captured,
-                "cancel" => Event::Cancelled,
-                "pending" => Event::Pending,
-                _ => Event::Authorized,
-            };
-            let amount = if event == Event::Captured {
-                now.captured_amount
-            } else {
-                now.authorized_amount
-            };
-            odoo_sync::enqueue(
-                &gw.db,
-                &mut tx,
-                &Notification::new(
-                    &now,
-                    event,
-                    amount,
-                    None,
-                    Some("reconcile: Odoo differed from Klarna".into()),
-                ),
-            )
-            .await?;
-            gw.db
-                .audit(&mut tx, Audit {
-                    transaction_id: Some(t.id),
-                    order_reference: Some(&t.order_reference),
-                    actor: "reconcile",
-                    action: "odoo_conflict",
-                    before: Some(&state),
-                    after: Some(odoo_state(&now)),
-                    detail: Some("Odoo's transaction differed from Klarna's order; Klarna's state was sent again".into()),
-                })
-                .await?;
-            tx.commit().await?;
-            report.odoo_resent.push(format!(
-                "{}: Odoo showed {state}, Klarna {}",
-                t.order_reference,
-                odoo_state(&now)
-            ));
-        }
-        Ok(_) => {}
-        Err(e) => report.attention.push(format!(
+    if let Err(e) = tell_odoo(gw, &now, &order_id, on_the_way, report).await {
+        report.attention.push(format!(
             "{}: Odoo could not be read: {e}",
             t.order_reference
-        )),
+        ));
     }
     if let Some(a) = &now.attention {
         report.attention.push(format!("{}: {a}", t.order_reference));
     }
     gw.wake_worker();
+    Ok(())
+}
+
+/// Compares Odoo's transactions for a payment with our records and queues what Odoo
+/// lacks: each capture and refund it holds no finished transaction for (by the gateway's
+/// operation, `klarna-op-<id>`), then the payment's state if it still differs. The
+/// addon finds the transaction an update is about by its operation, so a re-sent update
+/// completes Odoo's draft or adds the one missing transaction, never a second one.
+async fn tell_odoo(
+    gw: &Gateway,
+    now: &Transaction,
+    order_id: &str,
+    on_the_way: &HashSet<i64>,
+    report: &mut Report,
+) -> Result<(), GatewayError> {
+    let Some(odoo_source) = gw.odoo.transaction_state(order_id).await? else {
+        // Odoo has never heard of the payment: its authorization update is still on the
+        // way (or in review, and revived above).
+        return Ok(());
+    };
+    let ops = gw.db.operations(now.id).await?;
+    let moved: Vec<&Operation> = ops
+        .iter()
+        .filter(|o| {
+            o.state == OpState::Succeeded && matches!(o.kind, OpKind::Capture | OpKind::Refund)
+        })
+        .collect();
+    let ids: Vec<i64> = moved.iter().map(|o| o.id).collect();
+    let in_odoo = gw.odoo.operation_states(&ids).await?;
+    let captures = moved.iter().filter(|o| o.kind == OpKind::Capture).count();
+    let lacking: Vec<(&Operation, &str)> = moved
+        .iter()
+        .filter(|o| !on_the_way.contains(&o.id))
+        .filter_map(|o| match in_odoo.get(&o.id).map(String::as_str) {
+            // The addon books a single capture of the whole authorization on the payment's
+            // own transaction, not on a child.
+            None if o.kind == OpKind::Capture
+                && captures == 1
+                && o.amount == now.authorized_amount
+                && odoo_source == "done" =>
+            {
+                None
+            }
+            None => Some((*o, "missing")),
+            Some(s @ ("draft" | "pending" | "authorized")) => Some((*o, s)),
+            Some(_) => None,
+        })
+        .collect();
+    let wanted = odoo_state(now);
+    // The captures re-sent carry the payment's totals, which make it done in Odoo; a
+    // state update on top would be a capture without an operation.
+    let state_too = odoo_source != wanted
+        && !(wanted == "done" && lacking.iter().any(|(o, _)| o.kind == OpKind::Capture));
+    if lacking.is_empty() && !state_too {
+        return Ok(());
+    }
+    let mut tx = gw.db.begin_write().await?;
+    let mut lines = Vec::new();
+    if state_too {
+        let (event, amount, operation) = match wanted {
+            // The last capture's update: Odoo finds its transaction by the operation,
+            // instead of booking the captured total as one more capture.
+            "done" => (
+                Event::Captured,
+                moved
+                    .iter()
+                    .rev()
+                    .find(|o| o.kind == OpKind::Capture)
+                    .map_or(now.captured_amount, |o| o.amount),
+                moved
+                    .iter()
+                    .rev()
+                    .find(|o| o.kind == OpKind::Capture)
+                    .map(|o| o.id),
+            ),
+            "cancel" => (Event::Cancelled, now.authorized_amount, None),
+            "pending" => (Event::Pending, now.authorized_amount, None),
+            _ => (Event::Authorized, now.authorized_amount, None),
+        };
+        odoo_sync::enqueue(
+            &gw.db,
+            &mut tx,
+            &Notification::new(
+                now,
+                event,
+                amount,
+                operation,
+                Some("reconcile: Odoo differed from Klarna".into()),
+            ),
+        )
+        .await?;
+        lines.push(format!("Odoo showed {odoo_source}, Klarna {wanted}"));
+    }
+    for (op, seen) in &lacking {
+        let event = if op.kind == OpKind::Capture {
+            Event::Captured
+        } else {
+            Event::Refunded
+        };
+        odoo_sync::enqueue(
+            &gw.db,
+            &mut tx,
+            &Notification::new(
+                now,
+                event,
+                op.amount,
+                Some(op.id),
+                Some(format!("reconcile: Odoo lacked this {}", op.kind.as_str())),
+            )
+            .from_capture(op.capture_operation_id),
+        )
+        .await?;
+        lines.push(format!(
+            "{} {} of {} {} re-sent (Odoo: {seen})",
+            op.kind.as_str(),
+            op.id,
+            op.amount,
+            now.currency
+        ));
+    }
+    gw.db
+        .audit(
+            &mut tx,
+            Audit {
+                transaction_id: Some(now.id),
+                order_reference: Some(&now.order_reference),
+                actor: "reconcile",
+                action: "odoo_conflict",
+                before: Some(&odoo_source),
+                after: Some(wanted),
+                detail: Some(format!(
+                    "Odoo's transactions differed from Klarna's order; sent again: {}",
+                    lines.join("; ")
+                )),
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    report
+        .odoo_resent
+        .push(format!("{}: {}", now.order_reference, lines.join("; ")));
     Ok(())
 }
 
@@ -416,7 +587,7 @@ async fn adopt(
                         transaction_id: t.id,
                         kind,
                         amount,
-                        capture_id: None,
+                        capture_operation_id: None,
                         request: &request,
                         idempotency_key: &key,
                         requested_by: "reconcile",

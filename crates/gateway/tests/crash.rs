@@ -7,8 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ORDER, ORDER_TOTAL, TOKEN, config, databases, secrets, system, system_with};
+use common::{
+    ALL_ATTEMPTS_FAST, ORDER, ORDER_TOTAL, TOKEN, config, databases, secrets, system, system_with,
+};
 use klarna_gateway::manage::{self, Command, Expected};
+use klarna_gateway::store::jobs::MAX_ATTEMPTS;
 use klarna_gateway::store::{OpState, TxState};
 use klarna_gateway::{Gateway, GatewayError, worker};
 use klarna_sandbox::SandboxConfig;
@@ -157,7 +160,8 @@ async fn a_lost_answer_is_resumed_by_the_worker_and_captures_once() {
 async fn a_capture_that_keeps_failing_ends_in_review_with_attention_and_odoo_told() {
     for db in databases().await {
         let s = system_with(&db, SandboxConfig::default(), |c| {
-            c.klarna_timeout = Duration::from_millis(500)
+            c.klarna_timeout = Duration::from_millis(500);
+            c.retry_scale = ALL_ATTEMPTS_FAST;
         })
         .await;
         let order_id = s.paid(ORDER, TOKEN).await;
@@ -179,7 +183,7 @@ async fn a_capture_that_keeps_failing_ends_in_review_with_attention_and_odoo_tol
         let jobs = review["jobs"].as_array().expect("jobs");
         assert_eq!(jobs.len(), 1, "[{}] {review}", s.db);
         assert_eq!(jobs[0]["kind"], "resume_operation");
-        assert_eq!(jobs[0]["attempts"], 5);
+        assert_eq!(jobs[0]["attempts"], MAX_ATTEMPTS);
         let t = s
             .gw()
             .db

@@ -255,3 +255,139 @@ async fn cancel_before_capture_and_release_after_a_partial_one() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_names_its_capture_by_operation_id_and_odoo_hears_which() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        let other_order = s.paid(common::SE_ORDER, common::SE_TOKEN).await;
+        let capture = async |payment: &str, amount: i64| {
+            let (status, body) = s
+                .admin(
+                    &format!("/admin/payments/{payment}/captures"),
+                    &json!({"amount": amount}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "[{}] {body}", s.db);
+            body["operation"]["id"].as_i64().expect("id")
+        };
+        let first = capture(&order_id, 30_000).await;
+        let second = capture(&order_id, 20_000).await;
+        let elsewhere = capture(&other_order, 1_000).await;
+        let refunds = format!("/admin/payments/{order_id}/refunds");
+
+        // Whatever does not name a succeeded capture of this payment: 422, the field
+        // named, nothing done.
+        for (bad, why) in [
+            (json!(elsewhere), "not one of this payment's"),
+            (json!(999_999), "not one of this payment's"),
+            (json!("7"), "not an operation id"),
+            (json!(1.5), "not an operation id"),
+        ] {
+            let (status, refused) = s
+                .admin_keyed(
+                    &refunds,
+                    &format!("bad-{bad}"),
+                    &json!({"amount": 1_000, "capture_operation_id": bad}),
+                )
+                .await;
+            assert_eq!(
+                (status, refused["code"].clone(), refused["field"].clone()),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!("unknown_capture_operation"),
+                    json!("capture_operation_id")
+                ),
+                "[{}] {bad}: {refused}",
+                s.db
+            );
+            assert!(
+                refused["message"].as_str().is_some_and(|m| m.contains(why)),
+                "[{}] {refused}",
+                s.db
+            );
+        }
+        let (_, ops) = s.payment(&order_id).await;
+        assert_eq!(ops.len(), 2, "[{}] no refund recorded: {ops:?}", s.db);
+
+        // A refund from the second capture is bound to it: never more than it holds.
+        let (status, refused) = s
+            .admin(
+                &refunds,
+                &json!({"amount": 25_000, "capture_operation_id": second}),
+            )
+            .await;
+        assert_eq!(
+            (status, refused["code"].clone()),
+            (StatusCode::CONFLICT, json!("refund_exceeds_captured")),
+            "[{}] {refused}",
+            s.db
+        );
+        // Naming Klarna's capture id of another capture beside it is a contradiction.
+        let first_klarna = ops[0].klarna_id.clone().expect("klarna id");
+        let (status, refused) = s
+            .admin(
+                &refunds,
+                &json!({"amount": 1_000, "capture_operation_id": second, "capture_id": first_klarna}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{}] {refused}",
+            s.db
+        );
+
+        let body = json!({"amount": 5_000, "capture_operation_id": second,
+                          "expected_captured": 50_000, "expected_refunded": 0});
+        let (status, refund) = s.admin_keyed(&refunds, "refund-second", &body).await;
+        assert_eq!(status, StatusCode::OK, "[{}] {refund}", s.db);
+        assert_eq!(refund["operation"]["capture_operation_id"], second);
+        let (status, again) = s.admin_keyed(&refunds, "refund-second", &body).await;
+        assert_eq!(
+            (status, &again["operation"]["id"]),
+            (StatusCode::OK, &refund["operation"]["id"]),
+            "[{}] the same key, the same refund",
+            s.db
+        );
+        let (_, view) = s.admin_get(&format!("/admin/payments/{order_id}")).await;
+        let refund_id = refund["operation"]["id"].clone();
+        let shown = view["operations"]
+            .as_array()
+            .and_then(|ops| ops.iter().find(|o| o["id"] == refund_id))
+            .expect("the refund in the view");
+        assert_eq!(shown["capture_operation_id"], second, "[{}] {view}", s.db);
+        let first_shown = &view["operations"][0];
+        assert_eq!(first_shown["id"], first);
+        assert_eq!(first_shown["capture_operation_id"], Value::Null);
+
+        // Odoo's update names the capture; a refund naming none says null.
+        let (status, _) = s.admin(&refunds, &json!({"amount": 1_000})).await;
+        assert_eq!(status, StatusCode::OK);
+        s.settle().await;
+        let updates: Vec<Value> = s
+            .gw()
+            .db
+            .jobs_in("done")
+            .await
+            .expect("jobs")
+            .into_iter()
+            .filter(|j| j.kind == "odoo_sync" && j.payload["event"] == "refunded")
+            .map(|j| j.payload)
+            .collect();
+        assert_eq!(updates.len(), 2, "[{}] {updates:?}", s.db);
+        assert_eq!(updates[0]["operation_id"], refund_id);
+        assert_eq!(updates[0]["capture_operation_id"], second);
+        assert!(
+            updates[1]
+                .as_object()
+                .is_some_and(|u| u.get("capture_operation_id") == Some(&Value::Null)),
+            "[{}] null, not absent: {}",
+            s.db,
+            updates[1]
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}

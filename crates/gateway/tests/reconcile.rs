@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{ORDER, ORDER_TOTAL, TOKEN, databases, system};
+use common::{ALL_ATTEMPTS_FAST, ORDER, ORDER_TOTAL, TOKEN, databases, system, system_with};
 use klarna_client::{IdempotencyKey, KlarnaClient};
 use klarna_gateway::reconcile;
 use klarna_gateway::store::TxState;
+use klarna_gateway::store::jobs::MAX_ATTEMPTS;
 use klarna_sandbox::SandboxConfig;
 use klarna_types::klarna::CaptureRequest;
 use reqwest::StatusCode;
@@ -179,7 +180,10 @@ async fn a_pending_fraud_decision_is_taken_over_from_klarna() {
 async fn odoo_down_loses_no_update_and_the_review_queue_replays_it() {
     for db in databases().await {
         // Odoo's route answers 401 (a wrong shared secret stands in for an outage).
-        let s = system(&db).await;
+        let s = system_with(&db, SandboxConfig::default(), |c| {
+            c.retry_scale = ALL_ATTEMPTS_FAST;
+        })
+        .await;
         s.gw()
             .secrets
             .set(klarna_gateway::secrets::ODOO_SHARED_SECRET, "not-odoos")
@@ -197,7 +201,7 @@ async fn odoo_down_loses_no_update_and_the_review_queue_replays_it() {
         assert_eq!(jobs.len(), 1, "[{}] {review}", s.db);
         assert_eq!(
             (jobs[0]["kind"].clone(), jobs[0]["attempts"].clone()),
-            (json!("odoo_sync"), json!(5))
+            (json!("odoo_sync"), json!(MAX_ATTEMPTS))
         );
         assert!(
             jobs[0]["last_error"]

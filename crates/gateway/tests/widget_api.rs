@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ORDER, ORDER_TOTAL, TOKEN, databases, system};
+use common::{ORDER, ORDER_TOTAL, SE_ORDER, SE_TOKEN, TOKEN, databases, system};
 use klarna_gateway::store::TxState;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -357,6 +357,48 @@ async fn an_order_klarna_cannot_take_names_its_fields_and_stores_nothing() {
         );
         assert_eq!(s.gw().db.session_count().await.expect("count"), 0);
         assert!(s.sandbox.state().sessions.is_empty(), "Klarna was not asked");
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sek_cart_billed_to_the_us_is_not_payable_and_says_which_market_rule() {
+    for db in databases().await {
+        let s = system(&db).await;
+        // The Swedish demo order, its customer moved to New York.
+        s.odoo(
+            "res.partner",
+            "write",
+            json!([[9001], {"country_id": [233, "US"], "country_code": "US", "zip": "10001",
+                            "city": "New York", "street": "350 Fifth Avenue",
+                            "state_id": [1228, "New York"], "phone": "+1 212 555 0100"}]),
+            json!({}),
+        )
+        .await;
+        let (status, body) = s
+            .post(
+                "/klarna/session",
+                &json!({"order_reference": SE_ORDER, "access_token": SE_TOKEN}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].clone(), body["field"].clone()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!("order_not_payable"),
+                json!("purchase_currency")
+            ),
+            "[{}] {body}",
+            s.db
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Klarna takes USD in US, not SEK")),
+            "[{}] {body}",
+            s.db
+        );
         s.shutdown().await;
         db.cleanup().await;
     }

@@ -162,6 +162,9 @@ error_codes! {
     CaptureExceedsRemaining = "capture_exceeds_remaining",
     RefundExceedsCaptured = "refund_exceeds_captured",
     UnknownCapture = "unknown_capture",
+    /// A refund's `capture_operation_id` is not a succeeded capture of this payment:
+    /// nothing was done.
+    UnknownCaptureOperation = "unknown_capture_operation",
     CancelAfterCapture = "cancel_after_capture",
     ReleaseWithoutCapture = "release_without_capture",
     NothingToRelease = "nothing_to_release",

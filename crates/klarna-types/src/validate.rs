@@ -394,6 +394,41 @@ fn cpr(id: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// The Odoo addon reads the markets from its own data file (to say at checkout which
+    /// country takes which currency): it must hold what the gateway checks against.
+    #[test]
+    fn the_addons_market_table_is_markets() {
+        const FILE: &str = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../odoo/payment_klarna/data/klarna_markets.json"
+        ));
+        #[derive(serde::Deserialize, Debug, PartialEq, Eq, PartialOrd, Ord)]
+        #[serde(deny_unknown_fields)]
+        struct Market {
+            country: String,
+            currency: String,
+            locales: Vec<String>,
+        }
+        let file: Vec<Market> = serde_json::from_str(FILE).expect("klarna_markets.json parses");
+        let countries: Vec<&str> = file.iter().map(|m| m.country.as_str()).collect();
+        let mut sorted = countries.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(countries, sorted, "sorted by country, each once");
+        let mut file = file;
+        file.sort();
+        let mut ours: Vec<Market> = MARKETS
+            .iter()
+            .map(|(country, currency, locales)| Market {
+                country: (*country).to_owned(),
+                currency: (*currency).to_owned(),
+                locales: locales.iter().map(|l| (*l).to_owned()).collect(),
+            })
+            .collect();
+        ours.sort();
+        assert_eq!(file, ours);
+    }
+
     #[test]
     fn markets_pair_country_currency_and_locale() {
         assert_eq!(market("se").map(|m| m.0), Some("SEK"));

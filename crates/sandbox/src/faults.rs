@@ -244,8 +244,13 @@ impl Faults {
     fn draw(&self, op: &'static str) -> (Duration, Fault) {
         let mut specs = lock(&self.specs);
         let mut rng = lock(&self.rng);
-        // An endpoint's own spec wins over the catch-all `*`.
-        let key = if specs.contains_key(op) { op } else { "*" };
+        // An endpoint's own spec wins over the catch-all `*`, which is Klarna's: Odoo's
+        // routes fail only when named.
+        let key = if specs.contains_key(op) || ODOO_OPS.contains(&op) {
+            op
+        } else {
+            "*"
+        };
         match specs.get_mut(key) {
             Some(spec) => (Duration::from_millis(spec.latency_ms), spec.draw(&mut rng)),
             None => (Duration::ZERO, Fault::Pass),
@@ -271,11 +276,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The Klarna operation a request is for, or `None` for the sandbox's other routes.
+/// The Odoo stand-in's routes that faults can name (an Odoo outage): the addon's route
+/// for the gateway's updates and JSON-RPC. Neither the catch-all `*` nor Klarna's rate
+/// limits apply to them.
+pub const ODOO_OPS: [&str; 2] = ["odoo_update", "odoo_jsonrpc"];
+
+/// The Klarna operation a request is for, the Odoo route ([`ODOO_OPS`]), or `None` for
+/// the sandbox's other routes.
 pub fn op_of(method: &Method, path: &str) -> Option<&'static str> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let m = method.as_str();
     Some(match (m, parts.as_slice()) {
+        ("POST", ["payment", "klarna", "gateway"]) => "odoo_update",
+        ("POST", ["jsonrpc"]) => "odoo_jsonrpc",
         ("POST", ["oauth2", "token"]) => "token",
         // The SDK script itself (for start-up tests and the time-to-ready benchmark).
         ("GET", ["kp", "lib", "v1", "api.js"]) => "sdk_script",
@@ -325,7 +338,8 @@ pub async fn layer(State(faults): State<Arc<Faults>>, request: Request, next: Ne
         return next.run(request).await;
     };
     faults.record(op);
-    if let Some(reset) = faults.over_limit(op) {
+    let odoo = ODOO_OPS.contains(&op);
+    if !odoo && let Some(reset) = faults.over_limit(op) {
         return rate_limited(reset, "Rate limit exceeded");
     }
     let (latency, fault) = faults.draw(op);
@@ -334,6 +348,12 @@ pub async fn layer(State(faults): State<Arc<Faults>>, request: Request, next: Ne
     }
     match fault {
         Fault::Pass => next.run(request).await,
+        // An Odoo that is down answers from its proxy, not in Klarna's format.
+        Fault::Status(status) if odoo => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            "Service Unavailable (injected by the sandbox)",
+        )
+            .into_response(),
         Fault::Status(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let code = if status == StatusCode::INTERNAL_SERVER_ERROR {

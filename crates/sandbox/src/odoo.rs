@@ -173,6 +173,14 @@ fn execute(
                 .unwrap_or_default();
             db.write(model, &ids, &values)
         }
+        "unlink" => {
+            let ids: Vec<i64> = match call_args.first() {
+                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_i64).collect(),
+                Some(Value::Number(n)) => n.as_i64().into_iter().collect(),
+                _ => Vec::new(),
+            };
+            db.unlink(model, &ids)
+        }
         other => Err(RpcError::value_error(format!(
             "the sandbox does not implement {model}.{other}"
         ))),

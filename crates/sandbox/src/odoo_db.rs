@@ -225,6 +225,14 @@ impl Database {
                         t.insert("state".into(), json!("draft"));
                     }
                     Some(source) => {
+                        // The addon names a capture's or refund's transaction after the
+                        // gateway's operation.
+                        t.insert(
+                            "provider_reference".into(),
+                            event["operation_id"]
+                                .as_i64()
+                                .map_or(json!(false), |op| json!(format!("klarna-op-{op}"))),
+                        );
                         t.insert(
                             "source_transaction_id".into(),
                             json!([source, format!("{reference}-{source}")]),
@@ -240,8 +248,24 @@ impl Database {
             None => insert(txs, "online_direct", amount, None),
         };
         let kind = event["event"].as_str().unwrap_or("");
+        // An update about an operation Odoo already holds a transaction for (a re-sent
+        // one) completes that transaction instead of adding another.
+        let op_reference = event["operation_id"]
+            .as_i64()
+            .map(|op| format!("klarna-op-{op}"));
         let child = |txs: &mut BTreeMap<i64, Record>, operation: &str, amount: f64| {
-            insert(txs, operation, amount, Some(source_id));
+            let known = op_reference.as_deref().and_then(|r| {
+                txs.values_mut()
+                    .find(|t| t.get("provider_reference").and_then(Value::as_str) == Some(r))
+            });
+            match known {
+                Some(t) => {
+                    t.insert("state".into(), json!("done"));
+                }
+                None => {
+                    insert(txs, operation, amount, Some(source_id));
+                }
+            }
         };
         let fully_captured = event["captured_minor"].as_i64() >= event["authorized_minor"].as_i64();
         let new_state = match kind {
@@ -345,6 +369,21 @@ impl Database {
             for (k, v) in values {
                 record.insert(k.clone(), v.clone());
             }
+        }
+        Ok(Value::Bool(true))
+    }
+
+    /// `unlink`: deletes records (tests use it for an Odoo that lost what it was told).
+    pub fn unlink(&self, model: &str, ids: &[i64]) -> Result<Value, RpcError> {
+        let mut tables = self
+            .models
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let table = tables
+            .get_mut(model)
+            .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))?;
+        for id in ids {
+            table.remove(id);
         }
         Ok(Value::Bool(true))
     }

@@ -1,7 +1,8 @@
 //! The durable job queue (outbox), as rows: a job is inserted in the same transaction as the state
 //! change that needs it, claimed by one worker at a time (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, SQLite's single writer otherwise), retried with exponential backoff, and
-//! after [`MAX_ATTEMPTS`] failures parked in the review queue for a person. What a row's
+//! PostgreSQL, SQLite's single writer otherwise), retried on [`RETRY_SCHEDULE`] (more than a
+//! day, like Klarna's own webhook retries), and after [`MAX_ATTEMPTS`] failures parked in
+//! the review queue for a person. What a row's
 //! `kind` and `payload` mean is [`crate::jobs::Job`]'s business, not this module's.
 
 use std::time::Duration;
@@ -13,7 +14,25 @@ use sqlx::any::AnyRow;
 use super::{Backend, Db, Tx, json_col, now_ms};
 use crate::error::GatewayError;
 
-pub const MAX_ATTEMPTS: i64 = 5;
+/// The waits between attempts, after Klarna's own webhook schedule (10 s, 2 min, 15 min,
+/// 3 h, 6 h, 12 h) with a few more early on: a short blip is bridged within minutes, and
+/// an Odoo that is down overnight or over a weekend's Saturday still gets every update —
+/// the attempts span 34 h 18 min (plus jitter) before a job waits for a person.
+pub const RETRY_SCHEDULE: [Duration; 9] = [
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(2 * 60),
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(3600),
+    Duration::from_secs(3 * 3600),
+    Duration::from_secs(6 * 3600),
+    Duration::from_secs(12 * 3600),
+    Duration::from_secs(12 * 3600),
+];
+
+/// Attempts before a job goes to the review queue: the first, then one after each wait of
+/// [`RETRY_SCHEDULE`].
+pub const MAX_ATTEMPTS: i64 = RETRY_SCHEDULE.len() as i64 + 1;
 /// Payment work goes before maintenance.
 pub const PRIORITY_PAYMENT: i64 = 0;
 pub const PRIORITY_MAINTENANCE: i64 = 10;
@@ -48,13 +67,13 @@ fn from_row(r: &AnyRow) -> Result<StoredJob, GatewayError> {
     })
 }
 
-/// The wait before attempt `attempts + 1`: 1 s, 2 s, 4 s, … (capped at 5 minutes), with
-/// up to a quarter more as jitter.
+/// The wait after attempt `attempts` failed: [`RETRY_SCHEDULE`]'s entry (its last beyond
+/// the end), with up to a quarter more as jitter so that jobs failed by one outage do not
+/// all come back in the same second.
 pub fn backoff(attempts: i64, jitter: f64) -> Duration {
-    let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
-    let base = Duration::from_secs(1)
-        .saturating_mul(2u32.saturating_pow(exp.saturating_sub(1)))
-        .min(Duration::from_secs(300));
+    let last = RETRY_SCHEDULE.len() - 1;
+    let step = usize::try_from(attempts.saturating_sub(1)).map_or(0, |s| s.min(last));
+    let base = RETRY_SCHEDULE[step];
     base + base.mul_f64(jitter.clamp(0.0, 1.0) / 4.0)
 }
 
@@ -227,6 +246,44 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Puts every job of `kind` in review back in the queue, with a fresh attempt budget
+    /// (reconcile does this for Odoo updates, which Odoo applies once per event id: after
+    /// an outage longer than the schedule, nothing waits for a person to press replay).
+    /// Returns the jobs as they were in review.
+    pub async fn revive_review_jobs(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+    ) -> Result<Vec<StoredJob>, GatewayError> {
+        let rows =
+            sqlx::query("SELECT * FROM jobs WHERE state = 'review' AND kind = $1 ORDER BY id")
+                .bind(kind)
+                .fetch_all(&mut **tx)
+                .await?;
+        let jobs: Vec<StoredJob> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        let now = now_ms();
+        for job in &jobs {
+            sqlx::query("UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $2 WHERE id = $3 AND state = 'review'")
+                .bind(now)
+                .bind(now)
+                .bind(job.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(jobs)
+    }
+
+    /// The jobs of `kind` still to be run (queued or running).
+    pub async fn unfinished_jobs(&self, kind: &str) -> Result<Vec<StoredJob>, GatewayError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE state IN ('queued', 'running') AND kind = $1 ORDER BY id",
+        )
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     pub async fn queue_stats(&self) -> Result<QueueStats, GatewayError> {
         let now = now_ms();
         let row = sqlx::query("SELECT
@@ -265,10 +322,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(1, 0.0), Duration::from_secs(1));
-        assert_eq!(backoff(3, 0.0), Duration::from_secs(4));
-        assert_eq!(backoff(30, 0.0), Duration::from_secs(300));
-        assert_eq!(backoff(1, 1.0), Duration::from_millis(1250));
+    fn backoff_follows_the_schedule_and_stays_at_its_last_step() {
+        assert_eq!(backoff(1, 0.0), Duration::from_secs(10));
+        assert_eq!(backoff(2, 0.0), Duration::from_secs(60));
+        assert_eq!(backoff(4, 0.0), Duration::from_secs(15 * 60));
+        assert_eq!(backoff(9, 0.0), Duration::from_secs(12 * 3600));
+        assert_eq!(backoff(30, 0.0), Duration::from_secs(12 * 3600));
+        // A row that says 0 or less (never written so) waits the first step.
+        assert_eq!(backoff(0, 0.0), Duration::from_secs(10));
+        assert_eq!(backoff(-3, 0.0), Duration::from_secs(10));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(12_500));
+        assert_eq!(
+            backoff(1, 7.0),
+            Duration::from_millis(12_500),
+            "jitter is capped"
+        );
+    }
+
+    #[test]
+    fn the_attempts_before_review_cover_more_than_a_day() {
+        let waited: Duration = (1..MAX_ATTEMPTS).map(|a| backoff(a, 0.0)).sum();
+        assert!(waited > Duration::from_secs(24 * 3600), "{waited:?}");
+        assert_eq!(waited, Duration::from_secs(123_490));
+        assert_eq!(MAX_ATTEMPTS, 10);
     }
 }

@@ -210,8 +210,9 @@ pub struct Operation {
     pub transaction_id: i64,
     pub kind: OpKind,
     pub amount: i64,
-    /// For a refund: the capture it came from.
-    pub capture_id: Option<i64>,
+    /// For a refund: the operation of the capture it came from, when the caller named one
+    /// (`capture_operation_id`, or Klarna's `capture_id`). Stored in `capture_id`.
+    pub capture_operation_id: Option<i64>,
     pub request: serde_json::Value,
     pub idempotency_key: String,
     pub state: OpState,
@@ -233,7 +234,7 @@ fn op_from_row(r: &AnyRow) -> Result<Operation, GatewayError> {
         transaction_id: r.try_get("transaction_id")?,
         kind: OpKind::parse(&kind),
         amount: r.try_get("amount")?,
-        capture_id: r.try_get("capture_id")?,
+        capture_operation_id: r.try_get("capture_id")?,
         request: json_col(&request)?,
         idempotency_key: r.try_get("idempotency_key")?,
         state: OpState::parse(&state),
@@ -258,7 +259,8 @@ pub struct NewOperation<'a> {
     pub transaction_id: i64,
     pub kind: OpKind,
     pub amount: i64,
-    pub capture_id: Option<i64>,
+    /// For a refund: the capture operation it comes from.
+    pub capture_operation_id: Option<i64>,
     pub request: &'a serde_json::Value,
     pub idempotency_key: &'a str,
     pub requested_by: &'a str,
@@ -467,7 +469,7 @@ impl Db {
         .bind(op.transaction_id)
         .bind(op.kind.as_str())
         .bind(op.amount)
-        .bind(op.capture_id)
+        .bind(op.capture_operation_id)
         .bind(op.request.to_string())
         .bind(op.idempotency_key)
         .bind(op.requested_by)

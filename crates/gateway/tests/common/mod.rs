@@ -128,7 +128,9 @@ pub fn config(db: &TestDb, sandbox_url: &str, data_dir: &std::path::Path) -> Con
         max_elapsed: Duration::from_secs(5),
     };
     config.klarna_timeout = Duration::from_secs(3);
-    config.retry_scale = 0.01;
+    // The job queue's schedule (10 s, 1 min, 2 min, 15 min, …) in milliseconds: 10, 60,
+    // 120, 900 ms. A test that needs every attempt used up makes it smaller still.
+    config.retry_scale = 0.001;
     config.worker_poll = Duration::from_millis(20);
     config.reconcile_interval = Duration::ZERO;
     config
@@ -396,6 +398,10 @@ impl System {
         self.running.shutdown().await;
     }
 }
+
+/// A `retry_scale` that runs the job queue's whole schedule (34 h) in about 1.2 s: for
+/// tests that need a job to use up its attempts.
+pub const ALL_ATTEMPTS_FAST: f64 = 0.000_01;
 
 /// How long a test waits for something the system does by itself before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
