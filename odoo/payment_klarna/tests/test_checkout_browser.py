@@ -11,7 +11,7 @@ import unittest
 import urllib.request
 from pathlib import Path
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import Form, HttpCase, tagged
 
 _logger = logging.getLogger(__name__)
 
@@ -331,11 +331,77 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         self.assertTrue(tx.provider_reference)
         return tx
 
+    # === THE MERCHANT, AFTERWARDS === #
+
+    def _settled(self, check, what, timeout=30):
+        """ Waits for the gateway's update to reach Odoo (it posts it from its worker). """
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            # Odoo's requests share this test's database connection: read between them,
+            # never in the middle of one.
+            with self.registry.test_lock:
+                self.env.invalidate_all()
+                if check():
+                    return
+            time.sleep(0.3)
+        raise AssertionError(f"the gateway's update never arrived: {what}")
+
+    def _merchant(self, action):
+        """ A merchant's wizard: the gateway answers at once and posts its update from its
+        worker; Odoo's requests wait until the wizard's transaction is through, as in
+        production, where its update waits for the payment's lock. """
+        with self.registry.test_lock:
+            action()
+            self.env.flush_all()
+
+    def _capture_then_refund_from_the_capture(self, tx):
+        """ Capture part of the order with Odoo's capture wizard, then refund part of that
+        capture from its payment with Odoo's refund wizard — against the real gateway and
+        Klarna's stand-in. One refund transaction in Odoo, done, and the wizard's figures
+        right afterwards (once, a second refund transaction appeared beside a draft). """
+        def capture():
+            action = tx.action_capture()
+            with Form(self.env[action['res_model']].with_context(action['context'])) as wizard:
+                wizard.amount_to_capture = 50.0
+            wizard.record.action_capture()
+        self._merchant(capture)
+        captures = lambda: tx.child_transaction_ids.filtered(  # noqa: E731
+            lambda t: t.operation != 'refund' and t.state == 'done'
+        )
+        self._settled(lambda: len(captures()) == 1, "the capture")
+        child = captures()
+        self.assertEqual(child.amount, 50.0)
+        self.assertTrue(child.provider_reference.startswith('klarna-op-'))
+        self.assertTrue(child.payment_id, "the capture's payment, where a refund starts")
+
+        def refund():
+            with Form(self.env['payment.refund.wizard'].with_context(
+                active_model='account.payment', active_id=child.payment_id.id,
+            )) as wizard:
+                wizard.amount_to_refund = 20.0
+            wizard.record.action_refund()
+        self._merchant(refund)
+        family = lambda: (tx.child_transaction_ids | tx.child_transaction_ids.child_transaction_ids)  # noqa: E731
+        refunds = lambda: family().filtered(lambda t: t.operation == 'refund')  # noqa: E731
+        self._settled(lambda: refunds().filtered(lambda t: t.state == 'done'), "the refund")
+        self.assertEqual(refunds().mapped('state'), ['done'], "one refund transaction, done")
+        self.assertEqual(refunds().amount, -20.0)
+        self.assertEqual(refunds().source_transaction_id, child)
+        wizard = Form(self.env['payment.refund.wizard'].with_context(
+            active_model='account.payment', active_id=child.payment_id.id,
+        ))
+        self.assertEqual(
+            (wizard.payment_amount, wizard.refunded_amount, wizard.amount_available_for_refund,
+             wizard.has_pending_refund),
+            (50.0, 20.0, 30.0, False),
+        )
+
     def test_inline_wrong_details_then_paid_at_phone_width(self):
         self._pay('inline', 375)
 
-    def test_inline_wrong_details_then_paid_at_desktop_width(self):
-        self._pay('inline', 1280)
+    def test_inline_wrong_details_then_paid_then_captured_and_refunded_at_desktop_width(self):
+        tx = self._pay('inline', 1280)
+        self._capture_then_refund_from_the_capture(tx)
 
     def test_modal_wrong_details_then_paid_at_phone_width(self):
         self._pay('modal', 375)
