@@ -70,16 +70,9 @@ pub async fn run(gw: &Gateway) -> Result<Report, GatewayError> {
             "Odoo does not answer ({e}): its updates in review stay there"
         )),
     }
-    // Captures and refunds whose update is on its way are not Odoo's to lack yet.
-    let on_the_way: HashSet<i64> = jobs::unfinished_odoo_updates(&gw.db)
-        .await?
-        .iter()
-        .filter(|n| matches!(n.event, Event::Captured | Event::Refunded))
-        .filter_map(|n| n.operation_id)
-        .collect();
     for t in gw.db.unsettled_transactions().await? {
         report.checked += 1;
-        if let Err(e) = one(gw, &t, &on_the_way, &mut report).await {
+        if let Err(e) = one(gw, &t, &mut report).await {
             report
                 .attention
                 .push(format!("{}: reconcile failed: {e}", t.order_reference));
@@ -141,12 +134,7 @@ async fn revive_odoo_updates(gw: &Gateway, report: &mut Report) -> Result<(), Ga
     Ok(())
 }
 
-async fn one(
-    gw: &Gateway,
-    t: &Transaction,
-    on_the_way: &HashSet<i64>,
-    report: &mut Report,
-) -> Result<(), GatewayError> {
+async fn one(gw: &Gateway, t: &Transaction, report: &mut Report) -> Result<(), GatewayError> {
     let Some(order_id) = t.klarna_order_id.clone() else {
         return Ok(());
     };
@@ -175,7 +163,7 @@ async fn one(
         .ok_or_else(|| GatewayError::not_found(format!("payment {}", t.id)))?;
 
     // Odoo: does it show what we know? If not, tell it again.
-    if let Err(e) = tell_odoo(gw, &now, &order_id, on_the_way, report).await {
+    if let Err(e) = tell_odoo(gw, &now, &order_id, report).await {
         report.attention.push(format!(
             "{}: Odoo could not be read: {e}",
             t.order_reference
@@ -197,7 +185,6 @@ async fn tell_odoo(
     gw: &Gateway,
     now: &Transaction,
     order_id: &str,
-    on_the_way: &HashSet<i64>,
     report: &mut Report,
 ) -> Result<(), GatewayError> {
     let Some(odoo_source) = gw.odoo.transaction_state(order_id).await? else {
@@ -205,6 +192,24 @@ async fn tell_odoo(
         // way (or in review, and revived above).
         return Ok(());
     };
+    let wanted = odoo_state(now);
+    if odoo_source == "cancel" && wanted != "cancel" {
+        // Odoo 18 moves a cancelled transaction nowhere (`_set_authorized`, `_set_done`
+        // refuse it): an update would change nothing, every 15 minutes.
+        report.attention.push(format!(
+            "{}: Odoo shows the payment cancelled, Klarna {wanted}; no update can undo a cancel in Odoo: a person must",
+            now.order_reference
+        ));
+        return Ok(());
+    }
+    // Captures and refunds whose update is on its way (queued by this run's repair, or
+    // earlier) are not Odoo's to lack yet.
+    let on_the_way: HashSet<i64> = jobs::unfinished_odoo_updates(&gw.db)
+        .await?
+        .iter()
+        .filter(|n| matches!(n.event, Event::Captured | Event::Refunded))
+        .filter_map(|n| n.operation_id)
+        .collect();
     let ops = gw.db.operations(now.id).await?;
     let moved: Vec<&Operation> = ops
         .iter()
@@ -233,7 +238,6 @@ async fn tell_odoo(
             Some(_) => None,
         })
         .collect();
-    let wanted = odoo_state(now);
     // The captures re-sent carry the payment's totals, which make it done in Odoo; a
     // state update on top would be a capture without an operation.
     let state_too = odoo_source != wanted

@@ -147,8 +147,8 @@ async fn capture_in_two_shipments_refund_part_and_odoo_follows() {
             states,
             [
                 ("online_direct".into(), "done".into(), 700.28),
-                ("capture".into(), "done".into(), 350.0),
-                ("capture".into(), "done".into(), 350.28),
+                ("online_direct".into(), "done".into(), 350.0),
+                ("online_direct".into(), "done".into(), 350.28),
                 ("refund".into(), "done".into(), -100.0),
             ],
             "[{}]",

@@ -54,6 +54,27 @@ async fn klarnas_state_wins_and_every_repair_is_audited() {
             report.repaired[0].contains("recorded from Klarna"),
             "{report:?}"
         );
+        // Odoo 18 moves a cancelled transaction nowhere: a person is asked, nothing sent.
+        assert!(
+            report.odoo_resent.is_empty()
+                && report
+                    .attention
+                    .iter()
+                    .any(|a| a.contains("no update can undo a cancel in Odoo")),
+            "[{}] {report:?}",
+            s.db
+        );
+        // The person puts Odoo's transaction back to draft; the next run tells it again.
+        s.settle().await;
+        s.odoo(
+            "payment.transaction",
+            "write",
+            json!([[odoo[0]["id"]], {"state": "draft"}]),
+            json!({}),
+        )
+        .await;
+        let report = reconcile::run(s.gw()).await.expect("reconcile");
+        assert_eq!(report.odoo_resent.len(), 1, "[{}] {report:?}", s.db);
         let t = s
             .gw()
             .db
@@ -76,7 +97,15 @@ async fn klarnas_state_wins_and_every_repair_is_audited() {
             "[{}] Klarna's state restored in Odoo: {odoo:?}",
             s.db
         );
-        assert_eq!(odoo[1]["operation"], "capture");
+        assert_eq!(
+            (
+                odoo[1]["operation"].clone(),
+                odoo[1]["source_transaction_id"][0].clone()
+            ),
+            (json!("online_direct"), odoo[0]["id"].clone()),
+            "[{}] a partial capture is a child of the payment's transaction",
+            s.db
+        );
         let (_, view) = s.admin_get(&format!("/admin/payments/{order_id}")).await;
         let actions: Vec<&str> = view["timeline"]
             .as_array()

@@ -29,6 +29,9 @@ pub struct SandboxConfig {
     pub odoo_password: String,
     /// The secret the payment_klarna addon shares with the gateway (signs updates).
     pub odoo_shared_secret: String,
+    /// Whether the Odoo user the gateway logs in as is in Invoicing/Billing, which reading
+    /// `payment.transaction` takes (real Odoo answers `AccessError` otherwise).
+    pub odoo_billing_group: bool,
     /// The built widget bundle (Trunk's dist directory) the storefront serves, if any.
     pub storefront_dir: Option<PathBuf>,
     /// The gateway URL the storefront hands to the widget.
@@ -61,6 +64,7 @@ impl Default for SandboxConfig {
             odoo_login: "admin".into(),
             odoo_password: "admin".into(),
             odoo_shared_secret: "sandbox-odoo-secret".into(),
+            odoo_billing_group: true,
             storefront_dir: None,
             gateway_url: None,
             webhook_url: None,

@@ -13,7 +13,11 @@
 //! - [`faults`] — latency, errors, timeouts, dropped connections, rate limits
 //! - [`control`] — `/_sandbox/...`: the clock, faults, `trigger`, what happened
 //! - [`oauth`] — a sandbox-only OAuth2 token endpoint
-//! - [`odoo`] — `/jsonrpc` over a small database of Odoo 18 sale orders
+//! - [`odoo`] — `/jsonrpc` over a small database of Odoo 18 sale orders, and the addon's
+//!   route for the gateway's updates
+//! - [`odoo_backoffice`] — `/_sandbox/odoo/…`: the merchant's Capture, Refund and Void
+//!   buttons (signed calls to the gateway), the refund wizard, the confirmation e-mails
+//! - [`odoo_payment`] — `payment.transaction` as Odoo 18 and the addon keep it
 //! - [`storefront`] — an Odoo-like checkout page that embeds the widget bundle
 //! - [`server`] — start-up: the routes behind the fault layer, and the clock's tick
 //! - [`state`] — the sandbox's memory ([`Sandbox`]), [`config`] — how it is set up
@@ -33,7 +37,9 @@ pub mod faults;
 pub mod lockout;
 pub mod oauth;
 pub mod odoo;
+pub mod odoo_backoffice;
 pub mod odoo_db;
+pub mod odoo_payment;
 pub mod ordermanagement;
 pub mod payments;
 pub mod reply;

@@ -89,6 +89,10 @@ struct ServeArgs {
         env = "SANDBOX_ODOO_SHARED_SECRET"
     )]
     odoo_shared_secret: String,
+    /// The Odoo user the gateway logs in as is not in Invoicing/Billing: reading
+    /// `payment.transaction` answers `AccessError`, as in a real Odoo.
+    #[arg(long)]
+    odoo_without_billing: bool,
     /// Trunk's dist directory: serve the storefront with the widget bundle from here.
     #[arg(long)]
     storefront_dir: Option<PathBuf>,
@@ -173,6 +177,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         odoo_login: args.odoo_login,
         odoo_password: args.odoo_password,
         odoo_shared_secret: args.odoo_shared_secret,
+        odoo_billing_group: !args.odoo_without_billing,
         storefront_dir: args.storefront_dir,
         gateway_url: args.gateway_url,
         webhook_url: args.webhook_url,

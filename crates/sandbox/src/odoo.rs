@@ -105,6 +105,14 @@ fn dispatch(sandbox: &Sandbox, params: &Value) -> Result<Value, RpcError> {
             let method = args.get(4).and_then(Value::as_str).unwrap_or("");
             let call_args = args.get(5).and_then(Value::as_array).unwrap_or(&empty);
             let kwargs = args.get(6).cloned().unwrap_or(Value::Null);
+            if model == "payment.transaction" && !sandbox.odoo.settings().billing_group {
+                return Err(RpcError::access_error(
+                    "You are not allowed to access 'Payment Transaction' (payment.transaction) \
+                     records.\n\nThis operation is allowed for the following groups:\n\t- \
+                     Invoicing/Billing\n\nContact your administrator to request access if \
+                     necessary.",
+                ));
+            }
             execute(&sandbox.odoo, model, method, call_args, &kwargs)
         }
         _ => Err(RpcError::value_error(format!(

@@ -8,6 +8,8 @@ use std::sync::{Mutex, RwLock};
 
 use serde_json::{Map, Value, json};
 
+use serde::{Deserialize, Serialize};
+
 const FIXTURES: &str = include_str!("../../../fixtures/odoo18-orders.jsonl");
 /// Hand-made orders for the demo: a Swedish shopper with a coupon, three tax rates, a
 /// fractional quantity and shipping; a US order with sales tax; a Swedish business.
@@ -25,13 +27,76 @@ fn objects(list: Option<&Value>) -> impl Iterator<Item = &Record> {
         .filter_map(Value::as_object)
 }
 
+/// `payment.transaction`'s fields the stand-in keeps (known before any record exists).
+pub const TRANSACTION_FIELDS: &[&str] = &[
+    "id",
+    "reference",
+    "provider_code",
+    "provider_reference",
+    "sale_order_name",
+    "sale_order_ids",
+    "amount",
+    "currency",
+    "operation",
+    "state",
+    "state_message",
+    "source_transaction_id",
+    "klarna_confirmation_mail",
+];
+
+/// What the addon names a capture's or refund's transaction after.
+pub const OPERATION_REFERENCE: &str = "klarna-op-";
+
+/// The Klarna provider's settings in this Odoo, and the gateway user's rights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OdooSettings {
+    /// Where the addon reaches the gateway (`klarna_gateway_url`).
+    pub gateway_url: Option<String>,
+    /// When the order confirmation goes out: `authorization` or `capture` (the first done
+    /// capture). The choice made when a payment is authorized sticks to that payment.
+    pub confirmation_mail: String,
+    /// Whether the gateway's Odoo user is in Invoicing/Billing, which reading
+    /// `payment.transaction` takes; without it Odoo answers `AccessError`.
+    pub billing_group: bool,
+}
+
+impl Default for OdooSettings {
+    fn default() -> Self {
+        Self {
+            gateway_url: None,
+            confirmation_mail: "authorization".into(),
+            billing_group: true,
+        }
+    }
+}
+
+/// One order confirmation e-mail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mail {
+    /// The sale order.
+    pub order: String,
+    /// `authorization` or `capture`: what sent it.
+    pub sent_at: &'static str,
+    /// The payment's transaction.
+    pub transaction: i64,
+    /// Captured when it was sent (done captures; the payment's own amount when it was
+    /// captured whole).
+    pub captured: f64,
+}
+
 /// Odoo's tables, by model name and record id. The payment addon's transactions are
 /// written at run time (by the addon route in `odoo.rs`).
 #[derive(Debug, Default)]
 pub struct Database {
-    models: RwLock<Tables>,
+    pub(crate) models: RwLock<Tables>,
     /// Gateway notifications already applied (by event id).
-    seen_events: Mutex<HashSet<String>>,
+    pub(crate) seen_events: Mutex<HashSet<String>>,
+    /// The Klarna provider's settings and the gateway user's rights
+    /// (kept by the `odoo_payment` module).
+    pub(crate) settings: Mutex<OdooSettings>,
+    /// Order confirmations sent, in order.
+    pub(crate) mails: Mutex<Vec<Mail>>,
 }
 
 /// Keys the fixtures add to `sale.order.line` that are not fields of that model.
@@ -166,147 +231,6 @@ impl Database {
         self.tables().get(model)?.get(&id).cloned()
     }
 
-    /// Applies one gateway notification to `payment.transaction`, the way the addon's
-    /// `_process_notification_data` does: the order's transaction becomes authorized,
-    /// pending, done or cancelled; captures and refunds become child transactions.
-    pub fn apply_gateway_event(&self, event: &Value) -> Result<&'static str, String> {
-        let event_id = event["event_id"].as_str().ok_or("no event_id")?.to_owned();
-        let mut seen = self
-            .seen_events
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.contains(&event_id) {
-            return Ok("duplicate");
-        }
-        let reference = event["reference"].as_str().ok_or("no reference")?;
-        let mut tables = self
-            .models
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let order = tables
-            .get("sale.order")
-            .and_then(|t| {
-                t.values()
-                    .find(|o| o.get("name").and_then(Value::as_str) == Some(reference))
-            })
-            .cloned()
-            .ok_or_else(|| format!("no sale order {reference}"))?;
-        let txs = tables.entry("payment.transaction".to_owned()).or_default();
-        let klarna_id = event["klarna_order_id"].clone();
-        let amount = event["amount"]
-            .as_str()
-            .and_then(|a| a.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        let source_id = txs
-            .values()
-            .find(|t| {
-                t.get("source_transaction_id") == Some(&Value::Bool(false))
-                    && t.get("sale_order_name").and_then(Value::as_str) == Some(reference)
-            })
-            .and_then(|t| t.get("id").and_then(Value::as_i64));
-        // A new transaction: the payment's own (`source` None, a draft) or a child of it.
-        let insert =
-            |txs: &mut BTreeMap<i64, Record>, operation: &str, amount: f64, source: Option<i64>| {
-                let id = txs.keys().max().copied().unwrap_or(0) + 1;
-                let mut t = Record::new();
-                t.insert("id".into(), json!(id));
-                t.insert("reference".into(), json!(format!("{reference}-{id}")));
-                t.insert("provider_code".into(), json!("klarna"));
-                t.insert("provider_reference".into(), klarna_id.clone());
-                t.insert("sale_order_name".into(), json!(reference));
-                t.insert("amount".into(), json!(amount));
-                t.insert("currency".into(), event["currency"].clone());
-                t.insert("operation".into(), json!(operation));
-                t.insert("state_message".into(), json!(false));
-                match source {
-                    None => {
-                        t.insert("sale_order_ids".into(), json!([order.get("id")]));
-                        t.insert("source_transaction_id".into(), json!(false));
-                        t.insert("state".into(), json!("draft"));
-                    }
-                    Some(source) => {
-                        // The addon names a capture's or refund's transaction after the
-                        // gateway's operation.
-                        t.insert(
-                            "provider_reference".into(),
-                            event["operation_id"]
-                                .as_i64()
-                                .map_or(json!(false), |op| json!(format!("klarna-op-{op}"))),
-                        );
-                        t.insert(
-                            "source_transaction_id".into(),
-                            json!([source, format!("{reference}-{source}")]),
-                        );
-                        t.insert("state".into(), json!("done"));
-                    }
-                }
-                txs.insert(id, t);
-                id
-            };
-        let source_id = match source_id {
-            Some(id) => id,
-            None => insert(txs, "online_direct", amount, None),
-        };
-        let kind = event["event"].as_str().unwrap_or("");
-        // An update about an operation Odoo already holds a transaction for (a re-sent
-        // one) completes that transaction instead of adding another.
-        let op_reference = event["operation_id"]
-            .as_i64()
-            .map(|op| format!("klarna-op-{op}"));
-        let child = |txs: &mut BTreeMap<i64, Record>, operation: &str, amount: f64| {
-            let known = op_reference.as_deref().and_then(|r| {
-                txs.values_mut()
-                    .find(|t| t.get("provider_reference").and_then(Value::as_str) == Some(r))
-            });
-            match known {
-                Some(t) => {
-                    t.insert("state".into(), json!("done"));
-                }
-                None => {
-                    insert(txs, operation, amount, Some(source_id));
-                }
-            }
-        };
-        let fully_captured = event["captured_minor"].as_i64() >= event["authorized_minor"].as_i64();
-        let new_state = match kind {
-            "authorized" => Some("authorized"),
-            "pending" => Some("pending"),
-            "captured" => {
-                child(txs, "capture", amount);
-                fully_captured.then_some("done")
-            }
-            "refunded" => {
-                child(txs, "refund", -amount);
-                None
-            }
-            "released" => Some("done"),
-            "cancelled" | "expired" => Some("cancel"),
-            "error" => None,
-            other => return Err(format!("unknown event {other:?}")),
-        };
-        if let Some(source) = txs.get_mut(&source_id) {
-            if !klarna_id.is_null() {
-                source.insert("provider_reference".into(), klarna_id.clone());
-            }
-            if let Some(state) = new_state {
-                source.insert("state".into(), json!(state));
-            }
-            if let Some(message) = event["message"].as_str() {
-                source.insert("state_message".into(), json!(message));
-                if kind == "error"
-                    && matches!(
-                        source.get("state").and_then(Value::as_str),
-                        Some("draft" | "pending")
-                    )
-                {
-                    source.insert("state".into(), json!("error"));
-                }
-            }
-        }
-        seen.insert(event_id);
-        Ok("ok")
-    }
-
     pub fn search(&self, model: &str, domain: &Value) -> Result<Vec<i64>, RpcError> {
         let tables = self.tables();
         let table = table(&tables, model)?;
@@ -326,7 +250,11 @@ impl Database {
     ) -> Result<Vec<Value>, RpcError> {
         let tables = self.tables();
         let table = table(&tables, model)?;
-        let known = |f: &String| table.values().any(|r| r.contains_key(f));
+        // The payment addon's model has its fields before it has records.
+        let known = |f: &String| {
+            table.values().any(|r| r.contains_key(f))
+                || (model == "payment.transaction" && TRANSACTION_FIELDS.contains(&f.as_str()))
+        };
         if let Some(bad) = fields.iter().find(|f| !known(f)) {
             return Err(RpcError::value_error(format!(
                 "Invalid field '{bad}' on model '{model}'"
@@ -485,6 +413,14 @@ impl RpcError {
     pub fn value_error(message: impl Into<String>) -> Self {
         Self {
             name: "builtins.ValueError",
+            message: message.into(),
+        }
+    }
+
+    /// Odoo's answer to a read the user's groups do not allow.
+    pub fn access_error(message: impl Into<String>) -> Self {
+        Self {
+            name: "odoo.exceptions.AccessError",
             message: message.into(),
         }
     }

@@ -10,7 +10,9 @@ use tokio::net::TcpListener;
 
 use crate::config::SandboxConfig;
 use crate::state::Sandbox;
-use crate::{control, faults, oauth, odoo, ordermanagement, payments, sdk, storefront};
+use crate::{
+    control, faults, oauth, odoo, odoo_backoffice, ordermanagement, payments, sdk, storefront,
+};
 
 /// All of the sandbox's routes, with the fault layer in front of Klarna's.
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
@@ -21,6 +23,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .merge(sdk::routes())
         .merge(control::routes())
         .merge(odoo::routes())
+        .merge(odoo_backoffice::routes())
         .merge(storefront::routes(&sandbox.config))
         .layer(axum::middleware::from_fn_with_state(
             sandbox.faults.clone(),

@@ -119,6 +119,12 @@ impl SandboxOrder {
 
 impl Sandbox {
     pub fn new(config: SandboxConfig, base_url: String) -> Self {
+        let odoo = Database::demo();
+        odoo.set_settings(crate::odoo_db::OdooSettings {
+            gateway_url: config.gateway_url.clone(),
+            billing_group: config.odoo_billing_group,
+            ..Default::default()
+        });
         Self {
             faults: Arc::new(Faults::new(
                 config.seed,
@@ -126,7 +132,7 @@ impl Sandbox {
                 config.faults.clone(),
             )),
             webhooks: Webhooks::new(),
-            odoo: Database::demo(),
+            odoo,
             clock: Clock::default(),
             config,
             base_url,

@@ -1,0 +1,212 @@
+//! The Odoo stand-in's back office, for tests and the demo (`/_sandbox/odoo/…`): the
+//! merchant's Capture, Refund and Void buttons on a payment transaction, which call the
+//! gateway's admin API signed exactly as the payment_klarna addon signs them; the refund
+//! wizard's figures; the order confirmations sent; and the provider's settings and the
+//! gateway user's rights. What the buttons do to Odoo's transactions is
+//! [`crate::odoo_payment`]'s.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use klarna_types::odoo_signature::{AdminCall, sign_admin};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::odoo_db::{Mail, OdooSettings};
+use crate::odoo_payment::{Button, RefundWizard};
+use crate::state::Sandbox;
+
+pub fn routes() -> Router<Arc<Sandbox>> {
+    Router::new()
+        .route("/_sandbox/odoo/transactions/{id}/capture", post(capture))
+        .route("/_sandbox/odoo/transactions/{id}/refund", post(refund))
+        .route("/_sandbox/odoo/transactions/{id}/void", post(void))
+        .route(
+            "/_sandbox/odoo/transactions/{id}/refund-wizard",
+            get(refund_wizard),
+        )
+        .route("/_sandbox/odoo/mails", get(mails))
+        .route("/_sandbox/odoo/settings", get(settings).put(set_settings))
+}
+
+/// A wizard's amount, in the currency's units as Odoo shows it (a number or a decimal
+/// string); absent for "all of it".
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Amount {
+    amount: Option<Value>,
+}
+
+impl Amount {
+    fn value(&self) -> Result<Option<f64>, String> {
+        match &self.amount {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| "bad amount".into()),
+            Some(Value::String(s)) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("amount {s:?} is not a number")),
+            Some(other) => Err(format!("amount {other} is not a number")),
+        }
+    }
+}
+
+type Answer = (StatusCode, Json<Value>);
+
+fn refused(status: StatusCode, message: impl Into<String>) -> Answer {
+    (status, Json(json!({"error": message.into()})))
+}
+
+async fn capture(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(id): Path<i64>,
+    body: Option<Json<Amount>>,
+) -> Answer {
+    press(
+        &sandbox,
+        id,
+        Button::Capture,
+        body.map(|b| b.0).unwrap_or_default(),
+    )
+    .await
+}
+
+async fn refund(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(id): Path<i64>,
+    body: Option<Json<Amount>>,
+) -> Answer {
+    press(
+        &sandbox,
+        id,
+        Button::Refund,
+        body.map(|b| b.0).unwrap_or_default(),
+    )
+    .await
+}
+
+async fn void(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<i64>) -> Answer {
+    press(&sandbox, id, Button::Void, Amount::default()).await
+}
+
+/// A button: Odoo's draft, the addon's signed call, the draft named after the gateway's
+/// operation — or, when the gateway refuses or cannot be reached, Odoo's rollback (the
+/// draft is gone) and the merchant sees the reason. Answers `{transaction, gateway}`:
+/// the draft's id (null when Odoo acted on the payment's own transaction) and the
+/// gateway's answer.
+async fn press(sandbox: &Sandbox, id: i64, button: Button, amount: Amount) -> Answer {
+    let amount = match amount.value() {
+        Ok(a) => a,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e),
+    };
+    let settings = sandbox.odoo.settings();
+    let Some(gateway) = settings
+        .gateway_url
+        .or_else(|| sandbox.config.gateway_url.clone())
+    else {
+        return refused(
+            StatusCode::CONFLICT,
+            "the Klarna provider has no gateway URL (PUT /_sandbox/odoo/settings)",
+        );
+    };
+    let call = match sandbox.odoo.press(id, button, amount) {
+        Ok(call) => call,
+        // Odoo's wizard refuses (a UserError): nothing was created.
+        Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    let body = serde_json::to_vec(&call.body).unwrap_or_default();
+    let timestamp = i64::try_from(crate::clock::unix(std::time::SystemTime::now())).unwrap_or(0);
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let signature = sign_admin(
+        &sandbox.config.odoo_shared_secret,
+        &AdminCall {
+            timestamp,
+            nonce: &nonce,
+            method: "POST",
+            path: &call.path,
+            idempotency_key: &call.idempotency_key,
+            body: &body,
+        },
+    );
+    let sent = sandbox
+        .webhooks
+        .http()
+        .post(format!("{}{}", gateway.trim_end_matches('/'), call.path))
+        .header("content-type", "application/json")
+        .header("x-klarna-gateway-timestamp", timestamp.to_string())
+        .header("x-klarna-gateway-nonce", &nonce)
+        .header("x-klarna-gateway-signature", signature)
+        .header("idempotency-key", &call.idempotency_key)
+        .body(body)
+        .send()
+        .await;
+    let (status, answer) = match sent {
+        Ok(r) => {
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+        Err(e) => {
+            sandbox.odoo.answered(&call, None);
+            return refused(
+                StatusCode::BAD_GATEWAY,
+                format!("could not reach the Klarna gateway: {e}"),
+            );
+        }
+    };
+    let operation = answer["operation"]["id"].as_i64();
+    sandbox
+        .odoo
+        .answered(&call, operation.filter(|_| status.is_success()));
+    let status = if status.is_success() {
+        StatusCode::OK
+    } else {
+        StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY)
+    };
+    (
+        status,
+        Json(json!({
+            "transaction": call.draft.filter(|_| status.is_success()),
+            "idempotency_key": call.idempotency_key,
+            "request": call.body,
+            "gateway": answer,
+        })),
+    )
+}
+
+async fn refund_wizard(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(id): Path<i64>,
+) -> Result<Json<RefundWizard>, Answer> {
+    sandbox
+        .odoo
+        .refund_wizard(id)
+        .map(Json)
+        .map_err(|e| refused(StatusCode::NOT_FOUND, e))
+}
+
+async fn mails(State(sandbox): State<Arc<Sandbox>>) -> Json<Vec<Mail>> {
+    Json(sandbox.odoo.mails())
+}
+
+async fn settings(State(sandbox): State<Arc<Sandbox>>) -> Json<OdooSettings> {
+    Json(sandbox.odoo.settings())
+}
+
+/// Replaces the settings; fields left out keep their defaults (`confirmation_mail`
+/// `authorization`, `billing_group` true).
+async fn set_settings(
+    State(sandbox): State<Arc<Sandbox>>,
+    Json(settings): Json<OdooSettings>,
+) -> Result<Json<OdooSettings>, Answer> {
+    if !["authorization", "capture"].contains(&settings.confirmation_mail.as_str()) {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "confirmation_mail is authorization or capture",
+        ));
+    }
+    sandbox.odoo.set_settings(settings.clone());
+    Ok(Json(settings))
+}
