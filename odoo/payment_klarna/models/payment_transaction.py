@@ -135,8 +135,13 @@ class PaymentTransaction(models.Model):
         )
         captures = counted.filtered(lambda t: t.operation != 'refund')
         refunds = counted.filtered(lambda t: t.operation == 'refund')
+        captured = sum(self._klarna_minor(t.amount) for t in captures)
+        source = self._klarna_source()
+        if not captures and source.state == 'done':
+            # Captured whole on its own transaction (Odoo's full capture makes no child).
+            captured = self._klarna_minor(source.amount)
         return {
-            'expected_captured': sum(self._klarna_minor(t.amount) for t in captures),
+            'expected_captured': captured,
             'expected_refunded': sum(self._klarna_minor(-t.amount) for t in refunds),
         }
 

@@ -291,7 +291,7 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         driver.execute_script("arguments[0].click();", radio)
         self._wait(driver, '.o_klarna_widget .kw[data-phase="ready"]')
         self.assertEqual(
-            len(driver.find_elements(By.CSS_SELECTOR, '.kw-open:not([hidden])')), 0,
+            [b for b in driver.find_elements(By.CSS_SELECTOR, '.kw-open') if b.is_displayed()], [],
             "one pay button: Odoo's",
         )
         self._shot(driver, f'{label}-ready')
@@ -301,14 +301,14 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         # Odoo's button is usable again (no overlay left behind).
         self._click(driver, pay_now)
         if mode == 'modal':
-            self._click(driver, '.kw-backdrop:not(.kw-closed) .kw-pay')
+            self._click(driver, '.kw-backdrop:not([data-closed]) .kw-pay')
         self._in_klarna(driver, '#klarna-sandbox-invalid')
         notice = self._wait(driver, '.kw-notice')
         self.assertIn("e-mail address", notice.text)
         self._shot(driver, f'{label}-invalid-fields')
         if mode == 'modal':
             # The dialog stays open with the form: the shopper corrects and pays in it.
-            self._click(driver, '.kw-backdrop:not(.kw-closed) .kw-pay')
+            self._click(driver, '.kw-backdrop:not([data-closed]) .kw-pay')
         else:
             self._wait(driver, f'{pay_now}:not(:disabled)', clickable=True)
             self.assertFalse(
@@ -396,8 +396,29 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
             (50.0, 20.0, 30.0, False),
         )
 
-    def test_inline_wrong_details_then_paid_at_phone_width(self):
-        self._pay('inline', 375)
+    def _capture_all_then_refund(self, tx):
+        """ Capture the whole order (Odoo makes no child transaction for that), then refund
+        part of it, against the real gateway: the refund must expect all of it captured. """
+        def capture():
+            action = tx.action_capture()
+            Form(self.env[action['res_model']].with_context(action['context'])).save().action_capture()
+        self._merchant(capture)
+        self._settled(lambda: tx.state == 'done' and tx.payment_id, "the whole capture")
+
+        def refund():
+            with Form(self.env['payment.refund.wizard'].with_context(
+                active_model='account.payment', active_id=tx.payment_id.id,
+            )) as wizard:
+                wizard.amount_to_refund = 10.0
+            wizard.record.action_refund()
+        self._merchant(refund)
+        refunds = lambda: tx.child_transaction_ids.filtered(lambda t: t.operation == 'refund')  # noqa: E731
+        self._settled(lambda: refunds().filtered(lambda t: t.state == 'done'), "the refund")
+        self.assertEqual(refunds().mapped('amount'), [-10.0])
+
+    def test_inline_wrong_details_then_paid_then_captured_whole_and_refunded_at_phone_width(self):
+        tx = self._pay('inline', 375)
+        self._capture_all_then_refund(tx)
 
     def test_inline_wrong_details_then_paid_then_captured_and_refunded_at_desktop_width(self):
         tx = self._pay('inline', 1280)

@@ -248,9 +248,13 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         self.assertEqual(
             (path, body),
             (f'/admin/payments/{self.klarna_order_id}/refunds',
-             {'amount': 1250, 'expected_captured': 0, 'expected_refunded': 0}),
+             {'amount': 1250, 'expected_captured': tx._klarna_minor(tx.amount), 'expected_refunded': 0}),
+            "captured whole on its own transaction: the gateway holds all of it as captured",
         )
-        self.assertEqual(headers['Idempotency-Key'], f'odoo-refund-{self.klarna_order_id}-1250-0-0')
+        self.assertEqual(
+            headers['Idempotency-Key'],
+            f'odoo-refund-{self.klarna_order_id}-1250-{tx._klarna_minor(tx.amount)}-0',
+        )
         self.assertEqual((refund.amount, refund.provider_reference), (-12.5, 'klarna-op-21'))
         self.assertNotIn('capture_operation_id', body, "a refund of the whole payment names no capture")
         self._post_update(self._update(
