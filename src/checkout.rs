@@ -95,13 +95,11 @@ fn not_payable(fields: &[String]) -> Text {
     }
 }
 
-/// The shopper's own details among the fields at fault.
-fn address_fields(fields: &[String]) -> impl Iterator<Item = &String> {
-    fields.iter().filter(|f| {
-        ["billing_address.", "shipping_address.", "customer."]
-            .iter()
-            .any(|p| f.starts_with(p))
-    })
+/// Whether a field at fault is one of the shopper's own details.
+fn is_address(field: &str) -> bool {
+    ["billing_address.", "shipping_address.", "customer."]
+        .iter()
+        .any(|p| field.starts_with(p))
 }
 
 /// Whether trying again can help: not when the order itself is what Klarna refuses.
@@ -251,12 +249,11 @@ impl Ctx {
 
     fn fail(&self, error: &WidgetError) {
         let text = error_text(error);
-        if let WidgetError::Gateway { fields, .. } = error {
-            let details: Vec<String> = address_fields(fields).cloned().collect();
-            if !details.is_empty() {
-                self.notice
-                    .set(Some(crate::i18n::address_fields(self.lang(), &details)));
-            }
+        if let WidgetError::Gateway { fields, .. } = error
+            && fields.iter().any(|f| is_address(f))
+        {
+            self.notice
+                .set(Some(invalid_fields(self.lang(), fields)));
         }
         self.phase.set(Phase::Failed(text));
         events::dispatch(
@@ -830,7 +827,12 @@ pub fn Checkout(ctx: Rc<Ctx>) -> impl IntoView {
     let (trigger, dialog) = (ctx.trigger, ctx.dialog);
     // A host with its own button (`pay_button: false`) opens the dialog through
     // `handle.pay()`; the dialog's own button pays in every case.
-    let trigger_button = ctx.cfg.borrow().pay_button;
+    // (A class rather than one more attribute: the bundle's size budget.)
+    let trigger_class = if ctx.cfg.borrow().pay_button {
+        "kw-open"
+    } else {
+        "kw-open kw-hosted"
+    };
     let title = StoredValue::new(format!("kw-title-{}", ctx.id));
     let stored = StoredValue::new_local(ctx);
     let open_modal = move |_| stored.with_value(|c| c.open_modal());
@@ -842,15 +844,15 @@ pub fn Checkout(ctx: Rc<Ctx>) -> impl IntoView {
         <div class="kw" lang=move || lang.get().tag() data-phase=move || phase.get().name()
             data-mode=move || if modal() { "modal" } else { "inline" }>
             <Show when=modal fallback=move || content(stored, false)>
-                <button type="button" class="kw-open" node_ref=trigger on:click=open_modal
-                    aria-haspopup="dialog" hidden=!trigger_button>
+                <button type="button" class=trigger_class node_ref=trigger on:click=open_modal
+                    aria-haspopup="dialog">
                     {move || t(lang.get(), Text::OpenModal)}
                 </button>
                 <p class="kw-status kw-status-trigger">{move || if open.get() { "" } else { status(phase.get(), lang.get()) }}</p>
                     // Not the `hidden` attribute: host pages' CSS (Bootstrap's, in Odoo) makes
                     // it `display: none !important`, and Klarna's iframes loaded into a
                     // dialog without layout stay 0 px high.
-                    <div class="kw-backdrop" class:kw-closed=move || !open.get()>
+                    <div class="kw-backdrop" data-closed=move || !open.get()>
                         <div class="kw kw-dialog" role="dialog" aria-modal="true" aria-labelledby=move || title.get_value()
                             tabindex="-1" node_ref=dialog on:keydown=key lang=move || lang.get().tag()
                             data-phase=move || phase.get().name()>

@@ -81,7 +81,6 @@ pub enum Text {
     ErrorOrder,
     /// The order's currency and billing country are not a Klarna market.
     ErrorMarket,
-    AddressFields,
     ErrorExpired,
     Crashed,
     FieldEmail,
@@ -244,26 +243,15 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna no está disponible para esta compra. Elige otro método de pago.",
         ],
         Text::InvalidFields => [
-            "Please correct these details in Klarna’s form, then pay again",
-            "Bitte korrigiere diese Angaben im Klarna-Formular und bezahle dann erneut",
-            "Rätta de här uppgifterna i Klarnas formulär och betala sedan igen",
-            "Rett disse opplysningene i Klarnas skjema, og betal deretter på nytt",
-            "Korjaa nämä tiedot Klarnan lomakkeella ja maksa sitten uudelleen",
-            "Ret disse oplysninger i Klarnas formular, og betal derefter igen",
-            "Corrigeer deze gegevens in het formulier van Klarna en betaal dan opnieuw",
-            "Veuillez corriger ces informations dans le formulaire Klarna, puis payer à nouveau",
-            "Corrige estos datos en el formulario de Klarna y vuelve a pagar",
-        ],
-        Text::AddressFields => [
-            "Please correct these details of your order, then reload this page",
-            "Bitte korrigiere diese Angaben deiner Bestellung und lade die Seite dann neu",
-            "Rätta de här uppgifterna i din beställning och ladda sedan om sidan",
-            "Rett disse opplysningene i bestillingen, og last deretter inn siden på nytt",
-            "Korjaa nämä tilauksesi tiedot ja lataa sitten sivu uudelleen",
-            "Ret disse oplysninger i din ordre, og genindlæs derefter siden",
-            "Corrigeer deze gegevens van je bestelling en laad de pagina dan opnieuw",
-            "Veuillez corriger ces informations de votre commande, puis recharger la page",
-            "Corrige estos datos de tu pedido y vuelve a cargar la página",
+            "Please check these details",
+            "Bitte prüfe diese Angaben",
+            "Kontrollera de här uppgifterna",
+            "Kontroller disse opplysningene",
+            "Tarkista nämä tiedot",
+            "Kontrollér disse oplysninger",
+            "Controleer deze gegevens",
+            "Veuillez vérifier ces informations",
+            "Revisa estos datos",
         ],
         Text::ErrorMarket => [
             "Klarna does not take this currency in your billing country. Please choose another payment method.",
@@ -502,18 +490,9 @@ pub fn field(lang: Lang, path: &str) -> &'static str {
     t(lang, text)
 }
 
-/// "Please correct these details in Klarna's form, then pay again: e-mail address, phone
-/// number."
+/// "Please check these details: e-mail address, phone number." — what Klarna's form sent
+/// back, or what of the order Klarna would refuse.
 pub fn invalid_fields(lang: Lang, paths: &[String]) -> String {
-    fields_sentence(lang, Text::InvalidFields, paths)
-}
-
-/// "Please correct these details of your order, then reload this page: postal code."
-pub fn address_fields(lang: Lang, paths: &[String]) -> String {
-    fields_sentence(lang, Text::AddressFields, paths)
-}
-
-fn fields_sentence(lang: Lang, intro: Text, paths: &[String]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for p in paths {
         let name = field(lang, p);
@@ -521,7 +500,7 @@ fn fields_sentence(lang: Lang, intro: Text, paths: &[String]) -> String {
             names.push(name);
         }
     }
-    format!("{}: {}.", t(lang, intro), names.join(", "))
+    format!("{}: {}.", t(lang, Text::InvalidFields), names.join(", "))
 }
 
 #[cfg(test)]
@@ -569,7 +548,6 @@ mod tests {
                     Text::Declined,
                     Text::InvalidFields,
                     Text::ErrorMarket,
-                    Text::AddressFields,
                 ] {
                     assert_ne!(t(lang, text), t(Lang::En, text), "{lang:?} {text:?}");
                 }
@@ -588,11 +566,7 @@ mod tests {
         ];
         assert_eq!(
             invalid_fields(Lang::En, &fields),
-            "Please correct these details in Klarna’s form, then pay again: e-mail address, name, phone number, other details."
-        );
-        assert_eq!(
-            address_fields(Lang::En, &["billing_address.postal_code".to_owned()]),
-            "Please correct these details of your order, then reload this page: postal code."
+            "Please check these details: e-mail address, name, phone number, other details."
         );
         assert_eq!(
             field(Lang::De, "billing_address.postal_code"),

@@ -71,16 +71,20 @@ pub fn build() -> Result<Bundle> {
         None => false,
     };
     if let Some(terser) = setup::terser_path() {
-        let js = dir.join("klarna-widget.js");
-        let out = dir.join("klarna-widget.min.js");
-        step(
-            "terser (wasm-bindgen's JS glue)",
-            Command::new(&terser)
-                .arg(&js)
-                .args(["--module", "--compress", "--mangle", "--ecma", "2020", "-o"])
-                .arg(&out),
-        )?;
-        std::fs::rename(&out, &js).map_err(|e| format!("terser output: {e}"))?;
+        // wasm-bindgen's JS glue, and the boot script (whose comments are for us, not for
+        // every shopper's download).
+        for name in ["klarna-widget", "klarna-boot"] {
+            let js = dir.join(format!("{name}.js"));
+            let out = dir.join(format!("{name}.min.js"));
+            step(
+                "terser (the widget's JavaScript)",
+                Command::new(&terser)
+                    .arg(&js)
+                    .args(["--module", "--compress", "--mangle", "--ecma", "2020", "-o"])
+                    .arg(&out),
+            )?;
+            std::fs::rename(&out, &js).map_err(|e| format!("terser output: {e}"))?;
+        }
     }
     Ok(Bundle { dir, optimized })
 }
