@@ -242,7 +242,10 @@ impl Ctx {
             events::dispatch(
                 &self.host,
                 events::CLOSED,
-                &[("by", Val::Str("dialog")), ("category", Val::Str(&category))],
+                &[
+                    ("by", Val::Str("dialog")),
+                    ("category", Val::Str(&category)),
+                ],
             );
         }
     }
@@ -252,8 +255,7 @@ impl Ctx {
         if let WidgetError::Gateway { fields, .. } = error
             && fields.iter().any(|f| is_address(f))
         {
-            self.notice
-                .set(Some(invalid_fields(self.lang(), fields)));
+            self.notice.set(Some(invalid_fields(self.lang(), fields)));
         }
         self.phase.set(Phase::Failed(text));
         events::dispatch(

@@ -544,11 +544,7 @@ mod tests {
         for lang in all {
             assert!(!t(lang, Text::Pay).is_empty());
             if lang != Lang::En {
-                for text in [
-                    Text::Declined,
-                    Text::InvalidFields,
-                    Text::ErrorMarket,
-                ] {
+                for text in [Text::Declined, Text::InvalidFields, Text::ErrorMarket] {
                     assert_ne!(t(lang, text), t(Lang::En, text), "{lang:?} {text:?}");
                 }
             }

@@ -360,7 +360,11 @@ async fn wrong_details_first(client: &fantoccini::Client, pay: &str, label: &str
         "[{label}] {said}"
     );
     assert_eq!(
-        js(client, "return window.__invalid.map((d) => d.fields.join(','))").await,
+        js(
+            client,
+            "return window.__invalid.map((d) => d.fields.join(','))"
+        )
+        .await,
         json!(["billing_address.email,billing_address.phone"]),
         "[{label}]"
     );

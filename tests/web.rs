@@ -408,7 +408,8 @@ async fn invalid_fields_are_named_in_words_and_the_form_stays() {
     assert_eq!(js_number("return __gw.authorize"), 0.0);
     // The host hears it, with the fields and the words, so that it gives its form back.
     assert_eq!(reported.borrow().len(), 1);
-    let detail = &reported.borrow()[0];
+    let detail = reported.borrow()[0].clone();
+    let detail = &detail;
     assert_eq!(
         js_sys::Array::from(&get(detail, "fields"))
             .iter()
@@ -545,9 +546,11 @@ async fn an_order_klarna_cannot_take_says_why_and_offers_no_retry_that_cannot_wo
     fakes();
     // A SEK cart billed to a US address: Klarna takes USD there. Trying again cannot help;
     // another payment method or billing address can.
-    js(r#"__gw.sessionStatus = 422; __gw.sessionError = { code: "order_not_payable",
+    js(
+        r#"__gw.sessionStatus = 422; __gw.sessionError = { code: "order_not_payable",
         message: "the order cannot be paid with Klarna: purchase_currency: Klarna takes USD in US, not SEK",
-        fields: ["purchase_currency"] };"#);
+        fields: ["purchase_currency"] };"#,
+    );
     let el = element("https://sdk.test/not-payable.js", &[]);
     let errors = record(&el, "klarna:error");
     mount(&el);
@@ -565,12 +568,18 @@ async fn an_order_klarna_cannot_take_says_why_and_offers_no_retry_that_cannot_wo
     unmount(&el);
 
     // An address Klarna would refuse: the details are named, still no retry.
-    js(r#"__gw.sessionError = { code: "order_not_payable", message: "…",
-        fields: ["billing_address.postal_code", "billing_address.phone"] };"#);
+    js(
+        r#"__gw.sessionError = { code: "order_not_payable", message: "…",
+        fields: ["billing_address.postal_code", "billing_address.phone"] };"#,
+    );
     let el = element("https://sdk.test/not-payable-address.js", &[]);
     mount(&el);
     wait_phase(&el, "failed").await;
-    assert!(text(&el).contains("cannot be paid with Klarna"), "{}", text(&el));
+    assert!(
+        text(&el).contains("cannot be paid with Klarna"),
+        "{}",
+        text(&el)
+    );
     assert_eq!(
         find(&el, ".kw-notice").text_content().as_deref(),
         Some("Please check these details: postal code, phone number.")
@@ -747,9 +756,11 @@ async fn closing_klarna_or_an_expired_approval_is_reported_and_the_form_stays_us
     );
     assert_eq!(js_number("return __gw.authorize"), 0.0);
     // Approved, but Klarna forgot the approval before the gateway placed the order.
-    js(r#"__kp.result = { approved: true, show_form: true, authorization_token: "tok-old" };
+    js(
+        r#"__kp.result = { approved: true, show_form: true, authorization_token: "tok-old" };
         __gw.authorizeStatus = 410;
-        __gw.authorizeBody = { code: "authorization_expired", message: "Klarna no longer knows this authorization" };"#);
+        __gw.authorizeBody = { code: "authorization_expired", message: "Klarna no longer knows this authorization" };"#,
+    );
     click(&el, ".kw-pay");
     wait_until("klarna:expired", || expired.borrow().len() == 1).await;
     assert_eq!(phase(&el), "ready");
@@ -818,9 +829,17 @@ async fn a_host_button_opens_the_modal_whose_own_button_pays_and_closing_it_is_r
     assert!(handle.pay(), "the host's button opens the dialog");
     wait_until("open", || !backdrop.has_attribute("data-closed")).await;
     assert_eq!(visibility(), "visible");
-    assert_eq!(js_number("return __kp.authorize"), 0.0, "opening pays nothing");
+    assert_eq!(
+        js_number("return __kp.authorize"),
+        0.0,
+        "opening pays nothing"
+    );
     let dialog = find(&backdrop, ".kw-dialog");
-    assert_eq!(count(&dialog, ".kw-pay"), 1, "the dialog has its own pay button");
+    assert_eq!(
+        count(&dialog, ".kw-pay"),
+        1,
+        "the dialog has its own pay button"
+    );
     // The shopper closes it: the host hears it and gets its form back.
     click(&dialog, ".kw-close");
     wait_until("klarna:closed", || closed.borrow().len() == 1).await;

@@ -356,7 +356,10 @@ async fn an_order_klarna_cannot_take_names_its_fields_and_stores_nothing() {
             s.db
         );
         assert_eq!(s.gw().db.session_count().await.expect("count"), 0);
-        assert!(s.sandbox.state().sessions.is_empty(), "Klarna was not asked");
+        assert!(
+            s.sandbox.state().sessions.is_empty(),
+            "Klarna was not asked"
+        );
         s.shutdown().await;
         db.cleanup().await;
     }
