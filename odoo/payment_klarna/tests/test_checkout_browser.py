@@ -4,6 +4,7 @@ import logging
 import os
 import resource
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -420,9 +421,42 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         tx = self._pay('inline', 375)
         self._capture_all_then_refund(tx)
 
+    def _a_parked_update_is_replayed_from_the_provider_form(self):
+        """ An update that used every attempt (Odoo down for more than a day) waits in the
+        gateway's review queue: the provider form lists it and *Replay* sends it again —
+        through the real gateway's signed admin API. Getting there for real takes the
+        34-hour retry schedule, so the test parks the gateway's last update itself. """
+        gateway_db = sqlite3.connect(Path(self.workdir) / 'gateway.db', timeout=10)
+        self.addCleanup(gateway_db.close)
+        with gateway_db:
+            (job_id,) = gateway_db.execute(
+                "SELECT id FROM jobs WHERE kind = 'odoo_sync' AND state = 'done' "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            gateway_db.execute(
+                "UPDATE jobs SET state = 'review', attempts = 10, last_error = ? WHERE id = ?",
+                ("Odoo answered 502 Bad Gateway", job_id),
+            )
+        review = self.env['payment.klarna.review']
+        with self.registry.test_lock:
+            action = self.provider.action_klarna_review_queue()
+        review = review.browse(action['res_id'])
+        self.assertEqual(review.line_ids.mapped('job_id'), [job_id])
+        self.assertIn("refunded", review.line_ids.summary)
+        self.assertEqual(review.line_ids.last_error, "Odoo answered 502 Bad Gateway")
+        with self.registry.test_lock:
+            action = review.line_ids.action_replay()
+        self.assertFalse(review.browse(action['res_id']).line_ids, "out of the review queue")
+
+        def done():
+            (state,) = gateway_db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return state == 'done'
+        self._settled(done, "the replayed update")
+
     def test_inline_wrong_details_then_paid_then_captured_and_refunded_at_desktop_width(self):
         tx = self._pay('inline', 1280)
         self._capture_then_refund_from_the_capture(tx)
+        self._a_parked_update_is_replayed_from_the_provider_form()
 
     def test_modal_wrong_details_then_paid_at_phone_width(self):
         self._pay('modal', 375)
