@@ -21,9 +21,18 @@ use crate::state::Sandbox;
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
-        .route("/_sandbox/odoo/transactions/{id}/capture", post(capture))
-        .route("/_sandbox/odoo/transactions/{id}/refund", post(refund))
-        .route("/_sandbox/odoo/transactions/{id}/void", post(void))
+        .route(
+            "/_sandbox/odoo/transactions/{id}/capture",
+            post(|s, p, b| button(s, p, b, Button::Capture)),
+        )
+        .route(
+            "/_sandbox/odoo/transactions/{id}/refund",
+            post(|s, p, b| button(s, p, b, Button::Refund)),
+        )
+        .route(
+            "/_sandbox/odoo/transactions/{id}/void",
+            post(|s, p, b| button(s, p, b, Button::Void)),
+        )
         .route(
             "/_sandbox/odoo/transactions/{id}/refund-wizard",
             get(refund_wizard),
@@ -60,36 +69,18 @@ fn refused(status: StatusCode, message: impl Into<String>) -> Answer {
     (status, Json(json!({"error": message.into()})))
 }
 
-async fn capture(
+/// One of the buttons; a void takes no amount (any given is ignored, as Odoo's Void has none).
+async fn button(
     State(sandbox): State<Arc<Sandbox>>,
     Path(id): Path<i64>,
     body: Option<Json<Amount>>,
+    which: Button,
 ) -> Answer {
-    press(
-        &sandbox,
-        id,
-        Button::Capture,
-        body.map(|b| b.0).unwrap_or_default(),
-    )
-    .await
-}
-
-async fn refund(
-    State(sandbox): State<Arc<Sandbox>>,
-    Path(id): Path<i64>,
-    body: Option<Json<Amount>>,
-) -> Answer {
-    press(
-        &sandbox,
-        id,
-        Button::Refund,
-        body.map(|b| b.0).unwrap_or_default(),
-    )
-    .await
-}
-
-async fn void(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<i64>) -> Answer {
-    press(&sandbox, id, Button::Void, Amount::default()).await
+    let amount = match which {
+        Button::Void => Amount::default(),
+        _ => body.map(|b| b.0).unwrap_or_default(),
+    };
+    press(&sandbox, id, which, amount).await
 }
 
 /// A button: Odoo's draft, the addon's signed call, the draft named after the gateway's
