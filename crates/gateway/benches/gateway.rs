@@ -75,6 +75,7 @@ fn main() {
             let sandbox_url = format!("http://{addr}");
             let mut config = Config::sandbox(&url, dir.path(), &sandbox_url);
             config.session_reuse = false;
+            config.frontdoor.widget_per_second = 1_000_000;
             config.reconcile_interval = Duration::ZERO;
             config.worker_poll = Duration::from_millis(50);
             let secrets = InitialSecrets {

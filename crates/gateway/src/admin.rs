@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::db::now_ms;
 use crate::error::{ApiJson, GatewayError};
+use crate::frontdoor::{ClientIp, Door};
 use crate::manage::{self, Command};
 use crate::secrets::{ADMIN_TOKEN, ODOO_SHARED_SECRET};
 use crate::state::Gateway;
@@ -81,7 +82,15 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or(GatewayError::Unauthorized)?;
+            .ok_or(GatewayError::Unauthorized)
+            .inspect_err(|_| {
+                gw.frontdoor.reject(
+                    Door::Admin,
+                    client_ip(&parts.extensions),
+                    "admin_token_missing",
+                    None,
+                );
+            })?;
         // No token configured means no admin API, never an open one.
         let expected = gw
             .secrets
@@ -91,9 +100,22 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
             Ok(Self)
         } else {
             tracing::warn!(security = true, "admin API: wrong token");
+            gw.frontdoor.reject(
+                Door::Admin,
+                client_ip(&parts.extensions),
+                "admin_token",
+                None,
+            );
             Err(GatewayError::Unauthorized)
         }
     }
+}
+
+/// The caller's address as the admin door saw it.
+fn client_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    extensions
+        .get::<ClientIp>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0)
 }
 
 /// Marks a request whose signature by Odoo's shared secret was checked.
@@ -116,11 +138,14 @@ pub async fn odoo_signed(
     else {
         return next.run(request).await;
     };
+    let ip = client_ip(request.extensions());
     let refused = |reason: &'static str| {
         tracing::warn!(
             security = true,
             "admin API: Odoo signature refused: {reason}"
         );
+        gw.frontdoor
+            .reject(Door::Admin, ip, "admin_signature", None);
         GatewayError::SignatureRefused(reason).into_response()
     };
     let Some(timestamp) = request
@@ -367,7 +392,8 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, GatewayError
     } else {
         &body[..]
     };
-    serde_json::from_slice(text).map_err(|e| GatewayError::invalid("body", e.to_string()))
+    serde_json::from_slice(text)
+        .map_err(|e| GatewayError::invalid("body", crate::json_error::describe(&e)))
 }
 
 /// `POST /admin/payments/{key}/<path>`: the body becomes a [`Command`] through `make`.
@@ -432,7 +458,8 @@ fn with_kind(body: &Bytes, kind: &str) -> Result<Command, GatewayError> {
     } else {
         return Err(GatewayError::invalid("body", "must be a JSON object"));
     }
-    serde_json::from_value(value).map_err(|e| GatewayError::invalid("body", e.to_string()))
+    serde_json::from_value(value)
+        .map_err(|e| GatewayError::invalid("body", crate::json_error::describe(&e)))
 }
 
 async fn payment(

@@ -59,6 +59,13 @@ pub struct Config {
     /// Webhooks older than this are refused (Klarna retries for about 21 hours).
     pub webhook_horizon: Duration,
     pub frontdoor: crate::frontdoor::FrontDoorConfig,
+    /// Timeouts and the connection cap of the public listener (widget, webhooks, admin).
+    pub listener: crate::listener::ListenerLimits,
+    /// The same for the metrics listener, which serves one scraper.
+    pub metrics_listener: crate::listener::ListenerLimits,
+    /// Requests in flight at once on each of the widget, webhook and admin routes; one
+    /// more is answered 503 `overloaded` at once rather than queued.
+    pub max_in_flight: usize,
     /// How often the sealed secrets are re-read (changes by the CLI or other instances).
     pub secrets_refresh: Duration,
     /// An order still being placed after this long was lost by a crashed authorize; a
@@ -96,6 +103,9 @@ impl Config {
             public_url: None,
             webhook_horizon: crate::webhook_verify::DEFAULT_HORIZON,
             frontdoor: crate::frontdoor::FrontDoorConfig::default(),
+            listener: crate::listener::ListenerLimits::default(),
+            metrics_listener: crate::listener::ListenerLimits::METRICS,
+            max_in_flight: 128,
             secrets_refresh: Duration::from_secs(10),
             placing_grace: Duration::from_secs(120),
         }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use klarna_types::mapping::MappingError;
 use klarna_types::payment::Refusal;
 use serde::de::DeserializeOwned;
 
+use crate::json_error;
 use crate::odoo::OdooError;
 use crate::webhook_verify::Rejection;
 
@@ -84,6 +85,10 @@ pub enum GatewayError {
     AddressNotAllowed,
     #[error("this address is blocked after repeated verification failures")]
     Blocked,
+    #[error("the gateway is at its limit of connections or requests in flight; try again shortly")]
+    Overloaded,
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    BodyTimeout(Duration),
     #[error("Klarna: {0}")]
     Klarna(#[from] ClientError),
     #[error("Odoo: {0}")]
@@ -151,6 +156,8 @@ impl GatewayError {
             Self::OriginNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed),
             Self::AddressNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             Self::Blocked => (StatusCode::FORBIDDEN, ErrorCode::Blocked),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Overloaded),
+            Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, ErrorCode::BodyTimeout),
             Self::Klarna(e) if e.is_retryable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::KlarnaUnavailable,
@@ -286,20 +293,36 @@ where
     type Rejection = GatewayError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(json_rejection(&rejection)),
+        let content_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if !crate::webhook_verify::is_json(content_type) {
+            return Err(GatewayError::invalid(
+                "content-type",
+                "must be application/json",
+            ));
         }
-    }
-}
-
-fn json_rejection(rejection: &JsonRejection) -> GatewayError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            GatewayError::invalid("content-type", "must be application/json")
-        }
-        JsonRejection::JsonDataError(e) => GatewayError::invalid("body", e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => GatewayError::invalid("body", e.body_text()),
-        other => GatewayError::invalid("body", other.body_text()),
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| GatewayError::invalid("body", r.body_text()))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let reason = json_error::describe(e.inner());
+            // The path's last step of an unknown field is the sender's key: name its parent.
+            let mut steps: Vec<String> = e.path().iter().map(ToString::to_string).collect();
+            if reason.starts_with("unknown field") {
+                steps.pop();
+            }
+            let field = if steps.is_empty() {
+                "body".to_owned()
+            } else {
+                steps.join(".")
+            };
+            GatewayError::invalid(field, reason)
+        })?;
+        de.end()
+            .map_err(|e| GatewayError::invalid("body", json_error::describe(&e)))?;
+        Ok(Self(value))
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -22,7 +22,8 @@ use tower_http::trace::TraceLayer;
 use crate::error::{ApiJson, GatewayError};
 use crate::secrets::{KLARNA_PASSWORD, KLARNA_USERNAME};
 use crate::state::Gateway;
-use crate::{admin, checkout, frontdoor, metrics, webhook, webhook_verify};
+use crate::{admin, checkout, frontdoor, listener, metrics, webhook, webhook_verify};
+use tokio::sync::Semaphore;
 
 /// Widget requests are a few hundred bytes; anything much larger is not ours.
 const WIDGET_BODY_LIMIT: usize = 16 * 1024;
@@ -35,6 +36,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
+    // Each group of routes has its own cap, so a flood on one cannot starve the others.
+    let in_flight = || Arc::new(Semaphore::new(gateway.config.max_in_flight.max(1)));
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::POST])
@@ -44,6 +47,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/klarna/session", post(session))
         .route("/klarna/authorize", post(authorize))
         .layer(RequestBodyLimitLayer::new(WIDGET_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight(),
+            listener::in_flight,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             gateway.frontdoor.clone(),
             frontdoor::widget_guard,
@@ -61,6 +68,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             webhook_verify::BODY_LIMIT,
         ))
         .layer(axum::middleware::from_fn_with_state(
+            in_flight(),
+            listener::in_flight,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             gateway.frontdoor.clone(),
             frontdoor::webhook_guard,
         ));
@@ -69,7 +80,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             gateway.clone(),
             admin::odoo_signed,
         ))
-        .layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT));
+        .layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight(),
+            listener::in_flight,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.frontdoor.clone(),
+            frontdoor::admin_guard,
+        ));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(widget)
@@ -78,14 +97,20 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route_layer(axum::middleware::from_fn(metrics::track))
-        .layer(
+        // A route layer, so the span is made after routing and names the route's template:
+        // the raw path of `/klarna/notification/{token}` holds a secret.
+        .route_layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let id = request
                     .headers()
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("", MatchedPath::as_str);
+                tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -6,8 +6,9 @@
 //! - Start-up: [`server`] runs the HTTP server and the [`worker`] over one [`state::Gateway`].
 //! - HTTP: [`http`] — the widget API, health, readiness, and the router; [`admin`] — the
 //!   admin API (bearer token or Odoo's signature); [`webhook`] — Klarna's webhooks and
-//!   classic callbacks; [`frontdoor`] — rate limits, allow-list, blocking, alerts;
-//!   [`metrics`] — Prometheus.
+//!   classic callbacks; [`frontdoor`] — rate limits, allow-list, blocking, alerts, with
+//!   [`client_addr`] — the client's address behind trusted proxies; [`listener`] — the
+//!   listeners' timeouts and connection caps; [`metrics`] — Prometheus.
 //! - Work: [`checkout`] — session for an Odoo order → order placed from an authorization;
 //!   [`manage`] — capture, refund, cancel, release, extend: durable and idempotent;
 //!   [`reconcile`] and [`event_apply`] — bringing a payment in line with Klarna;
@@ -18,10 +19,12 @@
 //!   [`odoo`] — reading orders from Odoo; [`mapping`] — this installation's mapping options.
 //! - Floor: [`state`] — the shared state; [`config`]; [`db`] and [`store`] — SQLite or
 //!   PostgreSQL, one module per table family; [`vault`] and [`secrets`] — secrets sealed at
-//!   rest; [`phone`] — E.164; [`error`] — the one error type and its one HTTP mapping.
+//!   rest; [`phone`] — E.164; [`error`] — the one error type and its one HTTP mapping;
+//!   [`json_error`] — JSON refusals that quote nothing of the body; [`logs`] — log lines.
 
 pub mod admin;
 pub mod checkout;
+pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -29,6 +32,9 @@ pub mod event_apply;
 pub mod frontdoor;
 pub mod http;
 pub mod jobs;
+pub mod json_error;
+pub mod listener;
+pub mod logs;
 pub mod manage;
 pub mod mapping;
 pub mod metrics;

@@ -154,19 +154,7 @@ const SANDBOX_SECRETS: [(&str, &str); 5] = [
 ];
 
 fn init_logs(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-        LogFormat::Text => builder.init(),
-    }
+    klarna_gateway::logs::init(format, std::io::stderr);
 }
 
 #[tokio::main]
@@ -431,6 +419,7 @@ async fn serve(config: Config, initial: InitialSecrets, sandbox: bool) -> Result
         .await
         .map_err(|e| GatewayError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let metrics_listen = config.metrics_listen;
+    let metrics_limits = config.metrics_listener;
     let gateway = open(config, initial, sandbox).await?;
     let running = klarna_gateway::start(listener, gateway.clone()).await?;
     tracing::info!("klarna-gateway on http://{}", running.addr);
@@ -442,7 +431,13 @@ async fn serve(config: Config, initial: InitialSecrets, sandbox: bool) -> Result
             tracing::info!("metrics on http://{addr}/metrics");
             let router = klarna_gateway::metrics::router(gateway.db.clone());
             Some(tokio::spawn(async move {
-                let _ = axum::serve(listener, router).await;
+                klarna_gateway::listener::serve(
+                    listener,
+                    router,
+                    metrics_limits,
+                    std::future::pending(),
+                )
+                .await;
             }))
         }
         None => None,

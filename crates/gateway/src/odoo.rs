@@ -426,6 +426,18 @@ impl OdooClient {
     /// models (products, attribute values, rewards, taxes, partners' states) is joined in
     /// as typed values.
     pub async fn read_order(&self, reference: &str) -> Result<Option<OrderDocument>, OdooError> {
+        self.read_order_if(reference, |_| true).await
+    }
+
+    /// [`Self::read_order`], when `admit` accepts the order record itself — checked on the
+    /// first read, before the ten or so that complete the document: a caller who may not
+    /// see the order (a wrong access token) costs one Odoo call, as an unknown order does,
+    /// and cannot tell the two apart by the time the answer takes.
+    pub async fn read_order_if(
+        &self,
+        reference: &str,
+        admit: impl FnOnce(&SaleOrder) -> bool,
+    ) -> Result<Option<OrderDocument>, OdooError> {
         let found = self
             .execute_kw(
                 "sale.order",
@@ -438,6 +450,9 @@ impl OdooClient {
             return Ok(None);
         };
         let order: SaleOrder = decode("sale.order", order)?;
+        if !admit(&order) {
+            return Ok(None);
+        }
         let line_ids: BTreeSet<i64> = order.order_line.iter().copied().collect();
         let line_fields = self.existing("sale.order.line", LINE_FIELDS).await?;
         // The raw rows still name what the typed line does not hold (reward, unit,

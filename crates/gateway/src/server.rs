@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::state::{Gateway, InitialSecrets};
-use crate::{http, manage, worker};
+use crate::{http, listener, manage, worker};
 
 /// A running gateway: its HTTP server and its worker, stopped together.
 pub struct Running {
@@ -46,15 +46,8 @@ pub async fn start(listener: TcpListener, gateway: Arc<Gateway>) -> Result<Runni
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(
-                listener,
-                http::router(gateway).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-            {
-                tracing::error!("gateway server: {e}");
-            }
+            let limits = gateway.config.listener;
+            listener::serve(listener, http::router(gateway), limits, shutdown).await;
         })
     };
     tasks.push(server);

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use ipnet::IpNet;
+use klarna_gateway::client_addr::{ForwardedHeader, TrustedProxies};
 use klarna_gateway::config::{LogFormat, SANDBOX_URL};
 use klarna_gateway::{Config, GatewayError, InitialSecrets};
 use serde::{Deserialize, Serialize};
@@ -103,9 +105,41 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub webhook_allow_cidrs: Vec<String>,
-    /// Take the client address from X-Forwarded-For (only behind a proxy you trust).
-    #[arg(long, global = true, env = "GATEWAY_TRUST_FORWARDED_FOR")]
-    pub trust_forwarded_for: bool,
+    /// A reverse proxy in front of the gateway (CIDR or address); repeatable. From such a
+    /// peer the client is the right-most forwarding-header entry that is not one of these
+    /// (nginx's `real_ip_recursive`) [default: none — the socket's peer is the client].
+    #[arg(
+        long = "trusted-proxies",
+        global = true,
+        env = "GATEWAY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies name the client in [default: x-forwarded-for].
+    #[arg(long, global = true, env = "GATEWAY_FORWARDED_HEADER", value_enum)]
+    pub forwarded_header: Option<ForwardedHeader>,
+    /// Admin API requests per second and address [default: 50].
+    #[arg(long, global = true, env = "GATEWAY_ADMIN_RATE")]
+    pub admin_rate_per_second: Option<u32>,
+    /// Addresses (IPv6: /64 networks) whose rate limits and failures are remembered at
+    /// once; the least recently seen are forgotten first [default: 100000].
+    #[arg(long, global = true, env = "GATEWAY_MAX_TRACKED_ADDRESSES")]
+    pub max_tracked_addresses: Option<usize>,
+    /// Seconds a client has to send a request's head — and the longest a kept-alive
+    /// connection may sit idle [default: 10].
+    #[arg(long, global = true, env = "GATEWAY_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body once its head is in [default: 15].
+    #[arg(long, global = true, env = "GATEWAY_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Connections open at once on the public listener; more are answered 503 and closed
+    /// [default: 512].
+    #[arg(long, global = true, env = "GATEWAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests in flight at once on each of the widget, webhook and admin routes; more
+    /// are answered 503 [default: 128].
+    #[arg(long, global = true, env = "GATEWAY_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
     /// Widget API requests per second and address [default: 20].
     #[arg(long, global = true, env = "GATEWAY_WIDGET_RATE")]
     pub widget_rate_per_second: Option<u32>,
@@ -280,15 +314,30 @@ impl Settings {
         door.webhook_allow = s
             .webhook_allow_cidrs
             .iter()
-            .map(|c| {
-                c.parse().map_err(|_| {
-                    GatewayError::Config(format!(
-                        "webhook_allow_cidrs: {c:?} is not a network like 192.0.2.0/24"
-                    ))
-                })
-            })
+            .map(|c| parse_network("webhook_allow_cidrs", c))
             .collect::<Result<_, _>>()?;
-        door.trust_forwarded_for = s.trust_forwarded_for;
+        door.trusted_proxies = TrustedProxies {
+            networks: s
+                .trusted_proxies
+                .iter()
+                .map(|c| parse_network("trusted_proxies", c))
+                .collect::<Result<_, _>>()?,
+            header: s.forwarded_header.unwrap_or_default(),
+        };
+        door.admin_per_second = s.admin_rate_per_second.unwrap_or(door.admin_per_second);
+        door.max_tracked_addresses = s
+            .max_tracked_addresses
+            .unwrap_or(door.max_tracked_addresses);
+        let limits = &mut config.listener;
+        limits.header_timeout = s
+            .header_timeout_secs
+            .map_or(limits.header_timeout, Duration::from_secs);
+        limits.body_timeout = s
+            .body_timeout_secs
+            .map_or(limits.body_timeout, Duration::from_secs);
+        limits.max_connections = s.max_connections.unwrap_or(limits.max_connections);
+        config.max_in_flight = s.max_in_flight.unwrap_or(config.max_in_flight);
+        let door = &mut config.frontdoor;
         door.widget_per_second = s.widget_rate_per_second.unwrap_or(door.widget_per_second);
         door.webhook_per_second = s.webhook_rate_per_second.unwrap_or(door.webhook_per_second);
         door.block_after = s.block_after_failures.unwrap_or(door.block_after);
@@ -297,6 +346,18 @@ impl Settings {
         door.alert_url = s.alert_url;
         Ok((config, s.secrets.into_initial()?, sandbox))
     }
+}
+
+/// A network like `192.0.2.0/24`, or one address (a /32 or /128).
+fn parse_network(setting: &str, text: &str) -> Result<IpNet, GatewayError> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            GatewayError::Config(format!(
+                "{setting}: {text:?} is not a network like 192.0.2.0/24 or an address"
+            ))
+        })
 }
 
 impl SecretSettings {
@@ -389,7 +450,14 @@ log_format = "text"
 public_url = "https://gateway.example"
 webhook_horizon_hours = 2
 webhook_allow_cidrs = ["192.0.2.0/24"]
-trust_forwarded_for = true
+trusted_proxies = ["10.0.0.0/8", "2001:db8::7"]
+forwarded_header = "forwarded"
+admin_rate_per_second = 4
+max_tracked_addresses = 11
+header_timeout_secs = 12
+body_timeout_secs = 13
+max_connections = 14
+max_in_flight = 15
 widget_rate_per_second = 5
 webhook_rate_per_second = 6
 block_after_failures = 7
@@ -436,12 +504,37 @@ job_lease_secs = 10
         assert_eq!(c.job_lease, Duration::from_secs(10));
         let door = &c.frontdoor;
         assert_eq!(door.webhook_allow.len(), 1);
-        assert!(door.trust_forwarded_for);
+        assert_eq!(
+            door.trusted_proxies.networks,
+            [
+                "10.0.0.0/8".parse::<IpNet>().expect("net"),
+                "2001:db8::7/128".parse().expect("net")
+            ]
+        );
+        assert_eq!(door.trusted_proxies.header, ForwardedHeader::Forwarded);
+        assert_eq!(door.admin_per_second, 4);
+        assert_eq!(door.max_tracked_addresses, 11);
+        assert_eq!(c.listener.header_timeout, Duration::from_secs(12));
+        assert_eq!(c.listener.body_timeout, Duration::from_secs(13));
+        assert_eq!(c.listener.max_connections, 14);
+        assert_eq!(c.max_in_flight, 15);
         assert_eq!((door.widget_per_second, door.webhook_per_second), (5, 6));
         assert_eq!(door.block_after, 7);
         assert_eq!(door.block_for, Duration::from_secs(8));
         assert_eq!(door.alert_threshold, 9);
         assert_eq!(door.alert_url.as_deref(), Some("https://alerts.example"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_that_is_not_a_network_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = Settings {
+            data_dir: Some(dir.path().to_path_buf()),
+            trusted_proxies: vec!["10.0.0.0/33".into()],
+            ..Settings::default()
+        };
+        let e = settings.resolve().err().expect("refused").to_string();
+        assert!(e.contains("trusted_proxies: \"10.0.0.0/33\""), "{e}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use crate::db::now_ms;
 use crate::error::GatewayError;
-use crate::frontdoor::ClientIp;
+use crate::frontdoor::{ClientIp, Door};
 use crate::jobs::{self, Job};
 use crate::secrets::CLASSIC_TOKEN;
 use crate::signing_keys;
@@ -109,7 +109,7 @@ pub async fn signed(
         Ok(((event, key_id), body)) => accept(&gw, &event, "signed", Some(&key_id), &body).await,
         Err((rejection, key_id)) => {
             gw.frontdoor
-                .reject(ip, rejection.reason(), key_id.as_deref());
+                .reject(Door::Webhook, ip, rejection.reason(), key_id.as_deref());
             rejection.into_response()
         }
     }
@@ -170,16 +170,26 @@ async fn unsigned(
         Err(Rejection::ContentType)
     } else {
         let now = now_ms();
-        limited(body).and_then(|body| {
-            let e = parse(&body, now)?;
-            within_horizon(e.occurred_at, now, gw.config.webhook_horizon)?;
-            Ok((e, body))
-        })
+        match limited(body).and_then(|body| Ok((parse(&body, now)?, body))) {
+            Ok((e, body)) => {
+                // A notification without a time of its own is dated by its first receipt
+                // (its id is its bytes' hash), so the same body sent again a day later
+                // is as stale as a signed event of that age.
+                let first_seen = match gw.db.event(&e.event_id).await {
+                    Ok(stored) => stored.map(|s| s.received_at),
+                    Err(err) => return err.into_response(),
+                };
+                let at = e.occurred_at.min(first_seen.unwrap_or(i64::MAX));
+                within_horizon(at, now, gw.config.webhook_horizon).map(|()| (e, body))
+            }
+            Err(r) => Err(r),
+        }
     };
     match checked {
         Ok((event, body)) => accept(gw, &event, "classic", None, &body).await,
         Err(rejection) => {
-            gw.frontdoor.reject(ip, rejection.reason(), None);
+            gw.frontdoor
+                .reject(Door::Webhook, ip, rejection.reason(), None);
             rejection.into_response()
         }
     }

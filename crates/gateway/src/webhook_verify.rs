@@ -213,7 +213,8 @@ fn field<'a>(v: &'a Value, path: &str) -> Result<&'a str, Rejection> {
 }
 
 fn json(body: &[u8]) -> Result<Value, Rejection> {
-    serde_json::from_slice(body).map_err(|e| Rejection::MalformedJson(e.to_string()))
+    serde_json::from_slice(body)
+        .map_err(|e| Rejection::MalformedJson(crate::json_error::describe(&e)))
 }
 
 /// The id of a notification that carries none: its bytes' hash, so a redelivery is known.
@@ -258,9 +259,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, Rejection> {
     }
     let event_type = field(&v, "metadata.event_type")?;
     let kind = kind_of(event_type).ok_or_else(|| {
-        Rejection::WrongShape(format!(
-            "metadata.event_type {event_type:?} is not an event the gateway knows"
-        ))
+        Rejection::WrongShape("metadata.event_type is not an event the gateway knows".into())
     })?;
     if matches!(
         kind,
@@ -269,9 +268,10 @@ pub fn parse_event(body: &[u8]) -> Result<Event, Rejection> {
             | Kind::FraudStopped
             | Kind::AuthorizationCallback
     ) {
-        return Err(Rejection::WrongShape(format!(
-            "{event_type} comes as a classic notification, not a signed webhook"
-        )));
+        return Err(Rejection::WrongShape(
+            "metadata.event_type is one that comes as a classic notification, not a signed webhook"
+                .into(),
+        ));
     }
     let event_id = id_field(&v, "metadata.event_id")?;
     let occurred_at = timestamp(field(&v, "metadata.occurred_at")?, "metadata.occurred_at")?;
@@ -293,9 +293,7 @@ pub fn parse_classic(body: &[u8], now_ms: i64) -> Result<Event, Rejection> {
     let kind = kind_of(event_type)
         .filter(|k| *k != Kind::AuthorizationCallback)
         .ok_or_else(|| {
-            Rejection::WrongShape(format!(
-                "event_type {event_type:?} is not a notification the gateway knows"
-            ))
+            Rejection::WrongShape("event_type is not a notification the gateway knows".into())
         })?;
     let order_id = id_field(&v, "order_id")?;
     let occurred_at = match v.get("occurred_at").and_then(Value::as_str) {

@@ -155,3 +155,55 @@ async fn personal_data_is_exported_erased_only_when_settled_and_purged_after_ret
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gdpr_export_and_erase_match_the_email_in_any_case_and_with_spaces() {
+    for db in databases().await {
+        let s = system(&db).await;
+        // Stored as the shopper typed it at checkout (the Swedish demo order's partner).
+        let order_id = s.paid(SE_ORDER, SE_TOKEN).await;
+        let asked = "  ANNA.Svensson@EXAMPLE.SE ";
+        let export = s.gw().db.gdpr_export(asked).await.expect("export");
+        assert_eq!(
+            export["sessions"].as_array().map(Vec::len),
+            Some(1),
+            "[{}] {export}",
+            s.db
+        );
+        assert_eq!(
+            export["payments"].as_array().map(Vec::len),
+            Some(1),
+            "[{}] {export}",
+            s.db
+        );
+        // The open payment is found the same way, so erasure is refused ...
+        let refused = s.gw().db.gdpr_erase(asked).await.expect_err("open payment");
+        assert!(refused.to_string().contains(SE_ORDER), "{refused}");
+        // ... until it is settled; then nothing of theirs is left under any spelling.
+        let (status, _) = s
+            .admin(&format!("/admin/payments/{order_id}/captures"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(s.gw().db.gdpr_erase(asked).await.expect("erase"), 1);
+        for spelling in ["anna.svensson@example.se", asked] {
+            let export = s.gw().db.gdpr_export(spelling).await.expect("export");
+            assert!(
+                export["sessions"].as_array().is_some_and(Vec::is_empty)
+                    && export["payments"].as_array().is_some_and(Vec::is_empty),
+                "[{}] {export}",
+                s.db
+            );
+        }
+        // Someone else's address that merely contains theirs is not touched.
+        assert_eq!(
+            s.gw()
+                .db
+                .gdpr_erase("svensson@example.se")
+                .await
+                .expect("erase"),
+            0
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}

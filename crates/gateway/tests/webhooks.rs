@@ -1115,3 +1115,124 @@ async fn a_capture_and_webhooks_about_it_at_once_record_one_capture() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn refusals_never_echo_the_body_and_classic_notifications_keep_the_horizon() {
+    const MARK: &str = "ECHO-7Q";
+    for db in databases().await {
+        let s = system_with(&db, SandboxConfig::default(), |c| {
+            c.frontdoor.block_after = 0;
+        })
+        .await;
+        s.settle().await;
+        let before = snapshot(&s).await;
+        let signed = |body: Vec<u8>| (signed_headers(KEY_ID, KEY_SECRET, &body), body);
+        let classic = format!("/klarna/notification/{CLASSIC_TOKEN}");
+        let json_only: Headers = vec![("content-type", "application/json".into())];
+        let mut answers = Vec::new();
+        for (path, (headers, body)) in [
+            (
+                "/klarna/webhook",
+                signed(
+                    serde_json::to_vec(&json!({
+                        "metadata": {"event_type": MARK, "event_id": "e-echo", "occurred_at": "2026-11-26T10:00:00Z"},
+                        "payload": {"order_id": "o-1"},
+                    }))
+                    .expect("json"),
+                ),
+            ),
+            ("/klarna/webhook", signed(format!("{{\"{MARK}\" 1}}").into_bytes())),
+            ("/klarna/webhook", signed(format!("[\"{MARK}\", ").into_bytes())),
+            (
+                classic.as_str(),
+                (
+                    json_only.clone(),
+                    serde_json::to_vec(&json!({"event_type": MARK, "order_id": "o-1"}))
+                        .expect("json"),
+                ),
+            ),
+            (
+                classic.as_str(),
+                (
+                    json_only.clone(),
+                    serde_json::to_vec(&json!({"event_type": "FRAUD_RISK_ACCEPTED", "order_id": {MARK: 1}}))
+                        .expect("json"),
+                ),
+            ),
+            (
+                "/klarna/session",
+                (
+                    json_only.clone(),
+                    serde_json::to_vec(&json!({"order_reference": [MARK], "access_token": "t"}))
+                        .expect("json"),
+                ),
+            ),
+            (
+                "/klarna/session",
+                (
+                    json_only.clone(),
+                    serde_json::to_vec(&json!({"order_reference": "S1", "access_token": "t", MARK: 1}))
+                        .expect("json"),
+                ),
+            ),
+            (
+                "/klarna/authorize",
+                (json_only.clone(), format!("{{\"session_id\": {MARK}}}").into_bytes()),
+            ),
+        ] {
+            let (status, answer) = raw(&s, path, &headers, body).await;
+            answers.push((path.to_owned(), status, answer));
+        }
+        let (status, answer) = s
+            .admin("/admin/payments/o-1/captures", &json!({"amount": MARK}))
+            .await;
+        answers.push(("captures".into(), status, answer));
+        for (path, status, answer) in &answers {
+            assert_eq!(
+                *status,
+                StatusCode::BAD_REQUEST,
+                "[{}] {path}: {answer}",
+                s.db
+            );
+            assert!(answer["code"].is_string(), "[{}] {path}: {answer}", s.db);
+            assert!(
+                !answer.to_string().contains(MARK),
+                "[{}] {path} echoes the body: {answer}",
+                s.db
+            );
+        }
+        assert_eq!(snapshot(&s).await, before, "[{}] nothing changed", s.db);
+
+        // A classic notification carries no time: it is dated by its first receipt, so the
+        // same bytes sent again after the horizon are as stale as a signed event would be.
+        let fraud = serde_json::to_vec(
+            &json!({"order_id": "o-horizon-1", "event_type": "FRAUD_RISK_ACCEPTED"}),
+        )
+        .expect("json");
+        let (status, answer) = raw(&s, &classic, &json_only, fraud.clone()).await;
+        assert_eq!(status, StatusCode::OK, "[{}] {answer}", s.db);
+        let (status, answer) = raw(&s, &classic, &json_only, fraud.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "[{}] a redelivery within the horizon: {answer}",
+            s.db
+        );
+        sqlx::query("UPDATE webhook_events SET received_at = received_at - $1 WHERE order_id = 'o-horizon-1'")
+            .bind(25 * 3600 * 1000_i64)
+            .execute(&s.gw().db.pool)
+            .await
+            .expect("age the event");
+        let stored = snapshot(&s).await;
+        let (status, answer) = raw(&s, &classic, &json_only, fraud).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("stale_event")),
+            "[{}] {answer}",
+            s.db
+        );
+        assert_eq!(snapshot(&s).await, stored, "[{}] nothing changed", s.db);
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}

@@ -406,3 +406,56 @@ async fn a_sek_cart_billed_to_the_us_is_not_payable_and_says_which_market_rule()
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_order_and_a_wrong_token_cost_odoo_the_same_one_read() {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    for db in databases().await {
+        let s = common::system_with(&db, klarna_sandbox::SandboxConfig::default(), |c| {
+            c.frontdoor.widget_per_second = 10_000;
+        })
+        .await;
+        // Warm up: the login and the field lists are read once per gateway.
+        let _ = s.session(ORDER, TOKEN).await;
+        let system = s;
+        let s = &system;
+        let calls = || s.sandbox.odoo_calls.load(Ordering::Relaxed);
+        let probe = |order: &'static str| async move {
+            let before = calls();
+            let started = Instant::now();
+            let (status, body) = s
+                .post(
+                    "/klarna/session",
+                    &json!({"order_reference": order, "access_token": "not-the-token"}),
+                )
+                .await;
+            let took = started.elapsed();
+            assert_eq!(status, StatusCode::NOT_FOUND, "[{}] {body}", s.db);
+            (calls() - before, took, body)
+        };
+        let (mut unknown, mut known) = (Vec::<Duration>::new(), Vec::<Duration>::new());
+        for _ in 0..15 {
+            let (u_calls, u_took, u_body) = probe("S99999").await;
+            let (k_calls, k_took, k_body) = probe(ORDER).await;
+            assert_eq!(u_body, k_body, "[{}] the same answer", s.db);
+            assert_eq!(
+                (u_calls, k_calls),
+                (1, 1),
+                "[{}] one Odoo read each, the token compared on it",
+                s.db
+            );
+            unknown.push(u_took);
+            known.push(k_took);
+        }
+        unknown.sort();
+        known.sort();
+        // Reported, not asserted: times on a shared machine are noise; the calls are not.
+        eprintln!(
+            "[{}] /klarna/session, wrong token, median of 15: unknown order {:?}, existing order {:?}",
+            s.db, unknown[7], known[7]
+        );
+        system.shutdown().await;
+        db.cleanup().await;
+    }
+}

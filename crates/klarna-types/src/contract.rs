@@ -192,6 +192,10 @@ error_codes! {
     Forbidden = "forbidden",
     /// The address is blocked after repeated verification failures.
     Blocked = "blocked",
+    /// Too many connections or requests in flight; try again shortly.
+    Overloaded = "overloaded",
+    /// The request's body did not arrive within the listener's body timeout.
+    BodyTimeout = "body_timeout",
     // Webhook refusals (`docs/webhooks.md`).
     TooLarge = "too_large",
     ContentType = "content_type",

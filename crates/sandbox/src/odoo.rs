@@ -95,6 +95,9 @@ fn dispatch(sandbox: &Sandbox, params: &Value) -> Result<Value, RpcError> {
             Ok(if ok { json!(UID) } else { json!(false) })
         }
         ("object", "execute_kw" | "execute") => {
+            sandbox
+                .odoo_calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let authorized = args.first().and_then(Value::as_str) == Some(cfg.odoo_db.as_str())
                 && args.get(1).and_then(Value::as_i64) == Some(UID)
                 && args.get(2).and_then(Value::as_str) == Some(cfg.odoo_password.as_str());

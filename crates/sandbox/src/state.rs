@@ -32,6 +32,8 @@ pub struct Sandbox {
     /// Shared with the fault layer, which needs nothing else of the sandbox.
     pub faults: Arc<Faults>,
     pub webhooks: Webhooks,
+    /// `execute_kw` calls the Odoo stand-in has answered: what a request costs Odoo.
+    pub odoo_calls: std::sync::atomic::AtomicU64,
     state: Mutex<Memory>,
 }
 
@@ -136,6 +138,7 @@ impl Sandbox {
             clock: Clock::default(),
             config,
             base_url,
+            odoo_calls: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(Memory::default()),
         }
     }

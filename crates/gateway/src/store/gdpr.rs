@@ -18,15 +18,19 @@ fn scrub(body: &str) -> String {
     v.to_string()
 }
 
+// A person is their e-mail address whatever its case and surrounding spaces: a shopper
+// types `Anna.Svensson@…` at one checkout and `anna.svensson@…` at the next, and a request
+// for their data must find both. (`lower` folds ASCII on SQLite, by locale on PostgreSQL.)
+
 impl Db {
     /// Everything we hold that names this e-mail address.
     pub async fn gdpr_export(&self, email: &str) -> Result<Value, GatewayError> {
-        let sessions = sqlx::query("SELECT id, order_reference, body, created_at FROM sessions WHERE customer_email = $1 ORDER BY created_at")
+        let sessions = sqlx::query("SELECT id, order_reference, body, created_at FROM sessions WHERE lower(trim(customer_email)) = lower(trim($1)) ORDER BY created_at")
             .bind(email)
             .fetch_all(&self.pool)
             .await?;
         let transactions = sqlx::query("SELECT id, order_reference, klarna_order_id, state, currency, authorized_amount, captured_amount,
-                    refunded_amount, created_at FROM transactions WHERE customer_email = $1 ORDER BY id")
+                    refunded_amount, created_at FROM transactions WHERE lower(trim(customer_email)) = lower(trim($1)) ORDER BY id")
         .bind(email)
         .fetch_all(&self.pool)
         .await?;
@@ -64,7 +68,7 @@ impl Db {
     /// move), which block erasure.
     pub async fn open_payments_of(&self, email: &str) -> Result<Vec<String>, GatewayError> {
         let rows = sqlx::query(
-            "SELECT order_reference FROM transactions WHERE customer_email = $1
+            "SELECT order_reference FROM transactions WHERE lower(trim(customer_email)) = lower(trim($1))
                AND (state IN ('placing', 'authorized', 'part_captured')
                     OR id IN (SELECT transaction_id FROM operations WHERE state = 'pending'))",
         )
@@ -114,8 +118,11 @@ impl Db {
                 open.join(", ")
             )));
         }
-        self.scrub_where("customer_email = $1", Value::String(email.to_owned()))
-            .await
+        self.scrub_where(
+            "lower(trim(customer_email)) = lower(trim($1))",
+            Value::String(email.to_owned()),
+        )
+        .await
     }
 
     /// The retention rule: personal data of sessions older than `cutoff_ms` whose payments
