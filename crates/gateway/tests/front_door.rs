@@ -357,7 +357,11 @@ async fn requests_over_the_in_flight_cap_are_refused_at_once_and_other_routes_st
     let (a, b, c) = tokio::join!(session(), session(), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let r = session().await.expect("third");
-        (r.status(), r.json::<Value>().await.unwrap_or(Value::Null), started.elapsed())
+        (
+            r.status(),
+            r.json::<Value>().await.unwrap_or(Value::Null),
+            started.elapsed(),
+        )
     });
     let (status, body, took) = c;
     assert_eq!(
@@ -365,7 +369,10 @@ async fn requests_over_the_in_flight_cap_are_refused_at_once_and_other_routes_st
         (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded")),
         "{body}"
     );
-    assert!(took < Duration::from_millis(1200), "refused at once, not queued: {took:?}");
+    assert!(
+        took < Duration::from_millis(1200),
+        "refused at once, not queued: {took:?}"
+    );
     // The admin routes have their own cap.
     let r = s
         .http
