@@ -6,10 +6,12 @@
 //! - `test`: fmt, clippy, every crate's tests, the browser tests, the end-to-end test
 //! - `bundle`: build the widget bundle only
 //! - `modgraph`: check that the gateway's and the sandbox's modules import no circle
+//! - `fuzz`: libFuzzer over the gateway's parsers (nightly, cargo-fuzz; not part of `test`)
 
 mod bench;
 mod bundle;
 mod demo;
+mod fuzz;
 mod modgraph;
 mod postgres;
 mod setup;
@@ -31,7 +33,10 @@ commands:
   addon    build the widget bundle into odoo/payment_klarna/static/src/widget
   modgraph check that no module of the gateway or the sandbox reaches itself again
            through its imports (also a step of `test`) [src-dir …]
-  bench    run the benchmarks: `bench mapping` (Odoo → Klarna mapping, criterion)"
+  bench    run the benchmarks: `bench mapping` (Odoo → Klarna mapping, criterion)
+  fuzz     libFuzzer (cargo-fuzz, nightly) over the gateway's parsers, each target from
+           its seeds in fuzz/seeds [signature_header|webhook_body|admin_signature|
+           session_request …] [--runs 10000000]; not part of `test`"
 }
 
 fn main() -> ExitCode {
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
         Some("addon") => bundle::build().and_then(|b| bundle::into_addon(&b)),
         Some("bench") => bench::run(&args[1..]),
         Some("modgraph") => modgraph::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{}", usage());
             return ExitCode::SUCCESS;

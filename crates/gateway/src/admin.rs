@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
@@ -130,14 +130,6 @@ pub async fn odoo_signed(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Some(signature) = request
-        .headers()
-        .get("x-klarna-gateway-signature")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-    else {
-        return next.run(request).await;
-    };
     let ip = client_ip(request.extensions());
     let refused = |reason: &'static str| {
         tracing::warn!(
@@ -148,34 +140,10 @@ pub async fn odoo_signed(
             .reject(Door::Admin, ip, "admin_signature", None);
         GatewayError::SignatureRefused(reason).into_response()
     };
-    let Some(timestamp) = request
-        .headers()
-        .get("x-klarna-gateway-timestamp")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-    else {
-        return refused("X-Klarna-Gateway-Timestamp is missing or not a whole number of seconds");
-    };
-    if !odoo_signature::fresh(now_ms() / 1000, timestamp) {
-        return refused("X-Klarna-Gateway-Timestamp is more than 300 s from the gateway's clock");
-    }
-    let (nonce, idempotency_key) = {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        (
-            header("x-klarna-gateway-nonce"),
-            header("idempotency-key").unwrap_or_default(),
-        )
-    };
-    let Some(nonce) = nonce.filter(|n| valid_nonce(n)) else {
-        return refused(
-            "X-Klarna-Gateway-Nonce is missing or not 16 to 64 letters, digits and dashes",
-        );
+    let signed = match parse_odoo_signature(request.headers(), now_ms() / 1000) {
+        Ok(Some(signed)) => signed,
+        Ok(None) => return next.run(request).await,
+        Err(reason) => return refused(reason),
     };
     let Some(secret) = gw.secrets.get(ODOO_SHARED_SECRET) else {
         return refused("the gateway has no Odoo shared secret");
@@ -184,24 +152,11 @@ pub async fn odoo_signed(
     let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
         return refused("the body could not be read (larger than 256 KiB?)");
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    let call = AdminCall {
-        timestamp,
-        nonce: &nonce,
-        method: parts.method.as_str(),
-        path: &path,
-        idempotency_key: &idempotency_key,
-        body: &bytes,
-    };
-    let expected = sign_admin(&secret, &call);
-    if expected.is_empty() || !odoo_signature::verify(&expected, signature.trim()) {
-        return refused("X-Klarna-Gateway-Signature does not match the request");
+    if let Err(reason) = signed.check(&secret, &parts.method, &parts.uri, &bytes) {
+        return refused(reason);
     }
     // Only a request signed right spends its nonce: nobody else can fill the table.
-    match gw.db.accept_nonce(&nonce, NONCE_KEEP_MS).await {
+    match gw.db.accept_nonce(&signed.nonce, NONCE_KEEP_MS).await {
         Ok(true) => {}
         Ok(false) => return refused("X-Klarna-Gateway-Nonce was used before: a replayed request"),
         Err(e) => return e.into_response(),
@@ -212,6 +167,80 @@ pub async fn odoo_signed(
         axum::body::Body::from(bytes),
     ))
     .await
+}
+
+/// What a call signed by the Odoo addon claims in its headers, checked as far as can be
+/// before its body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OdooSignature {
+    /// `X-Klarna-Gateway-Signature`, as sent.
+    pub signature: String,
+    /// `X-Klarna-Gateway-Timestamp`: unix seconds within the window of the clock given.
+    pub timestamp: i64,
+    /// `X-Klarna-Gateway-Nonce`: 16 to 64 letters, digits and dashes.
+    pub nonce: String,
+    /// `Idempotency-Key`; empty when the call has none.
+    pub idempotency_key: String,
+}
+
+/// The Odoo signature an admin request's headers carry, judged against `now_s` (unix
+/// seconds): `Ok(None)` when there is no `X-Klarna-Gateway-Signature` (the bearer token is
+/// then the way in), the reason for the refusal when the timestamp or nonce is wrong. A
+/// pure function of the headers and the clock, so that it can be fuzzed as the route runs it.
+pub fn parse_odoo_signature(
+    headers: &HeaderMap,
+    now_s: i64,
+) -> Result<Option<OdooSignature>, &'static str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(signature) = header("x-klarna-gateway-signature") else {
+        return Ok(None);
+    };
+    let Some(timestamp) =
+        header("x-klarna-gateway-timestamp").and_then(|v| v.trim().parse::<i64>().ok())
+    else {
+        return Err("X-Klarna-Gateway-Timestamp is missing or not a whole number of seconds");
+    };
+    if !odoo_signature::fresh(now_s, timestamp) {
+        return Err("X-Klarna-Gateway-Timestamp is more than 300 s from the gateway's clock");
+    }
+    let Some(nonce) = header("x-klarna-gateway-nonce").filter(|n| valid_nonce(n)) else {
+        return Err("X-Klarna-Gateway-Nonce is missing or not 16 to 64 letters, digits and dashes");
+    };
+    Ok(Some(OdooSignature {
+        signature: signature.to_owned(),
+        timestamp,
+        nonce: nonce.to_owned(),
+        idempotency_key: header("idempotency-key").unwrap_or_default().to_owned(),
+    }))
+}
+
+impl OdooSignature {
+    /// Whether the signature is the shared secret's over this call: its timestamp, nonce,
+    /// method, path with query, idempotency key and body (compared in constant time).
+    pub fn check(
+        &self,
+        secret: &str,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+    ) -> Result<(), &'static str> {
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| uri.path(), |p| p.as_str());
+        let call = AdminCall {
+            timestamp: self.timestamp,
+            nonce: &self.nonce,
+            method: method.as_str(),
+            path,
+            idempotency_key: &self.idempotency_key,
+            body,
+        };
+        let expected = sign_admin(secret, &call);
+        if expected.is_empty() || !odoo_signature::verify(&expected, self.signature.trim()) {
+            return Err("X-Klarna-Gateway-Signature does not match the request");
+        }
+        Ok(())
+    }
 }
 
 /// How long a nonce is remembered: longer than the span of timestamps the window lets
@@ -580,5 +609,108 @@ mod tests {
         ] {
             assert!(!valid_nonce(bad), "{bad:?}");
         }
+    }
+
+    const NOW: i64 = 1_700_000_000;
+    const NONCE: &str = "3f2b8c1e-0d4a-4c8e-9a61-2d7f6b9f0a01";
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, value.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn odoo_signature_headers_are_judged_before_the_body() {
+        // No signature: not an Odoo-signed call (the bearer token decides).
+        assert_eq!(parse_odoo_signature(&headers(&[]), NOW), Ok(None));
+        let ts = NOW.to_string();
+        let signed = parse_odoo_signature(
+            &headers(&[
+                ("x-klarna-gateway-signature", "ab"),
+                ("x-klarna-gateway-timestamp", &format!(" {ts} ")),
+                ("x-klarna-gateway-nonce", NONCE),
+                ("idempotency-key", "odoo-capture-P-S00042"),
+            ]),
+            NOW + 300,
+        )
+        .expect("accepted")
+        .expect("signed");
+        assert_eq!(
+            (
+                signed.timestamp,
+                signed.nonce.as_str(),
+                signed.idempotency_key.as_str()
+            ),
+            (NOW, NONCE, "odoo-capture-P-S00042")
+        );
+        let refused = |pairs: &[(&'static str, &str)]| {
+            parse_odoo_signature(&headers(pairs), NOW).expect_err("refused")
+        };
+        let sig = ("x-klarna-gateway-signature", "ab");
+        let nonce = ("x-klarna-gateway-nonce", NONCE);
+        assert!(refused(&[sig, nonce]).contains("Timestamp is missing"));
+        assert!(
+            refused(&[sig, nonce, ("x-klarna-gateway-timestamp", "1.5")]).contains("whole number")
+        );
+        let stale = (NOW - 301).to_string();
+        assert!(refused(&[sig, nonce, ("x-klarna-gateway-timestamp", &stale)]).contains("300 s"));
+        let extreme = i64::MIN.to_string();
+        assert!(refused(&[sig, nonce, ("x-klarna-gateway-timestamp", &extreme)]).contains("300 s"));
+        assert!(refused(&[sig, ("x-klarna-gateway-timestamp", &ts)]).contains("Nonce"));
+        assert!(
+            refused(&[
+                sig,
+                ("x-klarna-gateway-timestamp", &ts),
+                ("x-klarna-gateway-nonce", "short")
+            ])
+            .contains("Nonce")
+        );
+    }
+
+    #[test]
+    fn an_odoo_signature_covers_method_path_query_key_and_body() {
+        let uri: Uri = "/admin/payments/p1/captures?x=1".parse().expect("uri");
+        let call = |signature: String, idempotency_key: &str| OdooSignature {
+            signature,
+            timestamp: NOW,
+            nonce: NONCE.into(),
+            idempotency_key: idempotency_key.into(),
+        };
+        let good = sign_admin(
+            "secret",
+            &AdminCall {
+                timestamp: NOW,
+                nonce: NONCE,
+                method: "POST",
+                path: "/admin/payments/p1/captures?x=1",
+                idempotency_key: "k",
+                body: b"{}",
+            },
+        );
+        let signed = call(format!(" {good}\t"), "k");
+        assert_eq!(signed.check("secret", &Method::POST, &uri, b"{}"), Ok(()));
+        let mismatch = Err("X-Klarna-Gateway-Signature does not match the request");
+        assert_eq!(signed.check("other", &Method::POST, &uri, b"{}"), mismatch);
+        assert_eq!(signed.check("secret", &Method::PUT, &uri, b"{}"), mismatch);
+        let no_query: Uri = "/admin/payments/p1/captures".parse().expect("uri");
+        assert_eq!(
+            signed.check("secret", &Method::POST, &no_query, b"{}"),
+            mismatch
+        );
+        assert_eq!(
+            signed.check("secret", &Method::POST, &uri, b"{ }"),
+            mismatch
+        );
+        assert_eq!(
+            call(good.clone(), "").check("secret", &Method::POST, &uri, b"{}"),
+            mismatch
+        );
+        assert_eq!(
+            call(good.to_uppercase(), "k").check("secret", &Method::POST, &uri, b"{}"),
+            mismatch
+        );
     }
 }

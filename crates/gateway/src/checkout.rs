@@ -42,6 +42,13 @@ fn check_field(field: &str, value: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// What `/klarna/session` checks of a decoded request before it reads anything: both
+/// fields present, at most 255 bytes, no control characters.
+pub fn check_session_request(req: &SessionRequest) -> Result<(), GatewayError> {
+    check_field("order_reference", &req.order_reference)?;
+    check_field("access_token", &req.access_token)
+}
+
 /// Odoo's order, checked against the access token the browser holds, as a Klarna body.
 async fn odoo_body(
     gw: &Gateway,
@@ -71,8 +78,7 @@ pub async fn start_session(
     gw: &Gateway,
     req: SessionRequest,
 ) -> Result<SessionResponse, GatewayError> {
-    check_field("order_reference", &req.order_reference)?;
-    check_field("access_token", &req.access_token)?;
+    check_session_request(&req)?;
     let body = odoo_body(gw, &req.order_reference, Some(&req.access_token)).await?;
     let hash = body_hash(&body);
     let open = gw
@@ -349,5 +355,61 @@ pub async fn authorize(
             gw.db.release_claim(&session.id).await?;
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::decode_json;
+
+    fn parsed(body: &str) -> Result<SessionRequest, GatewayError> {
+        let req = decode_json::<SessionRequest>(body.as_bytes())?;
+        check_session_request(&req)?;
+        Ok(req)
+    }
+
+    fn field_at_fault(body: &str) -> String {
+        match parsed(body) {
+            Err(GatewayError::InvalidRequest { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn session_requests_are_decoded_and_checked_before_any_io() {
+        let req = parsed(r#"{"order_reference":"S00042","access_token":"tok-1"}"#).expect("valid");
+        assert_eq!(
+            (req.order_reference.as_str(), req.access_token.as_str()),
+            ("S00042", "tok-1")
+        );
+        assert_eq!(field_at_fault(r#"{"order_reference":"S1"}"#), "body");
+        assert_eq!(
+            field_at_fault(r#"{"order_reference":"S1","access_token":"t","amount":1}"#),
+            "body"
+        );
+        assert_eq!(
+            field_at_fault(r#"{"order_reference":7,"access_token":"t"}"#),
+            "order_reference"
+        );
+        assert_eq!(
+            field_at_fault(r#"{"order_reference":"S1","access_token":"t"} x"#),
+            "body"
+        );
+        assert_eq!(
+            field_at_fault(r#"{"order_reference":" ","access_token":"t"}"#),
+            "order_reference"
+        );
+        let long = "a".repeat(MAX_FIELD + 1);
+        assert_eq!(
+            field_at_fault(&format!(
+                r#"{{"order_reference":"S1","access_token":"{long}"}}"#
+            )),
+            "access_token"
+        );
+        assert_eq!(
+            field_at_fault(r#"{"order_reference":"S\u0000","access_token":"t"}"#),
+            "order_reference"
+        );
     }
 }

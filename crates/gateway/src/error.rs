@@ -306,23 +306,30 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| GatewayError::invalid("body", r.body_text()))?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let reason = json_error::describe(e.inner());
-            // The path's last step of an unknown field is the sender's key: name its parent.
-            let mut steps: Vec<String> = e.path().iter().map(ToString::to_string).collect();
-            if reason.starts_with("unknown field") {
-                steps.pop();
-            }
-            let field = if steps.is_empty() {
-                "body".to_owned()
-            } else {
-                steps.join(".")
-            };
-            GatewayError::invalid(field, reason)
-        })?;
-        de.end()
-            .map_err(|e| GatewayError::invalid("body", json_error::describe(&e)))?;
-        Ok(Self(value))
+        decode_json(&bytes).map(Self)
     }
+}
+
+/// A JSON body as [`ApiJson`] decodes it once it is read: one value of `T` and nothing
+/// after it, or the field at fault and why (quoting nothing of the body). A pure function
+/// of the bytes, so that it can be fuzzed as the routes run it.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let reason = json_error::describe(e.inner());
+        // The path's last step of an unknown field is the sender's key: name its parent.
+        let mut steps: Vec<String> = e.path().iter().map(ToString::to_string).collect();
+        if reason.starts_with("unknown field") {
+            steps.pop();
+        }
+        let field = if steps.is_empty() {
+            "body".to_owned()
+        } else {
+            steps.join(".")
+        };
+        GatewayError::invalid(field, reason)
+    })?;
+    de.end()
+        .map_err(|e| GatewayError::invalid("body", json_error::describe(&e)))?;
+    Ok(value)
 }
