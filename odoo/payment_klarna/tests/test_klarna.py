@@ -19,7 +19,10 @@ from odoo.addons.payment_klarna.tests.common import REQUEST, SECRET, FakeRespons
 class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
 
     def _post_update(self, data, **sign_kwargs):
-        body, headers = self._signed(data, **sign_kwargs)
+        return self._post_raw(*self._signed(data, **sign_kwargs))
+
+    def _post_raw(self, body, headers):
+        """ POST these bytes to the gateway route, as they are. """
         url = self._build_url(KlarnaController._gateway_url)
         return self.opener.post(url, data=body, headers=headers)
 
@@ -163,13 +166,61 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
 
     @mute_logger('odoo.addons.payment_klarna.controllers.main')
     def test_malformed_and_unknown_updates_get_a_clear_error(self):
-        url = self._build_url(KlarnaController._gateway_url)
-        response = self.opener.post(url, data=b'{nope', headers={'Content-Type': 'application/json'})
+        response = self._post_update(b'{nope')
         self.assertEqual((response.status_code, response.json()['code']), (400, 'malformed_json'))
+        response = self._post_update({'event_id': ['not', 'a', 'string'], 'event': 'authorized'})
+        self.assertEqual((response.status_code, response.json()['code']), (400, 'wrong_shape'))
         self._create_klarna_transaction()
         response = self._post_update(self._update('teleported'))
         self.assertEqual(response.status_code, 422)
         self.assertIn("Unknown update", response.json()['message'])
+
+    # === The signed route under attack ===
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_a_non_ascii_or_malformed_signature_is_a_json_401_not_a_crash(self):
+        tx = self._create_klarna_transaction()
+        body, headers = self._signed(self._update('authorized'))
+        for signature in ('é' * 64, b'\xc3\xa9' * 32, 'zz' * 32, headers[
+            'X-Klarna-Gateway-Signature'
+        ][:-1]):
+            response = self._post_raw(body, {**headers, 'X-Klarna-Gateway-Signature': signature})
+            self.assertEqual(response.status_code, 401, signature)
+            self.assertEqual(response.headers['Content-Type'], 'application/json; charset=utf-8')
+            self.assertEqual(response.json()['code'], 'unauthorized')
+            self.assertIn('not 64 hexadecimal digits', response.json()['message'])
+        self.assertEqual(tx.state, 'draft')
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_the_signature_is_checked_over_the_raw_body_before_it_is_parsed(self):
+        tx = self._create_klarna_transaction()
+        data = self._update('authorized')
+        body, headers = self._signed(data)
+        for tampered in (
+            body.replace(b'"event_id"', b'"event_ix"'),  # would be a 400 wrong_shape if parsed
+            body[:-1],  # would be a 400 malformed_json if parsed
+            body + b' ',  # the same JSON, other bytes
+        ):
+            with patch('odoo.addons.payment_klarna.controllers.main.json', wraps=json) as parser:
+                response = self._post_raw(tampered, headers)
+            self.assertEqual(response.status_code, 401, tampered)
+            self.assertIn('does not match', response.json()['message'])
+            parser.loads.assert_not_called()
+        self.assertEqual(tx.state, 'draft')
+        self.assertFalse(self.env['payment.klarna.event'].search([('event_id', '=', data['event_id'])]))
+        self.assertEqual(self._post_raw(body, headers).status_code, 200, "the bytes signed")
+        self.assertEqual(tx.state, 'authorized')
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_the_secret_of_a_disabled_provider_is_refused(self):
+        tx = self._create_klarna_transaction()
+        self.klarna.state = 'disabled'
+        response = self._post_update(self._update('authorized'))
+        self.assertEqual((response.status_code, response.json()['code']), (401, 'unauthorized'))
+        self.assertEqual(tx.state, 'draft')
+        self.klarna.state = 'enabled'
+        self.assertEqual(self._post_update(self._update('authorized')).status_code, 200)
+        self.assertEqual(tx.state, 'authorized')
 
     # === Odoo -> gateway: capture, void, refund ===
 
