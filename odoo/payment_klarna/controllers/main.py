@@ -14,6 +14,7 @@ from odoo.http import request
 
 from odoo.addons.payment_klarna import const
 from odoo.addons.payment_klarna import utils as klarna_utils
+from odoo.addons.payment_klarna.models.payment_transaction import WrongProvider
 
 _logger = logging.getLogger(__name__)
 
@@ -28,8 +29,10 @@ class KlarnaController(http.Controller):
         The update is signed with the shared secret of an enabled (or test) Klarna provider
         over "<timestamp>.<raw body>", checked before the body is parsed; a missing, malformed
         or wrong signature, or a timestamp more than five minutes away, is refused with 401 and
-        changes nothing. Each `event_id` is applied once: a repeat answers 200 again. Anything
-        else than 200 makes the gateway retry later, so nothing is lost while Odoo is busy.
+        changes nothing. The update may only touch the payments of the provider(s) whose secret
+        signed it: another provider's payment is refused with 403 `wrong_provider`, nothing
+        changed. Each `event_id` is applied once: a repeat answers 200 again. Anything else
+        than 200 makes the gateway retry later, so nothing is lost while Odoo is busy.
 
         :return: A JSON answer: `{"status": "ok"}`, `{"status": "duplicate"}`, or an error.
         """
@@ -53,16 +56,26 @@ class KlarnaController(http.Controller):
         _logger.info("Klarna gateway update:\n%s", {k: data.get(k) for k in (
             'event_id', 'event', 'reference', 'klarna_order_id', 'amount', 'currency'
         )})
+        # Only the payments of the providers whose secret signed the update are looked at.
+        txs_sudo = request.env['payment.transaction'].sudo().with_context(
+            klarna_provider_ids=providers_sudo.ids
+        )
         try:
             with request.env.cr.savepoint():
-                tx_sudo = request.env['payment.transaction'].sudo()._handle_notification_data(
-                    'klarna', data
-                )
+                tx_sudo = txs_sudo._handle_notification_data('klarna', data)
                 events_sudo.create({
                     'event_id': data['event_id'],
                     'event': data['event'],
                     'transaction_id': tx_sudo.id,
                 })
+        except WrongProvider:
+            _logger.warning(
+                "Klarna: update %r refused: its payment belongs to another provider than %s",
+                data['event_id'], providers_sudo.mapped('name'),
+            )
+            return self._answer(
+                403, 'wrong_provider', "the payment belongs to another Klarna provider"
+            )
         except IntegrityError:
             if events_sudo.search_count([('event_id', '=', data['event_id'])]):
                 # The same event, applied by a concurrent request.

@@ -222,6 +222,56 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         self.assertEqual(self._post_update(self._update('authorized')).status_code, 200)
         self.assertEqual(tx.state, 'authorized')
 
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_a_providers_secret_updates_its_own_payments_only(self):
+        other_secret = 'the-other-companys-secret-9876543210'
+        other_company = self._create_company(name="Other Company", currency_id=self.currency_euro.id)
+        other = self._prepare_provider('klarna', company=other_company, update_values={
+            'klarna_gateway_url': 'https://other-gateway.test',
+            'klarna_shared_secret': other_secret,
+            'capture_manually': True,
+        })
+        self.assertNotEqual(other, self.klarna)
+        tx = self._create_klarna_transaction(
+            state='authorized', provider_reference=self.klarna_order_id
+        )
+        # A capture of this company's payment, signed with the other company's secret.
+        update = self._update('captured', captured_minor=10000, operation_id=3)
+        response = self._post_update(update, secret=other_secret)
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(response.json()['code'], 'wrong_provider')
+        self.assertNotIn(self.klarna_order_id, response.text)
+        self.assertEqual(tx.state, 'authorized')
+        self.assertFalse(tx.child_transaction_ids)
+        self.assertFalse(self.env['payment.klarna.event'].search([('event_id', '=', update['event_id'])]))
+        # A first update, found by the sale order's reference only.
+        draft = self._create_klarna_transaction(reference=f'{self.reference}-2')
+        response = self._post_update(
+            self._update('authorized', klarna_order_id='another-klarna-order'), secret=other_secret,
+        )
+        self.assertEqual((response.status_code, response.json()['code']), (403, 'wrong_provider'))
+        self.assertEqual((draft.state, draft.provider_reference), ('draft', False))
+        # The same capture, signed with this company's secret, is applied.
+        self.assertEqual(self._post_update(update).json(), {'status': 'ok'})
+        self.assertEqual(tx.state, 'done')
+
+    def test_the_first_update_finds_the_signing_providers_transaction_of_the_order(self):
+        other_secret = 'the-other-providers-secret-9876543210'
+        other = self.klarna.copy({'name': "Klarna (other shop)"})
+        other.write({'klarna_shared_secret': other_secret, 'state': 'test', 'capture_manually': True})
+        mine = self._create_klarna_transaction()
+        theirs = self._create_klarna_transaction(  # newer, on the same order
+            provider_id=other.id, reference=f'{self.reference}-other',
+        )
+        self.assertEqual(self._post_update(self._update('authorized')).status_code, 200)
+        self.assertEqual((mine.state, theirs.state), ('authorized', 'draft'))
+        response = self._post_update(
+            self._update('authorized', klarna_order_id='their-klarna-order'), secret=other_secret,
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(theirs.state, 'authorized')
+        self.assertEqual(mine.provider_reference, self.klarna_order_id)
+
     # === Odoo -> gateway: capture, void, refund ===
 
     def _gateway_call(self, mock):
