@@ -32,7 +32,8 @@ class KlarnaController(http.Controller):
         changes nothing. The update may only touch the payments of the provider(s) whose secret
         signed it: another provider's payment is refused with 403 `wrong_provider`, nothing
         changed. Each `event_id` is applied once: a repeat answers 200 again. Anything else
-        than 200 makes the gateway retry later, so nothing is lost while Odoo is busy.
+        than 200 makes the gateway retry later, so nothing is lost while Odoo is busy. No error
+        repeats a value of the request.
 
         :return: A JSON answer: `{"status": "ok"}`, `{"status": "duplicate"}`, or an error.
         """
@@ -84,6 +85,7 @@ class KlarnaController(http.Controller):
             _logger.warning("Klarna: update %r not applied (conflict); the gateway retries", data['event_id'])
             return self._answer(409, 'conflict', "the update conflicted with a concurrent change")
         except ValidationError as e:
+            # The messages of `_get_tx_from_notification_data` name no value of the update.
             _logger.warning("Klarna: update %r not applied: %s", data['event_id'], e)
             return self._answer(422, 'not_applied', str(e))
         return self._answer(200, 'ok')

@@ -278,6 +278,8 @@ class PaymentTransaction(models.Model):
         operation id), or a new one when it was made elsewhere (Klarna's portal, the gateway's
         CLI, reconcile).
 
+        The messages name no value of the update (the route answers them to its sender).
+
         :raise ValidationError: When the data name no transaction we know.
         :raise WrongProvider: When they name a payment of another provider.
         """
@@ -287,7 +289,10 @@ class PaymentTransaction(models.Model):
 
         event = notification_data.get('event')
         if event not in const.EVENTS:
-            raise ValidationError("Klarna: " + _("Unknown update %(event)r.", event=event))
+            raise ValidationError("Klarna: " + _(
+                "Unknown update: the event is none of %(events)s.",
+                events=', '.join(sorted(const.EVENTS)),
+            ))
         provider_ids = self.env.context.get('klarna_provider_ids')
         source = self._klarna_find_payment(notification_data, provider_ids)
         if not source and provider_ids is not None and self._klarna_find_payment(notification_data):
@@ -295,10 +300,7 @@ class PaymentTransaction(models.Model):
                 "The update's payment belongs to another payment provider."
             ))
         if not source:
-            raise ValidationError("Klarna: " + _(
-                "No transaction found for order %(ref)s.",
-                ref=notification_data.get('reference') or notification_data.get('klarna_order_id'),
-            ))
+            raise ValidationError("Klarna: " + _("No transaction found for the update's order."))
 
         source._klarna_lock()  # A request from Odoo about the same payment finishes first.
         amount = self._klarna_amount(notification_data, source)
@@ -395,8 +397,8 @@ class PaymentTransaction(models.Model):
             raise ValidationError("Klarna: " + _("The update has no amount in minor units."))
         if notification_data.get('currency') != source.currency_id.name:
             raise ValidationError("Klarna: " + _(
-                "The update is in %(currency)s, the transaction in %(tx_currency)s.",
-                currency=notification_data.get('currency'), tx_currency=source.currency_id.name,
+                "The update is not in the transaction's currency, %(tx_currency)s.",
+                tx_currency=source.currency_id.name,
             ))
         return source.currency_id.round(minor / 10 ** source.currency_id.decimal_places)
 

@@ -171,9 +171,19 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         response = self._post_update({'event_id': ['not', 'a', 'string'], 'event': 'authorized'})
         self.assertEqual((response.status_code, response.json()['code']), (400, 'wrong_shape'))
         self._create_klarna_transaction()
-        response = self._post_update(self._update('teleported'))
-        self.assertEqual(response.status_code, 422)
-        self.assertIn("Unknown update", response.json()['message'])
+        unknown = self._post_update(self._update('teleported', reference='S<script>'))
+        self.assertEqual(unknown.status_code, 422)
+        self.assertIn("Unknown update", unknown.json()['message'])
+        not_found = self._post_update(
+            self._update('authorized', reference='S<script>', klarna_order_id='K<script>')
+        )
+        self.assertEqual(not_found.status_code, 422)
+        self.assertIn("No transaction found", not_found.json()['message'])
+        wrong_currency = self._post_update(self._update('authorized', currency='X<script>'))
+        self.assertEqual(wrong_currency.status_code, 422)
+        for response in (unknown, not_found, wrong_currency):
+            self.assertNotIn('teleported', response.text, "no value of the update is echoed")
+            self.assertNotIn('script', response.text, "no value of the update is echoed")
 
     # === The signed route under attack ===
 
