@@ -3,6 +3,7 @@
 import hmac
 import json
 import logging
+import re
 import time
 
 from psycopg2 import IntegrityError
@@ -13,6 +14,7 @@ from odoo.http import request
 
 from odoo.addons.payment_klarna import const
 from odoo.addons.payment_klarna import utils as klarna_utils
+from odoo.addons.payment_klarna.models.payment_transaction import WrongProvider
 
 _logger = logging.getLogger(__name__)
 
@@ -24,25 +26,30 @@ class KlarnaController(http.Controller):
     def klarna_gateway_update(self):
         """ Apply a payment update from klarna-gateway (docs/odoo-contract.md).
 
-        The update is signed with the shared secret over "<timestamp>.<raw body>"; a missing or
-        wrong signature, or a timestamp more than five minutes away, is refused with 401 and
-        changes nothing. Each `event_id` is applied once: a repeat answers 200 again. Anything
-        else than 200 makes the gateway retry later, so nothing is lost while Odoo is busy.
+        The update is signed with the shared secret of an enabled (or test) Klarna provider
+        over "<timestamp>.<raw body>", checked before the body is parsed; a missing, malformed
+        or wrong signature, or a timestamp more than five minutes away, is refused with 401 and
+        changes nothing. The update may only touch the payments of the provider(s) whose secret
+        signed it: another provider's payment is refused with 403 `wrong_provider`, nothing
+        changed. Each `event_id` is applied once: a repeat answers 200 again. Anything else
+        than 200 makes the gateway retry later, so nothing is lost while Odoo is busy. No error
+        repeats a value of the request.
 
         :return: A JSON answer: `{"status": "ok"}`, `{"status": "duplicate"}`, or an error.
         """
         raw = request.httprequest.get_data()
+        providers_sudo, refusal = self._verified_providers(raw)
+        if refusal:
+            _logger.warning("Klarna: refused an update: %s", refusal)
+            return self._answer(401, 'unauthorized', refusal)
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return self._answer(400, 'malformed_json', "the body is not JSON")
-        if not isinstance(data, dict) or not data.get('event_id') or not data.get('event'):
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(key), str) and data[key] for key in ('event_id', 'event')
+        ):
             return self._answer(400, 'wrong_shape', "event_id and event are required")
-
-        provider_sudo = self._verified_provider(raw)
-        if provider_sudo is None:
-            _logger.warning("Klarna: refused an update with a bad or stale signature")
-            return self._answer(401, 'unauthorized', "the signature does not match")
 
         events_sudo = request.env['payment.klarna.event'].sudo()
         if events_sudo.search_count([('event_id', '=', data['event_id'])]):
@@ -50,48 +57,82 @@ class KlarnaController(http.Controller):
         _logger.info("Klarna gateway update:\n%s", {k: data.get(k) for k in (
             'event_id', 'event', 'reference', 'klarna_order_id', 'amount', 'currency'
         )})
+        # Only the payments of the providers whose secret signed the update are looked at.
+        txs_sudo = request.env['payment.transaction'].sudo().with_context(
+            klarna_provider_ids=providers_sudo.ids
+        )
         try:
             with request.env.cr.savepoint():
-                tx_sudo = request.env['payment.transaction'].sudo()._handle_notification_data(
-                    'klarna', data
-                )
+                tx_sudo = txs_sudo._handle_notification_data('klarna', data)
                 events_sudo.create({
                     'event_id': data['event_id'],
                     'event': data['event'],
                     'transaction_id': tx_sudo.id,
                 })
+        except WrongProvider:
+            _logger.warning(
+                "Klarna: update %r refused: its payment belongs to another provider than %s",
+                data['event_id'], providers_sudo.mapped('name'),
+            )
+            return self._answer(
+                403, 'wrong_provider', "the payment belongs to another Klarna provider"
+            )
         except IntegrityError:
             if events_sudo.search_count([('event_id', '=', data['event_id'])]):
                 # The same event, applied by a concurrent request.
                 return self._answer(200, 'duplicate')
             # Something else collided: not applied, so the gateway sends it again later.
-            _logger.warning("Klarna: update %s not applied (conflict); the gateway retries", data['event_id'])
+            _logger.warning("Klarna: update %r not applied (conflict); the gateway retries", data['event_id'])
             return self._answer(409, 'conflict', "the update conflicted with a concurrent change")
         except ValidationError as e:
-            _logger.warning("Klarna: update %s not applied: %s", data['event_id'], e)
+            # The messages of `_get_tx_from_notification_data` name no value of the update.
+            _logger.warning("Klarna: update %r not applied: %s", data['event_id'], e)
             return self._answer(422, 'not_applied', str(e))
         return self._answer(200, 'ok')
 
     @staticmethod
-    def _verified_provider(raw):
-        """ The Klarna provider whose shared secret signed this request, if any. """
+    def _verified_providers(raw):
+        """ The active Klarna providers whose shared secret signed this request.
+
+        The signature is checked over the raw body, before anything reads it; several
+        providers may share a secret (one gateway for several companies), so all of them are
+        returned.
+
+        :param bytes raw: The request body.
+        :return: The providers (sudo), and why the request is refused ('' when it is not).
+        :rtype: tuple
+        """
+        no_provider = request.env['payment.provider'].sudo().browse()
         headers = request.httprequest.headers
-        signature = headers.get(const.HEADER_SIGNATURE, '')
-        try:
-            timestamp = int(headers.get(const.HEADER_TIMESTAMP, ''))
-        except ValueError:
-            return None
-        if abs(time.time() - timestamp) > const.SIGNATURE_WINDOW or not signature:
-            return None
-        providers_sudo = request.env['payment.provider'].sudo().search([('code', '=', 'klarna')])
-        for provider_sudo in providers_sudo:
-            secret = provider_sudo.klarna_shared_secret
-            if not secret:
-                continue
-            expected = klarna_utils.gateway_signature(secret, timestamp, raw)
-            if hmac.compare_digest(expected, signature):
-                return provider_sudo
-        return None
+        signature = headers.get(const.HEADER_SIGNATURE, '').strip()
+        timestamp = headers.get(const.HEADER_TIMESTAMP, '').strip()
+        if not signature or not timestamp:
+            return no_provider, (
+                f"{const.HEADER_TIMESTAMP} and {const.HEADER_SIGNATURE} are required"
+            )
+        if not re.fullmatch(r'[0-9]{1,12}', timestamp) or abs(
+            time.time() - int(timestamp)
+        ) > const.SIGNATURE_WINDOW:
+            return no_provider, (
+                f"{const.HEADER_TIMESTAMP} is not unix seconds within "
+                f"{const.SIGNATURE_WINDOW} s of Odoo's clock"
+            )
+        if not re.fullmatch(r'[0-9a-fA-F]{64}', signature):
+            return no_provider, f"{const.HEADER_SIGNATURE} is not 64 hexadecimal digits"
+        signature = signature.lower().encode()
+        providers_sudo = request.env['payment.provider'].sudo().search([
+            ('code', '=', 'klarna'),
+            ('state', 'in', ('enabled', 'test')),
+            ('klarna_shared_secret', '!=', False),
+        ]).filtered(lambda p: hmac.compare_digest(
+            klarna_utils.gateway_signature(
+                p.klarna_shared_secret, int(timestamp), raw
+            ).encode(),
+            signature,
+        ))
+        if not providers_sudo:
+            return no_provider, f"{const.HEADER_SIGNATURE} does not match the request"
+        return providers_sudo, ''
 
     @staticmethod
     def _answer(status, code, message=None):

@@ -6,7 +6,7 @@ import pprint
 import psycopg2
 
 from odoo import _, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import format_amount
 
 from odoo.addons.payment_klarna import const
@@ -16,6 +16,11 @@ _logger = logging.getLogger(__name__)
 
 # The provider reference of a capture, refund or void made through the gateway: its operation.
 OPERATION_REFERENCE = 'klarna-op-%s'
+
+
+class WrongProvider(AccessError):
+    """ A gateway update names a payment of another Klarna provider than the one(s) whose
+    shared secret signed it (context `klarna_provider_ids`). """
 
 
 class PaymentTransaction(models.Model):
@@ -267,11 +272,16 @@ class PaymentTransaction(models.Model):
         """ Override of `payment` to find the transaction a gateway update is about.
 
         The payment is found by Klarna's order id, or — for its first update — as the latest
-        Klarna transaction of the sale order. A capture or refund is the child transaction
-        Odoo created when it asked for it (by the gateway's operation id), or a new one when it
-        was made elsewhere (Klarna's portal, the gateway's CLI, reconcile).
+        Klarna transaction of the sale order; with `klarna_provider_ids` in the context (the
+        providers whose secret signed the update), among their transactions only. A capture or
+        refund is the child transaction Odoo created when it asked for it (by the gateway's
+        operation id), or a new one when it was made elsewhere (Klarna's portal, the gateway's
+        CLI, reconcile).
+
+        The messages name no value of the update (the route answers them to its sender).
 
         :raise ValidationError: When the data name no transaction we know.
+        :raise WrongProvider: When they name a payment of another provider.
         """
         tx = super()._get_tx_from_notification_data(provider_code, notification_data)
         if provider_code != 'klarna':
@@ -279,27 +289,18 @@ class PaymentTransaction(models.Model):
 
         event = notification_data.get('event')
         if event not in const.EVENTS:
-            raise ValidationError("Klarna: " + _("Unknown update %(event)r.", event=event))
-        klarna_order_id = notification_data.get('klarna_order_id')
-        reference = notification_data.get('reference')
-        source = self.env['payment.transaction']
-        if klarna_order_id:
-            source = self.search([
-                ('provider_code', '=', 'klarna'),
-                ('provider_reference', '=', klarna_order_id),
-                ('source_transaction_id', '=', False),
-            ], limit=1)
-        if not source and reference:
-            source = self.search([
-                ('provider_code', '=', 'klarna'),
-                ('sale_order_ids.name', '=', reference),
-                ('source_transaction_id', '=', False),
-                ('operation', 'in', ('online_direct', 'online_redirect', 'online_token', 'offline')),
-            ], order='id desc', limit=1)
-        if not source:
             raise ValidationError("Klarna: " + _(
-                "No transaction found for order %(ref)s.", ref=reference or klarna_order_id
+                "Unknown update: the event is none of %(events)s.",
+                events=', '.join(sorted(const.EVENTS)),
             ))
+        provider_ids = self.env.context.get('klarna_provider_ids')
+        source = self._klarna_find_payment(notification_data, provider_ids)
+        if not source and provider_ids is not None and self._klarna_find_payment(notification_data):
+            raise WrongProvider("Klarna: " + _(
+                "The update's payment belongs to another payment provider."
+            ))
+        if not source:
+            raise ValidationError("Klarna: " + _("No transaction found for the update's order."))
 
         source._klarna_lock()  # A request from Odoo about the same payment finishes first.
         amount = self._klarna_amount(notification_data, source)
@@ -318,6 +319,28 @@ class PaymentTransaction(models.Model):
             ).mapped('amount'))
             if source.currency_id.compare_amounts(remaining, 0) > 0:
                 return source._create_child_transaction(remaining)
+        return source
+
+    def _klarna_find_payment(self, notification_data, provider_ids=None):
+        """ The payment (source transaction) an update names: by Klarna's order id, else — for
+        its first update — the latest Klarna transaction of the sale order (`reference`).
+
+        :param dict notification_data: The update.
+        :param list provider_ids: The providers to look in; all Klarna providers when None.
+        :return: The transaction, if found.
+        :rtype: recordset of `payment.transaction`
+        """
+        domain = [('provider_code', '=', 'klarna'), ('source_transaction_id', '=', False)]
+        if provider_ids is not None:
+            domain.append(('provider_id', 'in', provider_ids))
+        source = self.browse()
+        if klarna_order_id := notification_data.get('klarna_order_id'):
+            source = self.search(domain + [('provider_reference', '=', klarna_order_id)], limit=1)
+        if not source and (reference := notification_data.get('reference')):
+            source = self.search(domain + [
+                ('sale_order_ids.name', '=', reference),
+                ('operation', 'in', ('online_direct', 'online_redirect', 'online_token', 'offline')),
+            ], order='id desc', limit=1)
         return source
 
     def _klarna_operation_tx(self, notification_data, amount):
@@ -374,8 +397,8 @@ class PaymentTransaction(models.Model):
             raise ValidationError("Klarna: " + _("The update has no amount in minor units."))
         if notification_data.get('currency') != source.currency_id.name:
             raise ValidationError("Klarna: " + _(
-                "The update is in %(currency)s, the transaction in %(tx_currency)s.",
-                currency=notification_data.get('currency'), tx_currency=source.currency_id.name,
+                "The update is not in the transaction's currency, %(tx_currency)s.",
+                tx_currency=source.currency_id.name,
             ))
         return source.currency_id.round(minor / 10 ** source.currency_id.decimal_places)
 

@@ -201,7 +201,8 @@ class KlarnaCommon(PaymentCommon):
 
     @staticmethod
     def _signed(data, secret=SECRET, timestamp=None):
-        body = json.dumps(data).encode()
+        """ The body (`data` as JSON, or raw bytes as they are) and its gateway headers. """
+        body = data if isinstance(data, bytes) else json.dumps(data).encode()
         timestamp = int(time.time()) if timestamp is None else timestamp
         headers = {
             'Content-Type': 'application/json',

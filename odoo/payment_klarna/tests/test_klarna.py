@@ -19,7 +19,10 @@ from odoo.addons.payment_klarna.tests.common import REQUEST, SECRET, FakeRespons
 class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
 
     def _post_update(self, data, **sign_kwargs):
-        body, headers = self._signed(data, **sign_kwargs)
+        return self._post_raw(*self._signed(data, **sign_kwargs))
+
+    def _post_raw(self, body, headers):
+        """ POST these bytes to the gateway route, as they are. """
         url = self._build_url(KlarnaController._gateway_url)
         return self.opener.post(url, data=body, headers=headers)
 
@@ -163,13 +166,121 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
 
     @mute_logger('odoo.addons.payment_klarna.controllers.main')
     def test_malformed_and_unknown_updates_get_a_clear_error(self):
-        url = self._build_url(KlarnaController._gateway_url)
-        response = self.opener.post(url, data=b'{nope', headers={'Content-Type': 'application/json'})
+        response = self._post_update(b'{nope')
         self.assertEqual((response.status_code, response.json()['code']), (400, 'malformed_json'))
+        response = self._post_update({'event_id': ['not', 'a', 'string'], 'event': 'authorized'})
+        self.assertEqual((response.status_code, response.json()['code']), (400, 'wrong_shape'))
         self._create_klarna_transaction()
-        response = self._post_update(self._update('teleported'))
-        self.assertEqual(response.status_code, 422)
-        self.assertIn("Unknown update", response.json()['message'])
+        unknown = self._post_update(self._update('teleported', reference='S<script>'))
+        self.assertEqual(unknown.status_code, 422)
+        self.assertIn("Unknown update", unknown.json()['message'])
+        not_found = self._post_update(
+            self._update('authorized', reference='S<script>', klarna_order_id='K<script>')
+        )
+        self.assertEqual(not_found.status_code, 422)
+        self.assertIn("No transaction found", not_found.json()['message'])
+        wrong_currency = self._post_update(self._update('authorized', currency='X<script>'))
+        self.assertEqual(wrong_currency.status_code, 422)
+        for response in (unknown, not_found, wrong_currency):
+            self.assertNotIn('teleported', response.text, "no value of the update is echoed")
+            self.assertNotIn('script', response.text, "no value of the update is echoed")
+
+    # === The signed route under attack ===
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_a_non_ascii_or_malformed_signature_is_a_json_401_not_a_crash(self):
+        tx = self._create_klarna_transaction()
+        body, headers = self._signed(self._update('authorized'))
+        for signature in ('é' * 64, b'\xc3\xa9' * 32, 'zz' * 32, headers[
+            'X-Klarna-Gateway-Signature'
+        ][:-1]):
+            response = self._post_raw(body, {**headers, 'X-Klarna-Gateway-Signature': signature})
+            self.assertEqual(response.status_code, 401, signature)
+            self.assertEqual(response.headers['Content-Type'], 'application/json; charset=utf-8')
+            self.assertEqual(response.json()['code'], 'unauthorized')
+            self.assertIn('not 64 hexadecimal digits', response.json()['message'])
+        self.assertEqual(tx.state, 'draft')
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_the_signature_is_checked_over_the_raw_body_before_it_is_parsed(self):
+        tx = self._create_klarna_transaction()
+        data = self._update('authorized')
+        body, headers = self._signed(data)
+        for tampered in (
+            body.replace(b'"event_id"', b'"event_ix"'),  # would be a 400 wrong_shape if parsed
+            body[:-1],  # would be a 400 malformed_json if parsed
+            body + b' ',  # the same JSON, other bytes
+        ):
+            with patch('odoo.addons.payment_klarna.controllers.main.json', wraps=json) as parser:
+                response = self._post_raw(tampered, headers)
+            self.assertEqual(response.status_code, 401, tampered)
+            self.assertIn('does not match', response.json()['message'])
+            parser.loads.assert_not_called()
+        self.assertEqual(tx.state, 'draft')
+        self.assertFalse(self.env['payment.klarna.event'].search([('event_id', '=', data['event_id'])]))
+        self.assertEqual(self._post_raw(body, headers).status_code, 200, "the bytes signed")
+        self.assertEqual(tx.state, 'authorized')
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_the_secret_of_a_disabled_provider_is_refused(self):
+        tx = self._create_klarna_transaction()
+        self.klarna.state = 'disabled'
+        response = self._post_update(self._update('authorized'))
+        self.assertEqual((response.status_code, response.json()['code']), (401, 'unauthorized'))
+        self.assertEqual(tx.state, 'draft')
+        self.klarna.state = 'enabled'
+        self.assertEqual(self._post_update(self._update('authorized')).status_code, 200)
+        self.assertEqual(tx.state, 'authorized')
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_a_providers_secret_updates_its_own_payments_only(self):
+        other_secret = 'the-other-companys-secret-9876543210'
+        other_company = self._create_company(name="Other Company", currency_id=self.currency_euro.id)
+        other = self._prepare_provider('klarna', company=other_company, update_values={
+            'klarna_gateway_url': 'https://other-gateway.test',
+            'klarna_shared_secret': other_secret,
+            'capture_manually': True,
+        })
+        self.assertNotEqual(other, self.klarna)
+        tx = self._create_klarna_transaction(
+            state='authorized', provider_reference=self.klarna_order_id
+        )
+        # A capture of this company's payment, signed with the other company's secret.
+        update = self._update('captured', captured_minor=10000, operation_id=3)
+        response = self._post_update(update, secret=other_secret)
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(response.json()['code'], 'wrong_provider')
+        self.assertNotIn(self.klarna_order_id, response.text)
+        self.assertEqual(tx.state, 'authorized')
+        self.assertFalse(tx.child_transaction_ids)
+        self.assertFalse(self.env['payment.klarna.event'].search([('event_id', '=', update['event_id'])]))
+        # A first update, found by the sale order's reference only.
+        draft = self._create_klarna_transaction(reference=f'{self.reference}-2')
+        response = self._post_update(
+            self._update('authorized', klarna_order_id='another-klarna-order'), secret=other_secret,
+        )
+        self.assertEqual((response.status_code, response.json()['code']), (403, 'wrong_provider'))
+        self.assertEqual((draft.state, draft.provider_reference), ('draft', False))
+        # The same capture, signed with this company's secret, is applied.
+        self.assertEqual(self._post_update(update).json(), {'status': 'ok'})
+        self.assertEqual(tx.state, 'done')
+
+    def test_the_first_update_finds_the_signing_providers_transaction_of_the_order(self):
+        other_secret = 'the-other-providers-secret-9876543210'
+        other = self.klarna.copy({'name': "Klarna (other shop)"})
+        other.write({'klarna_shared_secret': other_secret, 'state': 'test', 'capture_manually': True})
+        mine = self._create_klarna_transaction()
+        theirs = self._create_klarna_transaction(  # newer, on the same order
+            provider_id=other.id, reference=f'{self.reference}-other',
+        )
+        self.assertEqual(self._post_update(self._update('authorized')).status_code, 200)
+        self.assertEqual((mine.state, theirs.state), ('authorized', 'draft'))
+        response = self._post_update(
+            self._update('authorized', klarna_order_id='their-klarna-order'), secret=other_secret,
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(theirs.state, 'authorized')
+        self.assertEqual(mine.provider_reference, self.klarna_order_id)
 
     # === Odoo -> gateway: capture, void, refund ===
 
