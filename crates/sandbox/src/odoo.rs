@@ -34,34 +34,80 @@ async fn notify(
     body: axum::body::Bytes,
 ) -> (axum::http::StatusCode, Json<Value>) {
     use axum::http::StatusCode;
+    // The answers and their order are the real addon's (controllers/main.py, run against
+    // Odoo 18): the signature over the raw bytes first, then the JSON, then its shape; no
+    // answer repeats a value of the request.
+    let refuse = |status: StatusCode, code: &str, message: &str| {
+        (status, Json(json!({"code": code, "message": message})))
+    };
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+            .map_or("", str::trim)
     };
-    let timestamp: i64 = header("x-klarna-gateway-timestamp").parse().unwrap_or(0);
-    let now = i64::try_from(crate::clock::unix(std::time::SystemTime::now())).unwrap_or(0);
-    let expected =
-        odoo_signature::sign_update(&sandbox.config.odoo_shared_secret, timestamp, &body);
-    if !odoo_signature::verify(&expected, header("x-klarna-gateway-signature")) {
-        return (
+    let (timestamp, signature) = (
+        header("x-klarna-gateway-timestamp"),
+        header("x-klarna-gateway-signature"),
+    );
+    if timestamp.is_empty() || signature.is_empty() {
+        return refuse(
             StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "bad signature"})),
+            "unauthorized",
+            "X-Klarna-Gateway-Timestamp and X-Klarna-Gateway-Signature are required",
         );
     }
-    if !odoo_signature::fresh(now, timestamp) {
-        return (
+    let now = i64::try_from(crate::clock::unix(std::time::SystemTime::now())).unwrap_or(0);
+    let timestamp = (timestamp.len() <= 12 && timestamp.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| timestamp.parse::<i64>().ok())
+        .flatten()
+        .filter(|t| odoo_signature::fresh(now, *t));
+    let Some(timestamp) = timestamp else {
+        return refuse(
             StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "stale timestamp"})),
+            "unauthorized",
+            "X-Klarna-Gateway-Timestamp is not unix seconds within 300 s of Odoo's clock",
+        );
+    };
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "X-Klarna-Gateway-Signature is not 64 hexadecimal digits",
+        );
+    }
+    let expected =
+        odoo_signature::sign_update(&sandbox.config.odoo_shared_secret, timestamp, &body);
+    if !odoo_signature::verify(&expected, &signature.to_ascii_lowercase()) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "X-Klarna-Gateway-Signature does not match the request",
         );
     }
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "not JSON"})));
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the body is not JSON",
+        );
     };
+    let named = |key: &str| {
+        event
+            .get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    };
+    if !(named("event_id") && named("event")) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "wrong_shape",
+            "event_id and event are required",
+        );
+    }
     match sandbox.odoo.apply_gateway_event(&event) {
         Ok(status) => (StatusCode::OK, Json(json!({"status": status}))),
-        Err(e) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))),
+        Err(e) => refuse(StatusCode::UNPROCESSABLE_ENTITY, "not_applied", &e),
     }
 }
 

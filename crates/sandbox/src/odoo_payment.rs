@@ -495,7 +495,7 @@ impl Database {
                 | "expired"
                 | "error"
         ) {
-            return Err(format!("unknown event {kind:?}"));
+            return Err("the update's event is not one the addon knows".to_owned());
         }
         let settings = self.settings();
         let mut tables = self.write_tables();
@@ -506,7 +506,7 @@ impl Database {
                     .find(|o| o.get("name").and_then(Value::as_str) == Some(reference))
             })
             .cloned()
-            .ok_or_else(|| format!("no sale order {reference}"))?;
+            .ok_or("no sale order has the update's reference")?;
         let currency = event["currency"].as_str().unwrap_or("");
         let decimals = Self::decimals(&tables, currency);
         let minor = event["amount_minor"].as_i64().ok_or("no amount_minor")?;
