@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use klarna_types::contract::{
@@ -20,6 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiJson, GatewayError};
+use crate::frontdoor::FrontDoor;
 use crate::secrets::{KLARNA_PASSWORD, KLARNA_USERNAME};
 use crate::state::Gateway;
 use crate::{admin, checkout, frontdoor, listener, metrics, webhook, webhook_verify};
@@ -36,8 +38,6 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    // Each group of routes has its own cap, so a flood on one cannot starve the others.
-    let in_flight = || Arc::new(Semaphore::new(gateway.config.max_in_flight.max(1)));
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::POST])
@@ -46,16 +46,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     let widget = Router::new()
         .route("/klarna/session", post(session))
         .route("/klarna/authorize", post(authorize))
-        .layer(RequestBodyLimitLayer::new(WIDGET_BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            in_flight(),
-            listener::in_flight,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            gateway.frontdoor.clone(),
-            frontdoor::widget_guard,
-        ))
-        .layer(cors);
+        .layer(RequestBodyLimitLayer::new(WIDGET_BODY_LIMIT));
+    let widget = behind_door(widget, &gateway, frontdoor::widget_guard).layer(cors);
     // Webhooks: no CORS (not for browsers), their own size limit and door.
     let webhooks = Router::new()
         .route("/klarna/webhook", post(webhook::signed))
@@ -66,29 +58,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .layer(axum::extract::DefaultBodyLimit::max(
             webhook_verify::BODY_LIMIT,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            in_flight(),
-            listener::in_flight,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            gateway.frontdoor.clone(),
-            frontdoor::webhook_guard,
         ));
+    let webhooks = behind_door(webhooks, &gateway, frontdoor::webhook_guard);
     let admin = admin::routes()
         .layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             admin::odoo_signed,
         ))
-        .layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            in_flight(),
-            listener::in_flight,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            gateway.frontdoor.clone(),
-            frontdoor::admin_guard,
-        ));
+        .layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT));
+    let admin = behind_door(admin, &gateway, frontdoor::admin_guard);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(widget)
@@ -116,6 +94,23 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(gateway)
+}
+
+/// Puts a group of routes behind its door (`guard`) and its own in-flight cap, so a flood
+/// on one group cannot starve the others.
+fn behind_door<G, F>(
+    routes: Router<Arc<Gateway>>,
+    gateway: &Gateway,
+    guard: G,
+) -> Router<Arc<Gateway>>
+where
+    G: Fn(State<Arc<FrontDoor>>, Request, Next) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(gateway.config.max_in_flight.max(1)));
+    routes
+        .layer(from_fn_with_state(slots, listener::in_flight))
+        .layer(from_fn_with_state(gateway.frontdoor.clone(), guard))
 }
 
 async fn session(

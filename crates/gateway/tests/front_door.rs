@@ -312,14 +312,7 @@ async fn the_admin_api_is_rate_limited_per_address() {
     .await;
     let mut statuses = Vec::new();
     for _ in 0..12 {
-        let r = s
-            .http
-            .get(format!("{}/admin/status", s.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("get");
-        statuses.push(r.status());
+        statuses.push(s.admin_get("/admin/status").await.0);
     }
     assert_eq!(statuses[0], StatusCode::OK);
     assert!(
@@ -374,14 +367,8 @@ async fn requests_over_the_in_flight_cap_are_refused_at_once_and_other_routes_st
         "refused at once, not queued: {took:?}"
     );
     // The admin routes have their own cap.
-    let r = s
-        .http
-        .get(format!("{}/admin/status", s.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("status");
-    assert_eq!(r.status(), StatusCode::OK);
+    let (status, body) = s.admin_get("/admin/status").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(a.expect("first").status().is_success());
     assert!(b.expect("second").status().is_success());
     s.shutdown().await;

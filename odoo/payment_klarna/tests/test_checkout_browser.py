@@ -3,6 +3,7 @@
 import logging
 import os
 import resource
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -92,6 +93,14 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
             raise unittest.SkipTest(
                 "Klarna browser checkout: no widget bundle in %s (run `cargo xtask addon`)"
                 % WIDGET_DIR
+            )
+        cls.chromium = os.environ.get('KLARNA_CHROMIUM') or next(
+            filter(None, map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome'))), None)
+        cls.chromedriver = os.environ.get('KLARNA_CHROMEDRIVER') or shutil.which('chromedriver')
+        if not (cls.chromium and cls.chromedriver):
+            raise unittest.SkipTest(
+                "Klarna browser checkout: no Chromium or chromedriver on the PATH"
+                " (KLARNA_CHROMIUM / KLARNA_CHROMEDRIVER name them)"
             )
         if cls.env['ir.module.module']._get('website_sale').state != 'installed':
             raise unittest.SkipTest("Klarna browser checkout: website_sale is not installed")
@@ -197,10 +206,11 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         options.add_argument('--headless=new')
         options.add_argument('--no-sandbox')
         options.add_argument(f'--window-size={width},900')
-        if os.environ.get('KLARNA_CHROMIUM'):
-            options.binary_location = os.environ['KLARNA_CHROMIUM']
+        # Named outright: left to find them, Selenium asks its manager, which looks for
+        # Google Chrome and downloads one when it finds none.
+        options.binary_location = self.chromium
         service = webdriver.ChromeService(
-            executable_path=os.environ.get('KLARNA_CHROMEDRIVER', 'chromedriver'),
+            executable_path=self.chromedriver,
             popen_kw={'preexec_fn': _unlimited_memory},
         )
         driver = webdriver.Chrome(options=options, service=service)
