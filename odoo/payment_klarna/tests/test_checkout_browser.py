@@ -333,13 +333,23 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
             or 'confirmation' in d.current_url and 'authorized' in d.page_source
         )
         self._shot(driver, f'{label}-authorized')
+        # Leave the status page: its polls would go on sharing this test's cursor.
+        driver.get('about:blank')
 
         # The gateway told Odoo: the shopper's transaction is authorized, with Klarna's id.
-        order = self.env['sale.order'].search([('order_line.product_template_id', '=', self.product.id)],
-                                               order='id desc', limit=1)
-        tx = order.transaction_ids.filtered(lambda t: t.state == 'authorized')
-        self.assertEqual(len(tx), 1, order.transaction_ids.mapped('state'))
-        self.assertTrue(tx.provider_reference)
+        # Read between the status page's polls, which share this test's cursor (read in
+        # the middle of one, a query came back with another's rows).
+        def transactions():
+            order = self.env['sale.order'].search(
+                [('order_line.product_template_id', '=', self.product.id)], order='id desc', limit=1,
+            )
+            return order.transaction_ids
+        authorized = lambda: transactions().filtered(lambda t: t.state == 'authorized')  # noqa: E731
+        self._settled(lambda: len(authorized()) == 1, "the authorized transaction")
+        with self.registry.test_lock:
+            tx = authorized()
+            self.assertEqual(len(tx), 1, transactions().mapped('state'))
+            self.assertTrue(tx.provider_reference)
         return tx
 
     # === THE MERCHANT, AFTERWARDS === #
