@@ -126,6 +126,24 @@ fn run_all(run: &mut Run) -> Result {
         true,
         cargo().args(["test", "--workspace"]),
     )?;
+    // Without `--bench` each benchmark runs a few iterations: it keeps the benchmarks
+    // working (servers start, every answer is what it should be); their figures mean
+    // nothing. (The widget's time-to-ready bench needs the bundle and runs under
+    // `cargo xtask bench widget`.)
+    run.step(
+        "benchmarks, quick mode (cargo test --benches)",
+        true,
+        cargo().args([
+            "test",
+            "-p",
+            "klarna-types",
+            "-p",
+            "klarna-client",
+            "-p",
+            "klarna-gateway",
+            "--benches",
+        ]),
+    )?;
     run.step(
         "cargo build (klarna-types for wasm32)",
         false,

@@ -7,6 +7,8 @@
 //!   transaction, audit entry and Odoo notification committed).
 //!
 //! `cargo xtask bench gateway`. PostgreSQL: `GATEWAY_TEST_PG_URL` or the local server.
+//! Without `--bench` (`cargo test --benches`) it runs a few requests only, to show that it
+//! works: those figures mean nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +19,9 @@ use klarna_sandbox::SandboxConfig;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-const SESSIONS: usize = 300;
-const AUTHORIZATIONS: usize = 400;
+/// Sessions timed, and orders placed: the full run and the quick one.
+const FULL: (usize, usize) = (300, 400);
+const QUICK: (usize, usize) = (10, 32);
 const IN_FLIGHT: usize = 16;
 const ORDER: &str = "S09001";
 const TOKEN: &str = "8f1f0c2e-3c1b-4c8e-9a61-2d7f6b9f0a01";
@@ -63,6 +66,19 @@ async fn databases() -> Vec<(&'static str, String, tempfile::TempDir)> {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("gateway: benchmark");
+        return;
+    }
+    let (sessions, authorizations) = if args.iter().any(|a| a == "--bench") {
+        FULL
+    } else {
+        println!(
+            "quick mode (no --bench): a few requests to show the bench runs; the figures mean nothing"
+        );
+        QUICK
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,13 +130,13 @@ fn main() {
                 assert!(r.status().is_success(), "{}", r.status());
                 r.json::<Value>().await.expect("json")
             };
-            for _ in 0..30 {
+            for _ in 0..sessions.min(30) {
                 direct_once().await;
                 session_once().await;
             }
             let mut direct = Vec::new();
             let mut gateway = Vec::new();
-            for _ in 0..SESSIONS {
+            for _ in 0..sessions {
                 let t = Instant::now();
                 direct_once().await;
                 direct.push(t.elapsed());
@@ -132,8 +148,8 @@ fn main() {
             let (g50, g99) = (pct(gateway.clone(), 0.5), pct(gateway, 0.99));
 
             // Authorize throughput: sessions approved up front, then placed 16 at a time.
-            let mut work = Vec::new();
-            for _ in 0..AUTHORIZATIONS {
+            let mut work = Vec::with_capacity(authorizations);
+            for _ in 0..authorizations {
                 let session = session_once().await;
                 let id = session["session_id"].as_str().expect("id").to_owned();
                 let decision: Value = http
@@ -164,8 +180,8 @@ fn main() {
             for t in tasks {
                 t.await.expect("task");
             }
-            let rps = AUTHORIZATIONS as f64 / started.elapsed().as_secs_f64();
-            assert_eq!(sandbox.state().orders.len(), AUTHORIZATIONS);
+            let rps = authorizations as f64 / started.elapsed().as_secs_f64();
+            assert_eq!(sandbox.state().orders.len(), authorizations);
             println!(
                 "{name:<10} {d50:>14.2?} {g50:>14.2?} {:>14.2?} {:>14.2?} {rps:>16.0}",
                 g50.saturating_sub(d50),

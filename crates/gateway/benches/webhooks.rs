@@ -5,10 +5,18 @@
 //! `hmac.compare_digest`, JSON parse, SQLite insert, commit; `webhook_baseline.py`).
 //!
 //! Both servers are child processes; the gateway runs without its job worker so both
-//! measure the same thing: how fast an event is durably acknowledged.
+//! measure the same thing: how fast an event is durably acknowledged. PostgreSQL is
+//! measured with one gateway and with two on the same database (sharing the data dir, so
+//! the same master key), the load split between them.
+//!
+//! The load generator is raw HTTP/1.1 over keep-alive connections with every request's
+//! bytes built beforehand, so it spends almost nothing per request: one connection per
+//! request in flight, a request written, its answer read, the next one written.
 //!
 //! `cargo xtask bench webhooks` (it finds or installs a Python with werkzeug and passes it
 //! as `WEBHOOK_BASELINE_PYTHON`). PostgreSQL: `GATEWAY_TEST_PG_URL` or the local server.
+//! Without `--bench` (`cargo test --benches`) it runs a few hundred events only, to show
+//! that it works: those figures mean nothing.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -19,19 +27,32 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 use sqlx::Connection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const KEY_ID: &str = "bench-key";
 const SECRET: &str = "bench-webhook-secret-0123456789";
-const LOADED: usize = 4_000;
-const SEQUENTIAL: usize = 400;
-const IN_FLIGHT: usize = 16;
 
-struct Shot {
-    body: Vec<u8>,
-    signature: String,
+/// How much load: the full run, or the quick one that only shows the bench works.
+struct Plan {
+    loaded: usize,
+    sequential: usize,
+    in_flight: &'static [usize],
 }
 
-fn shots(prefix: &str, n: usize) -> Vec<Shot> {
+const FULL: Plan = Plan {
+    loaded: 20_000,
+    sequential: 400,
+    in_flight: &[16, 64],
+};
+const QUICK: Plan = Plan {
+    loaded: 300,
+    sequential: 20,
+    in_flight: &[8],
+};
+
+/// Each request's bytes, signed and complete, for one server.
+fn requests(prefix: &str, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
             let body = serde_json::to_vec(&json!({
@@ -47,10 +68,16 @@ fn shots(prefix: &str, n: usize) -> Vec<Shot> {
             .expect("json");
             let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
             mac.update(&body);
-            Shot {
-                signature: hex::encode(mac.finalize().into_bytes()),
-                body,
-            }
+            let signature = hex::encode(mac.finalize().into_bytes());
+            let mut req = format!(
+                "POST /klarna/webhook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+                 klarna-signing-key-id: {KEY_ID}\r\nklarna-signature: {signature}\r\n\
+                 content-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            req.extend_from_slice(&body);
+            req
         })
         .collect()
 }
@@ -60,45 +87,96 @@ fn pct(v: &mut [Duration], q: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * q).round() as usize]
 }
 
-struct Result {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    seq_p50: Duration,
-    seq_p99: Duration,
+/// One keep-alive connection; reopened when the server closes it (werkzeug answers
+/// HTTP/1.0 and closes after every request).
+struct Conn {
+    port: u16,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
 }
 
-/// Posts every shot, `in_flight` at a time; every answer must be 200.
-async fn load(url: &str, shots: Vec<Shot>, in_flight: usize) -> (f64, Vec<Duration>) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(in_flight)
-        .build()
-        .expect("client");
-    let shots = Arc::new(shots);
+impl Conn {
+    fn new(port: u16) -> Self {
+        Self {
+            port,
+            stream: None,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Sends one request and reads its answer; the answer's status code.
+    async fn call(&mut self, request: &[u8]) -> u16 {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .expect("connect");
+            s.set_nodelay(true).expect("nodelay");
+            self.stream = Some(s);
+        }
+        let stream = self.stream.as_mut().expect("connected");
+        stream.write_all(request).await.expect("write");
+        self.buf.clear();
+        let (head, status, length, close) = loop {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the server closed the connection before answering");
+            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+                let status: u16 = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .expect("status line");
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                let close = head.starts_with("http/1.0") || head.contains("connection: close");
+                break (end + 4, status, length, close);
+            }
+        };
+        match length {
+            Some(length) => {
+                while self.buf.len() < head + length {
+                    let mut chunk = [0u8; 4096];
+                    let n = stream.read(&mut chunk).await.expect("read body");
+                    assert!(n > 0, "the server closed the connection mid-answer");
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+            None => {
+                let mut rest = Vec::new();
+                let _ = stream.read_to_end(&mut rest).await;
+            }
+        }
+        if close || length.is_none() {
+            self.stream = None;
+        }
+        status
+    }
+}
+
+/// Sends every request, `in_flight` at a time over as many connections (spread over the
+/// servers' ports); every answer must be 200. Throughput and each request's latency.
+async fn load(ports: &[u16], requests: Vec<Vec<u8>>, in_flight: usize) -> (f64, Vec<Duration>) {
+    let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (client, shots, next, url) =
-                (client.clone(), shots.clone(), next.clone(), url.to_owned());
+        .map(|c| {
+            let (requests, next) = (requests.clone(), next.clone());
+            let mut conn = Conn::new(ports[c % ports.len()]);
             tokio::spawn(async move {
-                let mut times = Vec::new();
+                let mut times = Vec::with_capacity(requests.len() / in_flight + 1);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(shot) = shots.get(i) else { break };
+                    let Some(request) = requests.get(i) else {
+                        break;
+                    };
                     let t = Instant::now();
-                    let r = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("klarna-signing-key-id", KEY_ID)
-                        .header("klarna-signature", &shot.signature)
-                        .body(shot.body.clone())
-                        .send()
-                        .await
-                        .expect("send");
-                    let status = r.status();
-                    let _ = r.bytes().await;
-                    assert_eq!(status.as_u16(), 200, "{url}");
+                    let status = conn.call(request).await;
+                    assert_eq!(status, 200, "event {i} on port {}", conn.port);
                     times.push(t.elapsed());
                 }
                 times
@@ -112,15 +190,67 @@ async fn load(url: &str, shots: Vec<Shot>, in_flight: usize) -> (f64, Vec<Durati
     (all.len() as f64 / start.elapsed().as_secs_f64(), all)
 }
 
-async fn measure(name: &str, url: &str) -> Result {
+struct Figures {
+    in_flight: usize,
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    /// CPU time per event of the server processes (for PostgreSQL: the gateways, not the
+    /// database's own processes) and of this load generator: where the two cores go.
+    server_cpu: Duration,
+    client_cpu: Duration,
+}
+
+/// A process's CPU time so far (user + system), from `/proc/<pid>/stat`; zero where there
+/// is no procfs. Ticks are USER_HZ, 100 on Linux.
+fn cpu(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+fn cpu_of(pids: &[u32]) -> Duration {
+    pids.iter().map(|p| cpu(&p.to_string())).sum()
+}
+
+struct Result {
+    loaded: Vec<Figures>,
+    seq_p50: Duration,
+    seq_p99: Duration,
+}
+
+async fn measure(name: &str, ports: &[u16], pids: &[u32], plan: &Plan) -> Result {
     // Warm up connections and caches.
-    load(url, shots(&format!("{name}-warm"), 200), IN_FLIGHT).await;
-    let (_, mut seq) = load(url, shots(&format!("{name}-seq"), SEQUENTIAL), 1).await;
-    let (rps, mut loaded) = load(url, shots(&format!("{name}-load"), LOADED), IN_FLIGHT).await;
+    load(ports, requests(&format!("{name}-warm"), 200), 8).await;
+    let (_, mut seq) = load(ports, requests(&format!("{name}-seq"), plan.sequential), 1).await;
+    let mut loaded = Vec::new();
+    for &in_flight in plan.in_flight {
+        let (server0, client0) = (cpu_of(pids), cpu("self"));
+        let (rps, mut times) = load(
+            ports,
+            requests(&format!("{name}-load{in_flight}"), plan.loaded),
+            in_flight,
+        )
+        .await;
+        let events = u32::try_from(plan.loaded).unwrap_or(u32::MAX);
+        loaded.push(Figures {
+            in_flight,
+            rps,
+            p50: pct(&mut times, 0.50),
+            p99: pct(&mut times, 0.99),
+            server_cpu: cpu_of(pids).saturating_sub(server0) / events,
+            client_cpu: cpu("self").saturating_sub(client0) / events,
+        });
+    }
     Result {
-        rps,
-        p50: pct(&mut loaded, 0.50),
-        p99: pct(&mut loaded, 0.99),
+        loaded,
         seq_p50: pct(&mut seq, 0.50),
         seq_p99: pct(&mut seq, 0.99),
     }
@@ -133,20 +263,22 @@ fn free_port() -> u16 {
         .expect("port")
 }
 
-async fn wait_up(port: u16, child: &mut Child) {
+/// Whether the server listens on `port` within 15 s (false when it exited).
+async fn up(port: u16, child: &mut Child) -> bool {
     for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return true;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server exited: {status}");
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the server did not start on {port}");
+    false
+}
+
+async fn wait_up(port: u16, child: &mut Child) {
+    assert!(up(port, child).await, "the server did not start on {port}");
 }
 
 struct Killed(Child);
@@ -158,15 +290,20 @@ impl Drop for Killed {
     }
 }
 
-async fn gateway(db_url: &str, sandbox_url: &str) -> (Killed, u16, tempfile::TempDir) {
+/// `klarna-gateway serve` on a free port; instances on one database share `data` (its
+/// master key opens the secrets the first one sealed).
+async fn gateway(db_url: &str, sandbox_url: &str, data: &std::path::Path) -> (Killed, u16) {
     let port = free_port();
-    let data = tempfile::tempdir().expect("dir");
+    let log = std::fs::File::create(
+        std::env::temp_dir().join(format!("klarna-bench-gateway-{port}.log")),
+    )
+    .expect("log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_klarna-gateway"))
         .arg("serve")
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", db_url])
         .arg("--data-dir")
-        .arg(data.path())
+        .arg(data)
         .args(["--klarna-url", sandbox_url, "--odoo-url", sandbox_url])
         .args([
             "--metrics-listen",
@@ -182,11 +319,11 @@ async fn gateway(db_url: &str, sandbox_url: &str) -> (Killed, u16, tempfile::Tem
         .env("GATEWAY_WEBHOOK_SIGNING_KEYS", format!("{KEY_ID}={SECRET}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("klarna-gateway");
     wait_up(port, &mut child).await;
-    (Killed(child), port, data)
+    (Killed(child), port)
 }
 
 async fn postgres() -> Option<(String, String, String)> {
@@ -215,18 +352,33 @@ async fn postgres() -> Option<(String, String, String)> {
 }
 
 fn report(name: &str, r: &Result) {
+    for f in &r.loaded {
+        println!(
+            "{name:<36} {:>3} in flight {:>8.0} ev/s   p50 {:>8.2?}  p99 {:>8.2?}   CPU/event: server {:>6.1?}, load generator {:>6.1?}",
+            f.in_flight, f.rps, f.p50, f.p99, f.server_cpu, f.client_cpu
+        );
+    }
     println!(
-        "{name:<34} {:>8.0} ev/s   p50 {:>8.2?}  p99 {:>8.2?}   (one at a time: p50 {:>8.2?}  p99 {:>8.2?})",
-        r.rps, r.p50, r.p99, r.seq_p50, r.seq_p99
+        "{name:<36} one at a time              p50 {:>8.2?}  p99 {:>8.2?}",
+        r.seq_p50, r.seq_p99
     );
 }
 
 #[tokio::main]
 async fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
         println!("webhooks: benchmark");
         return;
     }
+    let plan = if args.iter().any(|a| a == "--bench") {
+        &FULL
+    } else {
+        println!(
+            "quick mode (no --bench): a few events to show the bench runs; the figures mean nothing"
+        );
+        &QUICK
+    };
     let (sandbox_addr, _sandbox) = klarna_sandbox::spawn(klarna_sandbox::SandboxConfig::default())
         .await
         .expect("sandbox");
@@ -236,19 +388,29 @@ async fn main() {
     let dir = tempfile::tempdir().expect("dir");
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     {
-        let (_g, port, _data) = gateway(&sqlite, &sandbox_url).await;
-        let r = measure("sqlite", &format!("http://127.0.0.1:{port}/klarna/webhook")).await;
-        results.push(("klarna-gateway, SQLite", r));
+        let data = tempfile::tempdir().expect("dir");
+        let (g, port) = gateway(&sqlite, &sandbox_url, data.path()).await;
+        results.push((
+            "klarna-gateway, SQLite",
+            measure("sqlite", &[port], &[g.0.id()], plan).await,
+        ));
     }
     if let Some((url, admin, name)) = postgres().await {
+        let data = tempfile::tempdir().expect("dir");
         {
-            let (_g, port, _data) = gateway(&url, &sandbox_url).await;
-            let r = measure(
-                "postgres",
-                &format!("http://127.0.0.1:{port}/klarna/webhook"),
-            )
-            .await;
-            results.push(("klarna-gateway, PostgreSQL", r));
+            let (g, port) = gateway(&url, &sandbox_url, data.path()).await;
+            results.push((
+                "klarna-gateway, PostgreSQL",
+                measure("pg1", &[port], &[g.0.id()], plan).await,
+            ));
+        }
+        {
+            let (ga, a) = gateway(&url, &sandbox_url, data.path()).await;
+            let (gb, b) = gateway(&url, &sandbox_url, data.path()).await;
+            results.push((
+                "klarna-gateway ×2, one PostgreSQL",
+                measure("pg2", &[a, b], &[ga.0.id(), gb.0.id()], plan).await,
+            ));
         }
         if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -270,9 +432,17 @@ async fn main() {
         .spawn();
     let baseline = match spawned {
         Ok(mut child) => {
-            wait_up(port, &mut child).await;
+            let started = up(port, &mut child).await;
+            let pid = child.id();
             let _guard = Killed(child);
-            Some(measure("python", &format!("http://127.0.0.1:{port}/klarna/webhook")).await)
+            if started {
+                Some(measure("python", &[port], &[pid], plan).await)
+            } else {
+                eprintln!(
+                    "the Python baseline did not start ({python}: werkzeug missing?); run `cargo xtask bench webhooks`"
+                );
+                None
+            }
         }
         Err(e) => {
             eprintln!(
@@ -283,7 +453,8 @@ async fn main() {
     };
 
     println!(
-        "\nsigned webhook ingest on loopback, {LOADED} events at {IN_FLIGHT} in flight, {SEQUENTIAL} one at a time"
+        "\nsigned webhook ingest on loopback: {} events at each of {:?} in flight, {} one at a time",
+        plan.loaded, plan.in_flight, plan.sequential
     );
     for (name, r) in &results {
         report(name, r);
@@ -291,12 +462,14 @@ async fn main() {
     if let Some(b) = &baseline {
         report("Python werkzeug + SQLite baseline", b);
         for (name, r) in &results {
-            println!(
-                "{name}: {:.1}× the baseline's throughput, p50 {:.1}× faster, p99 {:.1}× faster",
-                r.rps / b.rps,
-                b.p50.as_secs_f64() / r.p50.as_secs_f64(),
-                b.p99.as_secs_f64() / r.p99.as_secs_f64()
-            );
+            for (f, base) in r.loaded.iter().zip(&b.loaded) {
+                println!(
+                    "{name} at {} in flight: {:.1}× the baseline's throughput, p99 {:.1}× lower",
+                    f.in_flight,
+                    f.rps / base.rps,
+                    base.p99.as_secs_f64() / f.p99.as_secs_f64()
+                );
+            }
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Webhooks older than this are refused (Klarna retries for about 21 hours).
     pub webhook_horizon: Duration,
+    /// How long the webhook signing keys stay open in memory (zero: opened per webhook).
+    pub signing_keys_cache: Duration,
     pub frontdoor: crate::frontdoor::FrontDoorConfig,
     /// Timeouts and the connection cap of the public listener (widget, webhooks, admin).
     pub listener: crate::listener::ListenerLimits,
@@ -102,6 +104,7 @@ impl Config {
             job_lease: Duration::from_secs(120),
             public_url: None,
             webhook_horizon: crate::webhook_verify::DEFAULT_HORIZON,
+            signing_keys_cache: crate::signing_keys::DEFAULT_CACHE,
             frontdoor: crate::frontdoor::FrontDoorConfig::default(),
             listener: crate::listener::ListenerLimits::default(),
             metrics_listener: crate::listener::ListenerLimits::METRICS,

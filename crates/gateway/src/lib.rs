@@ -31,6 +31,7 @@ pub mod error;
 pub mod event_apply;
 pub mod frontdoor;
 pub mod http;
+pub mod ingest;
 pub mod jobs;
 pub mod json_error;
 pub mod listener;

@@ -81,6 +81,12 @@ impl Secrets {
         }
     }
 
+    /// What identifies the secret's current sealed value (its nonce, fresh for every
+    /// seal): a copy opened under another version is stale.
+    pub fn version(&self, name: &str) -> Option<String> {
+        read(&self.sealed).get(name).map(|s| s.nonce.clone())
+    }
+
     pub fn require(&self, name: &str) -> Result<Zeroizing<String>, GatewayError> {
         self.get(name)
             .ok_or_else(|| GatewayError::Config(format!("the secret {name} is not set")))

@@ -97,6 +97,11 @@ pub struct Settings {
     /// Webhooks older than this many hours are refused [default: 24].
     #[arg(long, global = true, env = "GATEWAY_WEBHOOK_HORIZON_HOURS")]
     pub webhook_horizon_hours: Option<u64>,
+    /// How long an opened copy of the webhook signing keys is kept in (zeroizing) memory
+    /// before it is opened again from the sealed store; 0 opens them for every webhook
+    /// [default: 30].
+    #[arg(long, global = true, env = "GATEWAY_SIGNING_KEYS_CACHE_SECS")]
+    pub signing_keys_cache_secs: Option<u64>,
     /// Only these networks (CIDR) may post webhooks; repeatable [default: any].
     #[arg(
         long = "webhook-allow-cidr",
@@ -310,6 +315,9 @@ impl Settings {
             .job_lease_secs
             .map_or(config.job_lease, Duration::from_secs);
         config.webhook_horizon = Duration::from_secs(s.webhook_horizon_hours.unwrap_or(24) * 3600);
+        config.signing_keys_cache = s
+            .signing_keys_cache_secs
+            .map_or(config.signing_keys_cache, Duration::from_secs);
         let door = &mut config.frontdoor;
         door.webhook_allow = s
             .webhook_allow_cidrs

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::{Db, now_ms};
 use crate::error::GatewayError;
 use crate::frontdoor::FrontDoor;
+use crate::ingest::Ingest;
 use crate::odoo::{OdooClient, OdooConfig, PasswordSource};
 use crate::secrets::{self, CLASSIC_TOKEN, Secrets};
 use crate::vault::Vault;
@@ -52,6 +53,10 @@ pub struct Gateway {
     pub http: reqwest::Client,
     pub worker_wakeup: Notify,
     pub frontdoor: Arc<FrontDoor>,
+    /// Verified webhook events go through here: one writer, one commit per batch.
+    pub ingest: Ingest,
+    /// The webhook signing keys, opened for a short while (see [`signing_keys::KeyCache`]).
+    pub signing_keys: signing_keys::KeyCache,
     locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     crash_at: Mutex<Option<&'static str>>,
     last_reconcile: AtomicI64,
@@ -129,6 +134,8 @@ impl Gateway {
             config.frontdoor.clone(),
             config.allowed_origins.clone(),
         ));
+        let signing_keys = signing_keys::KeyCache::new(config.signing_keys_cache);
+        let ingest = Ingest::start(db.clone());
         Ok(Self {
             config,
             db,
@@ -138,6 +145,8 @@ impl Gateway {
             http,
             worker_wakeup: Notify::new(),
             frontdoor,
+            ingest,
+            signing_keys,
             locks: Mutex::new(HashMap::new()),
             crash_at: Mutex::new(None),
             last_reconcile: AtomicI64::new(0),

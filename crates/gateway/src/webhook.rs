@@ -5,8 +5,8 @@
 //! (`POST /klarna/notification/{token}`, `POST /klarna/authorization/{token}`) are read
 //! with a size limit, verified first ([`crate::webhook_verify`]; the callbacks' URL token
 //! compared in constant time, their body only a hint), then stored — unique by event id,
-//! together with the job that applies it ([`crate::event_apply`]) — and only then answered
-//! 200. A replayed event id is acknowledged and not stored or applied again. Every refusal
+//! together with the job that applies it ([`crate::event_apply`]), in the writer's next
+//! batch ([`crate::ingest`]) — and only then answered 200. A replayed event id is acknowledged and not stored or applied again. Every refusal
 //! is counted by the front door, which may block the address.
 
 use std::net::IpAddr;
@@ -22,63 +22,49 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::db::now_ms;
-use crate::error::GatewayError;
 use crate::frontdoor::{ClientIp, Door};
-use crate::jobs::{self, Job};
+use crate::ingest::{NewEvent, Stored};
 use crate::secrets::CLASSIC_TOKEN;
-use crate::signing_keys;
 use crate::state::Gateway;
-use crate::store::webhooks::IncomingEvent;
 use crate::webhook_verify::{
     Event, Rejection, SignedHeaders, check_signed, is_json, parse_authorization_callback,
     parse_classic, within_horizon,
 };
 
-/// Stores a verified event with the job that will apply it, in one transaction, and only
-/// then acknowledges it. A duplicate is acknowledged and neither stored nor queued again.
+/// Stores a verified event with the job that will apply it (group commit, see
+/// [`crate::ingest`]), and only then acknowledges it. A duplicate is acknowledged and
+/// neither stored nor queued again.
 async fn accept(
     gw: &Gateway,
     event: &Event,
-    source: &str,
+    source: &'static str,
     key_id: Option<&str>,
     body: &[u8],
 ) -> Response {
-    let payload = String::from_utf8_lossy(body);
-    let incoming = IncomingEvent {
-        event_id: &event.event_id,
+    let incoming = NewEvent {
+        event_id: event.event_id.clone(),
         source,
-        event_type: &event.event_type,
-        order_id: &event.order_id,
+        event_type: event.event_type.clone(),
+        order_id: event.order_id.clone(),
         occurred_at: event.occurred_at,
-        key_id,
-        payload: &payload,
+        key_id: key_id.map(str::to_owned),
+        payload: String::from_utf8_lossy(body).into_owned(),
     };
-    match store(gw, incoming).await {
+    match gw.ingest.store(incoming).await {
         Ok(stored) => {
-            let status = if stored { "accepted" } else { "duplicate" };
-            if stored {
-                gw.wake_worker();
-            }
+            let status = match stored {
+                Stored::New => {
+                    gw.wake_worker();
+                    "accepted"
+                }
+                Stored::Duplicate => "duplicate",
+            };
             metrics::counter!("gateway_webhooks_total", "outcome" => status).increment(1);
             Json(json!({"status": status, "event_id": event.event_id})).into_response()
         }
         // Not stored: not acknowledged, so Klarna sends it again.
         Err(e) => e.into_response(),
     }
-}
-
-async fn store(gw: &Gateway, incoming: IncomingEvent<'_>) -> Result<bool, GatewayError> {
-    let job = Job::WebhookEvent {
-        event_id: incoming.event_id.to_owned(),
-    };
-    let mut tx = gw.db.begin_write().await?;
-    if !gw.db.insert_event(&mut tx, incoming).await? {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    jobs::enqueue(&gw.db, &mut tx, &job).await?;
-    tx.commit().await?;
-    Ok(true)
 }
 
 /// The body, read up to [`crate::webhook_verify::BODY_LIMIT`] (the route's `DefaultBodyLimit`); anything that
@@ -101,7 +87,7 @@ pub async fn signed(
         key_id: header("klarna-signing-key-id"),
         signature: header("klarna-signature"),
     };
-    let keys = signing_keys::load(&gw.secrets);
+    let keys = gw.signing_keys.keys(&gw.secrets);
     let checked = limited(body).map_err(|r| (r, None)).and_then(|body| {
         check_signed(signed, &body, &keys, now_ms(), gw.config.webhook_horizon).map(|ok| (ok, body))
     });

@@ -1,9 +1,12 @@
 //! Crash safety with real processes and SIGKILL, on SQLite and PostgreSQL.
 //!
-//! Webhooks: the sandbox sends thousands of signed events while the gateway is killed and
-//! restarted several times, then — apart — while only its job worker is killed mid-job.
+//! Webhooks: the sandbox sends 20,000 signed events while the gateway is killed and
+//! restarted twenty times, then — apart — while only its job worker is killed mid-job.
 //! Afterwards every event the sender saw acknowledged is stored once and applied exactly
 //! once, and every payment shows what Klarna shows.
+//!
+//! Several instances on one PostgreSQL: two servers and two workers, every event delivered
+//! to both, one of each killed mid-stream; captures and refunds asked of both at once.
 //!
 //! A capture: the gateway is killed after it recorded the capture and Klarna did it, but
 //! before it answered; the caller retries, under its key and (its side rolled back) under
@@ -43,10 +46,15 @@ impl Harness {
 
     /// `klarna-gateway <mode>` as a child process.
     fn spawn(&self, mode: &str, extra: &[&str]) -> Child {
+        self.spawn_at(self.port, mode, extra)
+    }
+
+    /// `klarna-gateway <mode>` listening on `port` (several instances, one database).
+    fn spawn_at(&self, port: u16, mode: &str, extra: &[&str]) -> Child {
         let sandbox_keys = format!("{}={}", WEBHOOK_KEYS[0].0, WEBHOOK_KEYS[0].1);
         Command::new(env!("CARGO_BIN_EXE_klarna-gateway"))
             .arg(mode)
-            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &self.db_url])
             .arg("--data-dir")
             .arg(self.data.path())
@@ -73,11 +81,15 @@ impl Harness {
     }
 
     async fn serve(&self, extra: &[&str]) -> Child {
-        let mut child = self.spawn("serve", extra);
+        self.serve_at(self.port, extra).await
+    }
+
+    async fn serve_at(&self, port: u16, extra: &[&str]) -> Child {
+        let mut child = self.spawn_at(port, "serve", extra);
         for _ in 0..200 {
             if self
                 .http
-                .get(format!("{}/healthz", self.url()))
+                .get(format!("http://127.0.0.1:{port}/healthz"))
                 .send()
                 .await
                 .is_ok()
@@ -95,10 +107,19 @@ impl Harness {
     }
 
     async fn burst(&self, count: usize) -> Vec<String> {
+        self.burst_to(count, &[]).await
+    }
+
+    /// A burst whose every event goes to each of `urls` (the webhook URL when empty).
+    async fn burst_to(&self, count: usize, urls: &[String]) -> Vec<String> {
+        self.burst_with(count, 8, urls).await
+    }
+
+    async fn burst_with(&self, count: usize, concurrency: usize, urls: &[String]) -> Vec<String> {
         let r: Value = self
             .http
             .post(format!("{}/_sandbox/webhooks/burst", self.sandbox_url))
-            .json(&json!({"count": count, "concurrency": 8}))
+            .json(&json!({"count": count, "concurrency": concurrency, "urls": urls}))
             .send()
             .await
             .expect("burst")
@@ -113,14 +134,13 @@ impl Harness {
             .collect()
     }
 
-    /// The sandbox's view: event id → acknowledged.
+    /// The sandbox's view: event id → every delivery of it acknowledged.
     fn acknowledged(&self) -> HashMap<String, bool> {
-        self.sandbox
-            .webhooks
-            .deliveries()
-            .into_iter()
-            .map(|d| (d.event_id, d.delivered))
-            .collect()
+        let mut acked: HashMap<String, bool> = HashMap::new();
+        for d in self.sandbox.webhooks.deliveries() {
+            *acked.entry(d.event_id).or_insert(true) &= d.delivered;
+        }
+        acked
     }
 }
 
@@ -232,18 +252,20 @@ async fn check_exactly_once(pool: &sqlx::AnyPool, h: &Harness, sent: &[String], 
 }
 
 async fn harness(db: &TestDb) -> Harness {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    // Klarna's retry schedule (10 s … 12 h) in milliseconds.
+    harness_scaled(db, 0.002).await
+}
+
+/// A harness whose sandbox retries on Klarna's schedule times `time_scale`.
+async fn harness_scaled(db: &TestDb, time_scale: f64) -> Harness {
+    let port = free_port();
     let config = SandboxConfig {
         webhook_url: Some(format!("http://127.0.0.1:{port}/klarna/webhook")),
         signing_keys: vec![SigningKey {
             id: WEBHOOK_KEYS[0].0.into(),
             secret: WEBHOOK_KEYS[0].1.into(),
         }],
-        // Klarna's retry schedule (10 s … 12 h) in milliseconds.
-        webhook_time_scale: 0.002,
+        webhook_time_scale: time_scale,
         ..SandboxConfig::default()
     };
     let (addr, sandbox) = klarna_sandbox::spawn(config).await.expect("sandbox");
@@ -297,35 +319,50 @@ async fn settled(pool: &sqlx::AnyPool) -> bool {
     n == 0
 }
 
+/// Events in the stream, and SIGKILLs of the gateway during it (group commit: each kill
+/// loses whatever batch was being written, unacknowledged).
+const EVENTS: usize = 20_000;
+const KILLS: u32 = 20;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_gateway_during_a_stream_of_events_loses_and_doubles_nothing() {
     sqlx::any::install_default_drivers();
     for db in databases().await {
-        let h = harness(&db).await;
+        // Klarna's schedule (10 s, 2 min, 15 min, 3 h, 6 h, 12 h) scaled to 2 ms … 8.6 s:
+        // twenty restarts' worth of refused deliveries come back within seconds.
+        let h = harness_scaled(&db, 0.0002).await;
         let mut gateway = h.serve(&[]).await;
         payments(&h).await;
 
-        let sent = h.burst(3_000).await;
+        let started = Instant::now();
+        let sent = h.burst_with(EVENTS, 32, &[]).await;
         let mut kills = 0;
-        let start = Instant::now();
-        while kills < 4 && start.elapsed() < Duration::from_secs(60) {
-            tokio::time::sleep(Duration::from_millis(400 + 150 * kills)).await;
+        let mut during_stream = 0;
+        while kills < KILLS {
+            tokio::time::sleep(Duration::from_millis(250 + 20 * u64::from(kills))).await;
+            let acked = h.acknowledged().values().filter(|d| **d).count();
             kill(&mut gateway);
             kills += 1;
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            during_stream += u32::from(acked < sent.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
             gateway = h.serve(&[]).await;
         }
-        assert_eq!(kills, 4);
+        assert!(
+            during_stream >= KILLS / 2,
+            "[{}] only {during_stream} of the kills fell during the stream",
+            db.name
+        );
         until(
             "every event acknowledged",
-            Duration::from_secs(120),
+            Duration::from_secs(240),
             async || h.acknowledged().values().all(|d| *d),
         )
         .await;
+        let streamed = started.elapsed();
         let pool = sqlx::AnyPool::connect(&h.db_url).await.expect("pool");
         until(
             "the queue to settle",
-            Duration::from_secs(120),
+            Duration::from_secs(240),
             async || settled(&pool).await,
         )
         .await;
@@ -343,7 +380,8 @@ async fn killing_the_gateway_during_a_stream_of_events_loses_and_doubles_nothing
         );
         check_exactly_once(&pool, &h, &sent, db.name).await;
         eprintln!(
-            "[{}] {} events, {kills} SIGKILLs of the gateway, {statuses} events redelivered: each applied once",
+            "[{}] {} events, {kills} SIGKILLs of the gateway ({during_stream} during the stream), \
+             {statuses} events redelivered, all acknowledged after {streamed:.1?}: each applied once",
             db.name,
             sent.len()
         );
@@ -411,6 +449,152 @@ async fn killing_the_worker_mid_job_loses_and_doubles_nothing() {
         );
         kill(&mut worker);
         kill(&mut gateway);
+        pool.close().await;
+        db.cleanup().await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// An admin POST with an idempotency key to the gateway on `port`.
+async fn admin_keyed(
+    h: &Harness,
+    port: u16,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let r = h
+        .http
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin request");
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Several instances share only PostgreSQL: two `serve` and two `worker` processes on one
+/// database. The same capture asked of both at once is done once; two refunds that cannot
+/// both fit, one on each, at once: one is done; every event is delivered to both (each a
+/// duplicate of the other) while one server and one worker are killed and restarted, and
+/// is stored once and applied once; the payments end as Klarna has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_and_two_workers_on_one_postgres_do_everything_once_and_survive_losing_one() {
+    sqlx::any::install_default_drivers();
+    for db in databases().await {
+        if db.name != "postgres" {
+            // SQLite is one process's database: several instances need PostgreSQL.
+            db.cleanup().await;
+            continue;
+        }
+        let h = harness(&db).await;
+        let (a, b) = (h.port, free_port());
+        let mut serve_a = h.serve(&["--no-worker"]).await;
+        let mut serve_b = h.serve_at(b, &["--no-worker"]).await;
+        let mut worker_1 = h.spawn("worker", &[]);
+        let mut worker_2 = h.spawn("worker", &[]);
+        let order = h.pay(ORDER, TOKEN).await;
+        let url_b = format!("http://127.0.0.1:{b}");
+        let se_order = common::pay(&h.http, &url_b, &h.sandbox_url, SE_ORDER, SE_TOKEN).await;
+
+        // One capture, asked of both instances at once under one key.
+        let captures = format!("/admin/payments/{order}/captures");
+        let (on_a, on_b) = tokio::join!(
+            admin_keyed(&h, a, &captures, "capture-both", json!({"amount": 30_000})),
+            admin_keyed(&h, b, &captures, "capture-both", json!({"amount": 30_000})),
+        );
+        assert_eq!(
+            (on_a.0, on_b.0),
+            (StatusCode::OK, StatusCode::OK),
+            "{on_a:?} {on_b:?}"
+        );
+        assert_eq!(
+            on_a.1["operation"]["id"], on_b.1["operation"]["id"],
+            "one operation"
+        );
+        // Two refunds of 20,000 from 30,000 captured, under different keys, one per
+        // instance, at once: the per-payment lock spans processes, so one is refused.
+        let refunds = format!("/admin/payments/{order}/refunds");
+        let (r_a, r_b) = tokio::join!(
+            admin_keyed(&h, a, &refunds, "refund-a", json!({"amount": 20_000})),
+            admin_keyed(&h, b, &refunds, "refund-b", json!({"amount": 20_000})),
+        );
+        let mut statuses = [r_a.0, r_b.0];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "{r_a:?} {r_b:?}"
+        );
+        {
+            let state = h.sandbox.state();
+            let klarna = &state.orders.get(&order).expect("order").order;
+            assert_eq!(
+                (klarna.captured_amount, klarna.refunded_amount),
+                (30_000, 20_000),
+                "Klarna captured and refunded once"
+            );
+            assert!(state.orders.contains_key(&se_order));
+        }
+
+        // Every event to both instances; one of each kind of process lost mid-stream.
+        let urls = [
+            format!("http://127.0.0.1:{a}/klarna/webhook"),
+            format!("{url_b}/klarna/webhook"),
+        ];
+        let sent = h.burst_to(1_500, &urls).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        kill(&mut serve_a);
+        kill(&mut worker_1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        serve_a = h.serve(&["--no-worker"]).await;
+        worker_1 = h.spawn("worker", &[]);
+        until(
+            "every delivery to both instances acknowledged",
+            Duration::from_secs(180),
+            async || h.acknowledged().values().all(|d| *d),
+        )
+        .await;
+        let pool = sqlx::AnyPool::connect(&h.db_url).await.expect("pool");
+        until(
+            "the queue to settle",
+            Duration::from_secs(180),
+            async || settled(&pool).await,
+        )
+        .await;
+        let deliveries = h.sandbox.webhooks.deliveries();
+        for url in &urls {
+            assert!(
+                deliveries.iter().any(|d| &d.url == url && d.delivered),
+                "{url} acknowledged events"
+            );
+        }
+        let retried = deliveries
+            .iter()
+            .filter(|d| d.url == urls[0] && d.statuses.len() > 1)
+            .count();
+        assert!(
+            retried > 0,
+            "the kill fell during the stream: some deliveries to it failed"
+        );
+        check_exactly_once(&pool, &h, &sent, "two instances").await;
+        eprintln!(
+            "[two instances] {} events × 2 deliveries, one server and one worker SIGKILLed \
+             ({retried} deliveries to it retried): each stored and applied once",
+            sent.len()
+        );
+        for child in [&mut serve_a, &mut serve_b, &mut worker_1, &mut worker_2] {
+            kill(child);
+        }
         pool.close().await;
         db.cleanup().await;
     }

@@ -3,7 +3,9 @@
 //! same request sent with bare reqwest (no auth header building, retries, logging or
 //! typed decoding) so the difference is the client's own cost.
 //!
-//! `cargo xtask bench client` (or `cargo bench -p klarna-client --bench client`).
+//! `cargo xtask bench client` (or `cargo bench -p klarna-client --bench client`). Without
+//! `--bench` (`cargo test --benches`) it makes a few calls only, to show that it works:
+//! those figures mean nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +15,7 @@ use klarna_client::{Config, KlarnaClient};
 use klarna_sandbox::SandboxConfig;
 use klarna_types::klarna::{Address, LineType, OrderBody, OrderLine};
 
-const SEQUENTIAL: usize = 3_000;
 const CONCURRENCY: usize = 16;
-const PER_TASK: usize = 400;
 
 fn body() -> OrderBody {
     let line = OrderLine {
@@ -86,6 +86,20 @@ where
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("client: benchmark");
+        return;
+    }
+    // Calls sequentially, and per task at 16 in flight: the full run and the quick one.
+    let (seq_calls, per_task) = if args.iter().any(|a| a == "--bench") {
+        (3_000, 400)
+    } else {
+        println!(
+            "quick mode (no --bench): a few calls to show the bench runs; the figures mean nothing"
+        );
+        (30, 4)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -128,13 +142,13 @@ fn main() {
             }
         };
         // Warm up connections and caches.
-        sequential(300, &client_call).await;
-        sequential(300, &raw_call).await;
+        sequential(seq_calls / 10, &client_call).await;
+        sequential(seq_calls / 10, &raw_call).await;
 
         let mut results = Vec::new();
-        let (l, w) = sequential(SEQUENTIAL, &raw_call).await;
+        let (l, w) = sequential(seq_calls, &raw_call).await;
         results.push(stats("bare reqwest, sequential", l, w));
-        let (l, w) = sequential(SEQUENTIAL, &client_call).await;
+        let (l, w) = sequential(seq_calls, &client_call).await;
         results.push(stats("KlarnaClient, sequential", l, w));
 
         for (label, use_client) in [
@@ -153,8 +167,8 @@ fn main() {
                         body.clone(),
                     );
                     tokio::spawn(async move {
-                        let mut lat = Vec::with_capacity(PER_TASK);
-                        for _ in 0..PER_TASK {
+                        let mut lat = Vec::with_capacity(per_task);
+                        for _ in 0..per_task {
                             let t = Instant::now();
                             if use_client {
                                 client.create_session(&body).await.expect("create_session");

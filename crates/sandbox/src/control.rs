@@ -180,6 +180,10 @@ struct Burst {
     orders: Vec<String>,
     #[serde(default = "default_concurrency")]
     concurrency: usize,
+    /// Send each event to every one of these URLs (several gateway instances, each getting
+    /// every event: duplicate deliveries); the configured webhook URL when absent.
+    #[serde(default)]
+    urls: Vec<String>,
 }
 
 fn default_concurrency() -> usize {
@@ -221,13 +225,14 @@ async fn burst(
                 .collect::<Result<_, _>>()?
         }
     };
-    let ids = webhooks::burst(&sandbox, &orders, b.count, b.concurrency).ok_or_else(|| {
-        KlarnaError::new(
-            StatusCode::BAD_REQUEST,
-            "BAD_VALUE",
-            "no --webhook-url is set",
-        )
-    })?;
+    let ids =
+        webhooks::burst(&sandbox, &orders, b.count, b.concurrency, &b.urls).ok_or_else(|| {
+            KlarnaError::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_VALUE",
+                "no --webhook-url is set",
+            )
+        })?;
     Ok(Json(json!({"event_ids": ids})))
 }
 

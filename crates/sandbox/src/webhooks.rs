@@ -82,14 +82,20 @@ pub fn state_of(order: &Order) -> &'static str {
 
 /// Sends `count` signed events about `orders` (round robin, each describing the order's
 /// current state) with at most `concurrency` requests in flight, each retried on Klarna's
-/// schedule. For load and crash tests. Returns the event ids.
+/// schedule. For load and crash tests. Each event goes to every URL of `urls` (the
+/// configured webhook URL when empty). Returns the event ids.
 pub fn burst(
     sandbox: &Arc<Sandbox>,
     orders: &[Order],
     count: usize,
     concurrency: usize,
+    urls: &[String],
 ) -> Option<Vec<String>> {
-    let url = sandbox.config.webhook_url.clone()?;
+    let urls = if urls.is_empty() {
+        vec![sandbox.config.webhook_url.clone()?]
+    } else {
+        urls.to_vec()
+    };
     if orders.is_empty() {
         return Some(Vec::new());
     }
@@ -100,15 +106,17 @@ pub fn burst(
             let kind = event_type(state_of(order));
             let event_id = new_id();
             let body = event_body(sandbox, &kind, &event_id, order);
-            deliver_limited(
-                sandbox,
-                url.clone(),
-                kind,
-                event_id.clone(),
-                body,
-                true,
-                Some(limit.clone()),
-            );
+            for url in &urls {
+                deliver_limited(
+                    sandbox,
+                    url.clone(),
+                    kind.clone(),
+                    event_id.clone(),
+                    body.clone(),
+                    true,
+                    Some(limit.clone()),
+                );
+            }
             event_id
         })
         .collect();

@@ -77,6 +77,14 @@ pub fn backoff(attempts: i64, jitter: f64) -> Duration {
     base + base.mul_f64(jitter.clamp(0.0, 1.0) / 4.0)
 }
 
+/// A job to queue, as its row's columns.
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub priority: i64,
+    pub payload: serde_json::Value,
+    pub dedupe_key: Option<String>,
+}
+
 /// Queue health, for `/metrics` and the admin status.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct QueueStats {
@@ -110,6 +118,33 @@ impl Db {
             .bind(now)
             .execute(&mut **tx)
             .await?;
+        Ok(())
+    }
+
+    /// Adds several jobs inside the caller's transaction, in one statement: the jobs of a
+    /// batch of webhook events. A `dedupe_key` already queued is not added twice.
+    pub async fn enqueue_many(&self, tx: &mut Tx, jobs: &[NewJob<'_>]) -> Result<(), GatewayError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from(
+            "INSERT INTO jobs (kind, priority, payload, dedupe_key, run_at, created_at, updated_at, state) VALUES ",
+        );
+        sql.push_str(&super::values_rows(jobs.len(), 7, "'queued'"));
+        sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING");
+        let now = now_ms();
+        let mut query = sqlx::query(&sql);
+        for job in jobs {
+            query = query
+                .bind(job.kind)
+                .bind(job.priority)
+                .bind(job.payload.to_string())
+                .bind(job.dedupe_key.clone())
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
         Ok(())
     }
 

@@ -40,3 +40,36 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, sqlx::Error> {
     serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
+
+/// `($1, …, $k, tail), ($k+1, …)` for a multi-row `INSERT … VALUES`: `rows` rows of
+/// `binds` numbered placeholders each, then `tail` (a constant column) when not empty.
+pub(crate) fn values_rows(rows: usize, binds: usize, tail: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(rows * (binds * 5 + tail.len() + 4));
+    for row in 0..rows {
+        out.push_str(if row == 0 { "(" } else { ", (" });
+        for b in 0..binds {
+            let sep = if b == 0 { "" } else { ", " };
+            let _ = write!(out, "{sep}${}", row * binds + b + 1);
+        }
+        if !tail.is_empty() {
+            let _ = write!(out, ", {tail}");
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_rows;
+
+    #[test]
+    fn values_rows_numbers_every_placeholder_once_in_order() {
+        assert_eq!(values_rows(1, 2, ""), "($1, $2)");
+        assert_eq!(
+            values_rows(2, 3, "'queued'"),
+            "($1, $2, $3, 'queued'), ($4, $5, $6, 'queued')"
+        );
+    }
+}

@@ -1,10 +1,12 @@
 //! Klarna's events: each stored once, by event id (in the transaction that also queues the
-//! job applying it — see [`crate::webhook`]).
+//! job applying it — see [`crate::ingest`]).
 
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Db, Tx, is_unique_violation, now_ms};
+use std::collections::HashSet;
+
+use super::{Db, Tx, now_ms, values_rows};
 use crate::error::GatewayError;
 
 /// A verified event to store.
@@ -34,34 +36,42 @@ pub struct StoredEvent {
 }
 
 impl Db {
-    /// Stores the event inside the caller's transaction. `false` when the event id was
-    /// seen before (nothing is stored). On PostgreSQL a duplicate spoils the transaction,
-    /// so the caller rolls it back on `false`.
-    pub async fn insert_event(
+    /// Stores a batch of events inside the caller's transaction, in one statement, and
+    /// returns the ids that were new; an id stored before is skipped, not an error. The
+    /// ids in `events` must differ from each other (the caller dedupes a batch first).
+    pub async fn insert_events(
         &self,
         tx: &mut Tx,
-        e: IncomingEvent<'_>,
-    ) -> Result<bool, GatewayError> {
-        let inserted = sqlx::query(
-            "INSERT INTO webhook_events (event_id, source, event_type, order_id, occurred_at, received_at,
-                                         key_id, payload, state)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received')",
-        )
-        .bind(e.event_id)
-        .bind(e.source)
-        .bind(e.event_type)
-        .bind(e.order_id)
-        .bind(e.occurred_at)
-        .bind(now_ms())
-        .bind(e.key_id)
-        .bind(e.payload)
-        .execute(&mut **tx)
-        .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            Err(err) => Err(err.into()),
+        events: &[IncomingEvent<'_>],
+    ) -> Result<HashSet<String>, GatewayError> {
+        if events.is_empty() {
+            return Ok(HashSet::new());
         }
+        let mut sql = String::from(
+            "INSERT INTO webhook_events (event_id, source, event_type, order_id, occurred_at, received_at,
+                                         key_id, payload, state) VALUES ",
+        );
+        sql.push_str(&values_rows(events.len(), 8, "'received'"));
+        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+        let now = now_ms();
+        let mut query = sqlx::query(&sql);
+        for e in events {
+            query = query
+                .bind(e.event_id)
+                .bind(e.source)
+                .bind(e.event_type)
+                .bind(e.order_id)
+                .bind(e.occurred_at)
+                .bind(now)
+                .bind(e.key_id)
+                .bind(e.payload);
+        }
+        query
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get::<String, _>("event_id")?))
+            .collect()
     }
 
     pub async fn event(&self, event_id: &str) -> Result<Option<StoredEvent>, GatewayError> {
