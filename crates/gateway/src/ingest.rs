@@ -128,7 +128,7 @@ async fn write(db: &Db, events: &[&NewEvent]) -> Result<Vec<Stored>, GatewayErro
     for (i, e) in events.iter().enumerate() {
         first.entry(e.event_id.as_str()).or_insert(i);
     }
-    let unique: Vec<IncomingEvent<'_>> = events
+    let mut unique: Vec<IncomingEvent<'_>> = events
         .iter()
         .enumerate()
         .filter(|(i, e)| first.get(e.event_id.as_str()) == Some(i))
@@ -142,6 +142,9 @@ async fn write(db: &Db, events: &[&NewEvent]) -> Result<Vec<Stored>, GatewayErro
             payload: &e.payload,
         })
         .collect();
+    // In id order: two instances writing batches that share ids (Klarna's duplicate
+    // deliveries) then take the rows' locks in the same order, and never deadlock.
+    unique.sort_unstable_by(|a, b| a.event_id.cmp(b.event_id));
     let mut tx = db.begin_write().await?;
     let new = db.insert_events(&mut tx, &unique).await?;
     let jobs = unique
