@@ -202,6 +202,22 @@ async fn burst(
             "count is at most 100000",
         ));
     }
+    if b.urls.len() > 8 {
+        return Err(KlarnaError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_VALUE",
+            "urls holds at most 8 addresses",
+        ));
+    }
+    if let Some(i) = b.urls.iter().position(|u| {
+        reqwest::Url::parse(u).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+    }) {
+        return Err(KlarnaError::new(
+            StatusCode::BAD_REQUEST,
+            "BAD_VALUE",
+            format!("urls[{i}] is not an http or https URL"),
+        ));
+    }
     let orders: Vec<_> = {
         let state = sandbox.state();
         if b.orders.is_empty() {

@@ -284,3 +284,83 @@ fn help_explains_every_switch() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fault setting"));
 }
+
+#[tokio::test]
+async fn a_burst_to_several_urls_sends_every_event_to_each_and_refuses_bad_urls() {
+    let (first, r1) = receiver(0).await;
+    let (second, r2) = receiver(0).await;
+    let config = SandboxConfig {
+        webhook_url: Some(format!("{first}/klarna/webhook")),
+        signing_keys: vec![SigningKey {
+            id: "key-1".into(),
+            secret: "first-secret".into(),
+        }],
+        webhook_time_scale: 0.001,
+        ..SandboxConfig::default()
+    };
+    let (addr, _sandbox) = klarna_sandbox::spawn(config.clone())
+        .await
+        .expect("sandbox");
+    let url = format!("http://{addr}");
+    place(&url, &config, &order_body("anna@example.se", None)).await;
+    // The order's own `authorized` event went to the configured URL.
+    assert_eq!(wait_for(&r1, 1).await.len(), 1);
+    let http = reqwest::Client::new();
+    let urls = [format!("{first}/a"), format!("{second}/b")];
+    let r: Value = http
+        .post(format!("{url}/_sandbox/webhooks/burst"))
+        .json(&json!({"count": 3, "urls": urls}))
+        .send()
+        .await
+        .expect("burst")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<String> = r["event_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_owned())
+        .collect();
+    let event_ids = |seen: Vec<(HeaderMap, Bytes)>| -> Vec<String> {
+        let mut ids: Vec<String> = seen
+            .iter()
+            .map(|(_, b)| {
+                let v: Value = serde_json::from_slice(b).expect("json");
+                v["metadata"]["event_id"].as_str().expect("id").to_owned()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = ids.clone();
+    expected.sort();
+    let at_second = event_ids(wait_for(&r2, 3).await);
+    assert_eq!(at_second, expected, "every event reached the second URL");
+    let at_first = event_ids(wait_for(&r1, 4).await);
+    assert!(
+        expected.iter().all(|id| at_first.contains(id)),
+        "and the first"
+    );
+
+    for (body, named) in [
+        (
+            json!({"count": 1, "urls": ["ftp://example.com/x"]}),
+            "urls[0]",
+        ),
+        (
+            json!({"count": 1, "urls": vec![format!("{first}/x"); 9]}),
+            "at most 8",
+        ),
+    ] {
+        let r = http
+            .post(format!("{url}/_sandbox/webhooks/burst"))
+            .json(&body)
+            .send()
+            .await
+            .expect("burst");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let text = r.text().await.expect("text");
+        assert!(text.contains(named), "{text}");
+    }
+}
