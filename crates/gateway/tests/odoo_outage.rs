@@ -122,7 +122,16 @@ async fn a_partial_capture_during_a_two_minute_odoo_outage_reaches_odoo_by_the_r
         )
         .await;
         assert_eq!(found, [("done".to_owned(), 300.0)], "[{}]", s.db);
-        let (state, attempts, _) = update_job(&s, op).await.expect("a job");
+        // Odoo holds the capture before the worker has recorded its job as done: wait for
+        // the job to leave the queue.
+        let (state, attempts, _) = wait_until(
+            &format!("[{}] the update's job to finish", s.db),
+            async || match update_job(&s, op).await {
+                Some(job) if job.0 != "queued" && job.0 != "running" => Ok(job),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
         assert!(
             state == "done" && attempts > 2 && attempts < MAX_ATTEMPTS,
             "[{}] {state} after {attempts} attempts",
