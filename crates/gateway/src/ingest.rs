@@ -13,7 +13,7 @@
 //! request in it with a 5xx: nothing is acknowledged that was not stored, and Klarna sends
 //! those events again.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,8 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
 use crate::error::GatewayError;
-use crate::jobs::Job;
-use crate::store::jobs::NewJob;
+use crate::jobs::{self, Job};
 use crate::store::webhooks::IncomingEvent;
 
 /// The most events one transaction holds. A batch's statement binds 8 values per event;
@@ -31,18 +30,6 @@ pub const MAX_BATCH: usize = 256;
 /// Requests that may wait for the writer; beyond it, handlers wait to queue (the front
 /// door's in-flight cap keeps that short).
 const QUEUE: usize = 4 * MAX_BATCH;
-
-/// A verified event, owned so it can travel to the writer.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub event_id: String,
-    pub source: &'static str,
-    pub event_type: String,
-    pub order_id: String,
-    pub occurred_at: i64,
-    pub key_id: Option<String>,
-    pub payload: String,
-}
 
 /// What became of a stored event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +41,7 @@ pub enum Stored {
 }
 
 struct Pending {
-    event: NewEvent,
+    event: IncomingEvent,
     reply: oneshot::Sender<Result<Stored, GatewayError>>,
 }
 
@@ -75,7 +62,7 @@ impl Ingest {
 
     /// Stores the event with its job, returning once the transaction holding it has
     /// committed (or failed).
-    pub async fn store(&self, event: NewEvent) -> Result<Stored, GatewayError> {
+    pub async fn store(&self, event: IncomingEvent) -> Result<Stored, GatewayError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { event, reply })
@@ -96,7 +83,7 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, batches: Arc<AtomicU64>
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("gateway_webhook_batch_size").record(batch.len() as f64);
-        let events: Vec<&NewEvent> = batch.iter().map(|p| &p.event).collect();
+        let events: Vec<&IncomingEvent> = batch.iter().map(|p| &p.event).collect();
         match write(&db, &events).await {
             Ok(outcomes) => {
                 batches.fetch_add(1, Ordering::Relaxed);
@@ -122,53 +109,37 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, batches: Arc<AtomicU64>
 }
 
 /// Writes one batch in one transaction; the outcome of each event, in order.
-async fn write(db: &Db, events: &[&NewEvent]) -> Result<Vec<Stored>, GatewayError> {
+async fn write(db: &Db, events: &[&IncomingEvent]) -> Result<Vec<Stored>, GatewayError> {
     // The first occurrence of an id in the batch is the one that may be new.
-    let mut first: HashMap<&str, usize> = HashMap::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        first.entry(e.event_id.as_str()).or_insert(i);
-    }
-    let mut unique: Vec<IncomingEvent<'_>> = events
+    let mut seen = HashSet::with_capacity(events.len());
+    let first: Vec<bool> = events
         .iter()
-        .enumerate()
-        .filter(|(i, e)| first.get(e.event_id.as_str()) == Some(i))
-        .map(|(_, e)| IncomingEvent {
-            event_id: &e.event_id,
-            source: e.source,
-            event_type: &e.event_type,
-            order_id: &e.order_id,
-            occurred_at: e.occurred_at,
-            key_id: e.key_id.as_deref(),
-            payload: &e.payload,
-        })
+        .map(|e| seen.insert(e.event_id.as_str()))
+        .collect();
+    let mut unique: Vec<&IncomingEvent> = events
+        .iter()
+        .zip(&first)
+        .filter_map(|(e, first)| first.then_some(*e))
         .collect();
     // In id order: two instances writing batches that share ids (Klarna's duplicate
     // deliveries) then take the rows' locks in the same order, and never deadlock.
-    unique.sort_unstable_by(|a, b| a.event_id.cmp(b.event_id));
+    unique.sort_unstable_by(|a, b| a.event_id.cmp(&b.event_id));
     let mut tx = db.begin_write().await?;
     let new = db.insert_events(&mut tx, &unique).await?;
-    let jobs = unique
+    let jobs: Vec<Job> = unique
         .iter()
-        .filter(|e| new.contains(e.event_id))
-        .map(|e| {
-            let job = Job::WebhookEvent {
-                event_id: e.event_id.to_owned(),
-            };
-            Ok(NewJob {
-                kind: job.kind(),
-                priority: job.priority(),
-                payload: job.payload()?,
-                dedupe_key: job.dedupe_key(),
-            })
+        .filter(|e| new.contains(&e.event_id))
+        .map(|e| Job::WebhookEvent {
+            event_id: e.event_id.clone(),
         })
-        .collect::<Result<Vec<_>, GatewayError>>()?;
-    db.enqueue_many(&mut tx, &jobs).await?;
+        .collect();
+    jobs::enqueue_many(db, &mut tx, &jobs).await?;
     tx.commit().await?;
     Ok(events
         .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            if first.get(e.event_id.as_str()) == Some(&i) && new.contains(&e.event_id) {
+        .zip(first)
+        .map(|(e, first)| {
+            if first && new.contains(&e.event_id) {
                 Stored::New
             } else {
                 Stored::Duplicate

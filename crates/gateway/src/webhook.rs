@@ -6,8 +6,9 @@
 //! with a size limit, verified first ([`crate::webhook_verify`]; the callbacks' URL token
 //! compared in constant time, their body only a hint), then stored — unique by event id,
 //! together with the job that applies it ([`crate::event_apply`]), in the writer's next
-//! batch ([`crate::ingest`]) — and only then answered 200. A replayed event id is acknowledged and not stored or applied again. Every refusal
-//! is counted by the front door, which may block the address.
+//! batch ([`crate::ingest`]) — and only then answered 200. A replayed event id is
+//! acknowledged and not stored or applied again. Every refusal is counted by the front
+//! door, which may block the address.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,9 +24,10 @@ use subtle::ConstantTimeEq;
 
 use crate::db::now_ms;
 use crate::frontdoor::{ClientIp, Door};
-use crate::ingest::{NewEvent, Stored};
+use crate::ingest::Stored;
 use crate::secrets::CLASSIC_TOKEN;
 use crate::state::Gateway;
+use crate::store::webhooks::IncomingEvent;
 use crate::webhook_verify::{
     Event, Rejection, SignedHeaders, check_signed, is_json, parse_authorization_callback,
     parse_classic, within_horizon,
@@ -36,18 +38,19 @@ use crate::webhook_verify::{
 /// neither stored nor queued again.
 async fn accept(
     gw: &Gateway,
-    event: &Event,
+    event: Event,
     source: &'static str,
-    key_id: Option<&str>,
+    key_id: Option<String>,
     body: &[u8],
 ) -> Response {
-    let incoming = NewEvent {
-        event_id: event.event_id.clone(),
+    let event_id = event.event_id.clone();
+    let incoming = IncomingEvent {
+        event_id: event.event_id,
         source,
-        event_type: event.event_type.clone(),
-        order_id: event.order_id.clone(),
+        event_type: event.event_type,
+        order_id: event.order_id,
         occurred_at: event.occurred_at,
-        key_id: key_id.map(str::to_owned),
+        key_id,
         payload: String::from_utf8_lossy(body).into_owned(),
     };
     match gw.ingest.store(incoming).await {
@@ -60,7 +63,7 @@ async fn accept(
                 Stored::Duplicate => "duplicate",
             };
             metrics::counter!("gateway_webhooks_total", "outcome" => status).increment(1);
-            Json(json!({"status": status, "event_id": event.event_id})).into_response()
+            Json(json!({"status": status, "event_id": event_id})).into_response()
         }
         // Not stored: not acknowledged, so Klarna sends it again.
         Err(e) => e.into_response(),
@@ -92,7 +95,7 @@ pub async fn signed(
         check_signed(signed, &body, &keys, now_ms(), gw.config.webhook_horizon).map(|ok| (ok, body))
     });
     match checked {
-        Ok(((event, key_id), body)) => accept(&gw, &event, "signed", Some(&key_id), &body).await,
+        Ok(((event, key_id), body)) => accept(&gw, event, "signed", Some(key_id), &body).await,
         Err((rejection, key_id)) => {
             gw.frontdoor
                 .reject(Door::Webhook, ip, rejection.reason(), key_id.as_deref());
@@ -172,7 +175,7 @@ async fn unsigned(
         }
     };
     match checked {
-        Ok((event, body)) => accept(gw, &event, "classic", None, &body).await,
+        Ok((event, body)) => accept(gw, event, "classic", None, &body).await,
         Err(rejection) => {
             gw.frontdoor
                 .reject(Door::Webhook, ip, rejection.reason(), None);

@@ -8,11 +8,12 @@ use common::databases;
 use futures::future::join_all;
 use klarna_gateway::db::Db;
 use klarna_gateway::error::GatewayError;
-use klarna_gateway::ingest::{Ingest, NewEvent, Stored};
+use klarna_gateway::ingest::{Ingest, Stored};
+use klarna_gateway::store::webhooks::IncomingEvent;
 use sqlx::Row;
 
-fn event(id: &str) -> NewEvent {
-    NewEvent {
+fn event(id: &str) -> IncomingEvent {
+    IncomingEvent {
         event_id: id.to_owned(),
         source: "signed",
         event_type: "order.captured".into(),

@@ -81,7 +81,8 @@ pub fn backoff(attempts: i64, jitter: f64) -> Duration {
 pub struct NewJob<'a> {
     pub kind: &'a str,
     pub priority: i64,
-    pub payload: serde_json::Value,
+    /// The payload column's text (JSON).
+    pub payload: String,
     pub dedupe_key: Option<String>,
 }
 
@@ -106,23 +107,17 @@ impl Db {
         priority: i64,
         dedupe_key: Option<&str>,
     ) -> Result<(), GatewayError> {
-        let now = now_ms();
-        sqlx::query("INSERT INTO jobs (kind, priority, payload, dedupe_key, state, run_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING")
-            .bind(kind)
-            .bind(priority)
-            .bind(payload.to_string())
-            .bind(dedupe_key)
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        let job = NewJob {
+            kind,
+            priority,
+            payload: payload.to_string(),
+            dedupe_key: dedupe_key.map(str::to_owned),
+        };
+        self.enqueue_many(tx, &[job]).await
     }
 
-    /// Adds several jobs inside the caller's transaction, in one statement: the jobs of a
-    /// batch of webhook events. A `dedupe_key` already queued is not added twice.
+    /// Adds several jobs inside the caller's transaction, in one statement (a batch of
+    /// webhook events' jobs). A `dedupe_key` already queued is not added twice.
     pub async fn enqueue_many(&self, tx: &mut Tx, jobs: &[NewJob<'_>]) -> Result<(), GatewayError> {
         if jobs.is_empty() {
             return Ok(());
@@ -138,8 +133,8 @@ impl Db {
             query = query
                 .bind(job.kind)
                 .bind(job.priority)
-                .bind(job.payload.to_string())
-                .bind(job.dedupe_key.clone())
+                .bind(job.payload.as_str())
+                .bind(job.dedupe_key.as_deref())
                 .bind(now)
                 .bind(now)
                 .bind(now);

@@ -10,14 +10,15 @@ use super::{Db, Tx, now_ms, values_rows};
 use crate::error::GatewayError;
 
 /// A verified event to store.
-pub struct IncomingEvent<'a> {
-    pub event_id: &'a str,
-    pub source: &'a str,
-    pub event_type: &'a str,
-    pub order_id: &'a str,
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    pub event_id: String,
+    pub source: &'static str,
+    pub event_type: String,
+    pub order_id: String,
     pub occurred_at: i64,
-    pub key_id: Option<&'a str>,
-    pub payload: &'a str,
+    pub key_id: Option<String>,
+    pub payload: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +43,7 @@ impl Db {
     pub async fn insert_events(
         &self,
         tx: &mut Tx,
-        events: &[IncomingEvent<'_>],
+        events: &[&IncomingEvent],
     ) -> Result<HashSet<String>, GatewayError> {
         if events.is_empty() {
             return Ok(HashSet::new());
@@ -57,14 +58,14 @@ impl Db {
         let mut query = sqlx::query(&sql);
         for e in events {
             query = query
-                .bind(e.event_id)
+                .bind(e.event_id.as_str())
                 .bind(e.source)
-                .bind(e.event_type)
-                .bind(e.order_id)
+                .bind(e.event_type.as_str())
+                .bind(e.order_id.as_str())
                 .bind(e.occurred_at)
                 .bind(now)
-                .bind(e.key_id)
-                .bind(e.payload);
+                .bind(e.key_id.as_deref())
+                .bind(e.payload.as_str());
         }
         query
             .fetch_all(&mut **tx)
