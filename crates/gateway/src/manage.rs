@@ -584,22 +584,14 @@ pub async fn persist_success(
             t.refunded_amount = next.refunded().minor();
             t.released_amount = next.released().minor();
             if op.kind == OpKind::Refund {
-                // Record, per capture, what was refunded of it (oldest first, as the state
-                // machine allocated it).
-                let succeeded: Vec<&Operation> = ops
+                let captures: Vec<(i64, i64)> = ops
                     .iter()
                     .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
+                    .map(|o| (o.id, o.refunded_amount))
                     .collect();
-                for (i, c) in next.captures().iter().enumerate() {
-                    if let Some(capture_op) = succeeded.get(i) {
-                        let added = c.refunded - capture_op.refunded_amount;
-                        if added > 0 {
-                            gw.db
-                                .add_refunded_to_capture(&mut tx, capture_op.id, added)
-                                .await?;
-                        }
-                    }
-                }
+                gw.db
+                    .save_refunds_by_capture(&mut tx, &captures, &next)
+                    .await?;
             }
         }
         Err(refusal) => {

@@ -333,11 +333,21 @@ async fn tell_odoo(
     Ok(())
 }
 
+/// How often a read of Klarna's order that lacks an operation we recorded as done is read
+/// again before it counts as Klarna's word.
+const STALE_READS: usize = 3;
+
 /// Brings our record of a payment in line with Klarna's order, through the state
 /// machine: captures and refunds Klarna has and we do not are recorded, then Klarna's
 /// cancel, expiry, release and fraud decision are applied. What the state machine refuses
 /// (Klarna and we disagree) is kept as Klarna says and marked for a person. Returns what
 /// changed. `event` (a webhook's id) is marked applied in the same transaction.
+///
+/// `order` was read before the payment was locked, so an operation may have been done
+/// and recorded since — by this process or another instance. Such a read is older than our
+/// records: applied as it is, it would take that capture or refund back out of our
+/// amounts. It is read again instead; only a read that still lacks the operation after
+/// [`STALE_READS`] tries is Klarna's word (and a disagreement for a person).
 pub async fn sync_payment(
     gw: &Gateway,
     transaction_id: i64,
@@ -346,16 +356,81 @@ pub async fn sync_payment(
     event: Option<(&str, &str)>,
 ) -> Result<Vec<String>, GatewayError> {
     let _lock = gw.lock_payment(transaction_id).await;
+    let mut fresh: Order;
+    let mut order = order;
+    for read in 1..=STALE_READS {
+        let last = read == STALE_READS;
+        match apply_order(gw, transaction_id, order, actor, event, last).await? {
+            Applied::Done(notes) => return Ok(notes),
+            Applied::OlderThanOurs(missing) => {
+                tracing::debug!(
+                    order = %order.order_id,
+                    "Klarna's order as read lacks {missing}, recorded since: reading it again"
+                );
+                fresh = gw.klarna.get_order(&order.order_id).await?;
+                order = &fresh;
+            }
+        }
+    }
+    Err(GatewayError::Internal(format!(
+        "order {}: no read of Klarna's order could be applied",
+        order.order_id
+    )))
+}
+
+enum Applied {
+    Done(Vec<String>),
+    /// The read lacks this operation, which we recorded as done: nothing was changed.
+    OlderThanOurs(String),
+}
+
+/// An operation we recorded as done at Klarna that `order` does not show: then `order`
+/// was read before it was done. (Klarna's captures, refunds and cancel are never undone.)
+fn missing_from(order: &Order, ops: &[Operation]) -> Option<String> {
+    ops.iter()
+        .filter(|o| o.state == OpState::Succeeded)
+        .find_map(|o| {
+            let shown = match (o.kind, o.klarna_id.as_deref()) {
+                (OpKind::Capture, Some(id)) => order.captures.iter().any(|c| c.capture_id == id),
+                (OpKind::Refund, Some(id)) => order.refunds.iter().any(|r| r.refund_id == id),
+                (OpKind::Cancel, _) => order.status == OrderStatus::Cancelled,
+                _ => true,
+            };
+            (!shown).then(|| format!("{} {}", o.kind.as_str(), o.id))
+        })
+}
+
+/// [`sync_payment`] with one read of Klarna's order; unless `as_is`, a read older than
+/// our records changes nothing.
+async fn apply_order(
+    gw: &Gateway,
+    transaction_id: i64,
+    order: &Order,
+    actor: &str,
+    event: Option<(&str, &str)>,
+    as_is: bool,
+) -> Result<Applied, GatewayError> {
     let mut tx = gw.db.begin_write().await?;
     let mut now = gw.db.lock_transaction(&mut tx, transaction_id).await?;
     if let Some((id, _)) = event
         && gw.db.event_applied_in(&mut tx, id).await?
     {
-        return Ok(Vec::new());
+        return Ok(Applied::Done(Vec::new()));
     }
     let ops = gw.db.operations_in(&mut tx, transaction_id).await?;
+    if !as_is && let Some(missing) = missing_from(order, &ops) {
+        return Ok(Applied::OlderThanOurs(missing));
+    }
     let before = now.clone();
     let mut p = now.payment(&ops)?;
+    // The captures in the state machine's order, each with what it had refunded: the
+    // ones Klarna has and we adopt join at the end, as they do in `p`.
+    let mut captures: Vec<(i64, i64)> = ops
+        .iter()
+        .filter(|o| o.kind == OpKind::Capture && o.state == OpState::Succeeded)
+        .map(|o| (o.id, o.refunded_amount))
+        .collect();
+    let mut refunds_adopted = false;
     let mut notes = Vec::new();
     let mut conflicts = Vec::new();
     let mut events: Vec<(Event, i64, Option<i64>)> = Vec::new();
@@ -394,6 +469,7 @@ pub async fn sync_payment(
             ),
             _ => (p.refund(now.money(amount)?, None), Event::Refunded),
         };
+        let fits = applied.is_ok();
         match applied {
             Ok(next) => p = next,
             Err(r) => conflicts.push(format!(
@@ -418,6 +494,11 @@ pub async fn sync_payment(
             reference.as_deref(),
         )
         .await?;
+        match kind {
+            OpKind::Capture if fits => captures.push((op_id, 0)),
+            OpKind::Refund if fits => refunds_adopted = true,
+            _ => {}
+        }
         notes.push(format!(
             "{} {klarna_id} of {amount} recorded from Klarna",
             kind.as_str()
@@ -501,6 +582,12 @@ pub async fn sync_payment(
     let changed = !notes.is_empty() || !conflicts.is_empty();
     if changed {
         gw.db.save_transaction(&mut tx, &now).await?;
+        if refunds_adopted {
+            // As a refund through us does: later operations start from these figures.
+            gw.db
+                .save_refunds_by_capture(&mut tx, &captures, &p)
+                .await?;
+        }
         let mut detail = notes.clone();
         detail.extend(conflicts.iter().map(|c| format!("CONFLICT: {c}")));
         if let Some((id, kind)) = event {
@@ -563,7 +650,7 @@ pub async fn sync_payment(
     gw.wake_worker();
     let mut all = notes;
     all.extend(conflicts);
-    Ok(all)
+    Ok(Applied::Done(all))
 }
 
 /// Records a capture or refund Klarna has: completes our pending operation for it, or

@@ -15,7 +15,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,12 +45,12 @@ impl Harness {
     }
 
     /// `klarna-gateway <mode>` as a child process.
-    fn spawn(&self, mode: &str, extra: &[&str]) -> Child {
+    fn spawn(&self, mode: &str, extra: &[&str]) -> Running {
         self.spawn_at(self.port, mode, extra)
     }
 
     /// `klarna-gateway <mode>` listening on `port` (several instances, one database).
-    fn spawn_at(&self, port: u16, mode: &str, extra: &[&str]) -> Child {
+    fn spawn_at(&self, port: u16, mode: &str, extra: &[&str]) -> Running {
         let sandbox_keys = format!("{}={}", WEBHOOK_KEYS[0].0, WEBHOOK_KEYS[0].1);
         Command::new(env!("CARGO_BIN_EXE_klarna-gateway"))
             .arg(mode)
@@ -77,14 +77,15 @@ impl Harness {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
+            .map(Running)
             .expect("start klarna-gateway")
     }
 
-    async fn serve(&self, extra: &[&str]) -> Child {
+    async fn serve(&self, extra: &[&str]) -> Running {
         self.serve_at(self.port, extra).await
     }
 
-    async fn serve_at(&self, port: u16, extra: &[&str]) -> Child {
+    async fn serve_at(&self, port: u16, extra: &[&str]) -> Running {
         let mut child = self.spawn_at(port, "serve", extra);
         for _ in 0..200 {
             if self
@@ -144,9 +145,19 @@ impl Harness {
     }
 }
 
-fn kill(child: &mut Child) {
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+/// A gateway process, SIGKILLed when dropped: a test that fails leaves none behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kill(child: &mut Running) {
+    child.0.kill().expect("SIGKILL");
+    child.0.wait().expect("reaped");
 }
 
 async fn until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
@@ -484,13 +495,174 @@ async fn admin_keyed(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// What the caller of the admin API saw done, per Klarna order: the amounts of the
+/// captures and of the refunds it was answered 200 or 202 for, each under its own key.
+#[derive(Default, Debug)]
+struct Ledger {
+    captures: Vec<i64>,
+    refunds: Vec<i64>,
+    /// The gateway's ids of those operations.
+    operations: Vec<i64>,
+}
+
+/// How an admin request under one `Idempotency-Key` ended, after retries.
+enum Ended {
+    Done(i64),
+    Refused(Value),
+}
+
+/// Sends one admin operation under `key` to `ports[first]`, and again under the same key —
+/// alternating instances — while an instance is down (no connection, 5xx) or the key is
+/// still in flight elsewhere (`409 in_progress`: a request that died holds it until its
+/// lease ends). Returns the operation's id when it was done (or accepted), the refusal
+/// otherwise.
+async fn operate_until_answered(
+    h: &Harness,
+    ports: [u16; 2],
+    first: usize,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> Ended {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut at = first;
+    loop {
+        assert!(Instant::now() < deadline, "{key}: no answer in 240 s");
+        let sent = h
+            .http
+            .post(format!("http://127.0.0.1:{}{path}", ports[at]))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("Idempotency-Key", key)
+            .timeout(Duration::from_secs(30))
+            .json(&body)
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(r) => Some((r.status(), r.json::<Value>().await.unwrap_or(Value::Null))),
+            Err(_) => None,
+        };
+        match answer {
+            Some((StatusCode::OK | StatusCode::ACCEPTED, body)) => {
+                return Ended::Done(body["operation"]["id"].as_i64().expect("operation id"));
+            }
+            Some((status, body))
+                if !status.is_server_error() && body["code"] != json!("in_progress") =>
+            {
+                return Ended::Refused(body);
+            }
+            _ => {
+                at = 1 - at;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Payments to spread the random operations over: the fixture orders (as a real Odoo 18
+/// computed them) that the sandbox's Klarna takes, paid alternately through each instance.
+async fn fixture_payments(h: &Harness, ports: [u16; 2], want: usize) -> Vec<String> {
+    let mut paid = Vec::new();
+    for line in include_str!("../../../fixtures/odoo18-orders.jsonl").lines() {
+        let fixture: Value = serde_json::from_str(line).expect("fixture");
+        let (Some(name), Some(token)) = (
+            fixture["order"]["name"].as_str(),
+            fixture["order"]["access_token"].as_str(),
+        ) else {
+            continue;
+        };
+        let url = format!("http://127.0.0.1:{}", ports[paid.len() % 2]);
+        if let Ok(order) = common::try_pay(&h.http, &url, &h.sandbox_url, name, token).await {
+            paid.push(order);
+            if paid.len() == want {
+                break;
+            }
+        }
+    }
+    assert_eq!(paid.len(), want, "fixture orders Klarna takes");
+    paid
+}
+
+/// A stream of random captures and refunds on `orders`, each to a random instance under a
+/// key of its own, retried until answered; `ledger` records what was done.
+async fn random_operations(
+    h: &Harness,
+    ports: [u16; 2],
+    orders: &[(String, i64)],
+    seed: u64,
+    count: usize,
+    ledger: &std::sync::Mutex<HashMap<String, Ledger>>,
+) -> usize {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut refused = 0;
+    for n in 0..count {
+        let (order, total) = &orders[rng.random_range(0..orders.len())];
+        let (captured, refunded) = {
+            let ledger = ledger.lock().expect("ledger");
+            let l = ledger.get(order);
+            (
+                l.map_or(0, |l| l.captures.iter().sum::<i64>()),
+                l.map_or(0, |l| l.refunds.iter().sum::<i64>()),
+            )
+        };
+        // Mostly amounts that fit what the caller saw; now and then one that does not,
+        // which must be refused and change nothing.
+        let refund = captured > refunded && rng.random_bool(0.4);
+        let room = if refund {
+            captured - refunded
+        } else {
+            total - captured
+        };
+        if room <= 0 {
+            continue;
+        }
+        let amount = if rng.random_bool(0.1) {
+            room + 1
+        } else {
+            rng.random_range(1..=room.min(room / 3 + 1))
+        };
+        let (kind, path) = if refund {
+            ("refund", format!("/admin/payments/{order}/refunds"))
+        } else {
+            ("capture", format!("/admin/payments/{order}/captures"))
+        };
+        let key = format!("{kind}-{seed}-{n}");
+        let first = rng.random_range(0..2);
+        match operate_until_answered(h, ports, first, &path, &key, json!({"amount": amount})).await
+        {
+            Ended::Done(operation) => {
+                let mut ledger = ledger.lock().expect("ledger");
+                let l = ledger.entry(order.clone()).or_default();
+                l.operations.push(operation);
+                if refund {
+                    l.refunds.push(amount);
+                } else {
+                    l.captures.push(amount);
+                }
+            }
+            Ended::Refused(body) => {
+                assert!(
+                    amount > room || body["code"] != json!("invalid"),
+                    "{key} ({amount} of {room}) refused: {body}"
+                );
+                refused += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(5..40))).await;
+    }
+    refused
+}
+
 /// Several instances share only PostgreSQL: two `serve` and two `worker` processes on one
 /// database. The same capture asked of both at once is done once; two refunds that cannot
-/// both fit, one on each, at once: one is done; every event is delivered to both (each a
-/// duplicate of the other) while one server and one worker are killed and restarted, and
-/// is stored once and applied once; the payments end as Klarna has them.
+/// both fit, one on each, at once: one is done. Then, at once: every event delivered to
+/// both instances (each a duplicate of the other), random captures and refunds on several
+/// payments sent to either instance, and one server and one worker SIGKILLed at a random
+/// moment and restarted. Every event is stored once and applied once, every operation the
+/// caller was answered for is done once at Klarna, and Klarna's amounts equal ours.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_and_two_workers_on_one_postgres_do_everything_once_and_survive_losing_one() {
+    use rand::{Rng, SeedableRng};
     sqlx::any::install_default_drivers();
     for db in databases().await {
         if db.name != "postgres" {
@@ -498,15 +670,21 @@ async fn two_gateways_and_two_workers_on_one_postgres_do_everything_once_and_sur
             db.cleanup().await;
             continue;
         }
+        let seed: u64 = std::env::var("GATEWAY_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
+        eprintln!("[two instances] seed {seed} (GATEWAY_TEST_SEED={seed} repeats it)");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let h = harness(&db).await;
         let (a, b) = (h.port, free_port());
+        let ports = [a, b];
         let mut serve_a = h.serve(&["--no-worker"]).await;
         let mut serve_b = h.serve_at(b, &["--no-worker"]).await;
         let mut worker_1 = h.spawn("worker", &[]);
         let mut worker_2 = h.spawn("worker", &[]);
         let order = h.pay(ORDER, TOKEN).await;
-        let url_b = format!("http://127.0.0.1:{b}");
-        let se_order = common::pay(&h.http, &url_b, &h.sandbox_url, SE_ORDER, SE_TOKEN).await;
+        let ledger = std::sync::Mutex::new(HashMap::<String, Ledger>::new());
 
         // One capture, asked of both instances at once under one key.
         let captures = format!("/admin/payments/{order}/captures");
@@ -545,21 +723,44 @@ async fn two_gateways_and_two_workers_on_one_postgres_do_everything_once_and_sur
                 (30_000, 20_000),
                 "Klarna captured and refunded once"
             );
-            assert!(state.orders.contains_key(&se_order));
+        }
+        ledger.lock().expect("ledger").insert(
+            order.clone(),
+            Ledger {
+                captures: vec![30_000],
+                refunds: vec![20_000],
+                operations: Vec::new(),
+            },
+        );
+
+        // Payments for the random operations, as Klarna has them (amount to capture).
+        let mut orders = vec![(order.clone(), common::ORDER_TOTAL)];
+        for id in fixture_payments(&h, ports, 4).await {
+            let total = h.sandbox.state().orders[&id].order.order_amount;
+            orders.push((id, total));
         }
 
-        // Every event to both instances; one of each kind of process lost mid-stream.
+        // At once: every event to both instances, two streams of random operations, and
+        // one of each kind of process lost at a random moment.
         let urls = [
             format!("http://127.0.0.1:{a}/klarna/webhook"),
-            format!("{url_b}/klarna/webhook"),
+            format!("http://127.0.0.1:{b}/klarna/webhook"),
         ];
-        let sent = h.burst_to(1_500, &urls).await;
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        kill(&mut serve_a);
-        kill(&mut worker_1);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        serve_a = h.serve(&["--no-worker"]).await;
-        worker_1 = h.spawn("worker", &[]);
+        let kill_after = Duration::from_millis(rng.random_range(200..1_200));
+        let (seed_1, seed_2) = (rng.random(), rng.random());
+        let (sent, refused_1, refused_2, ()) = tokio::join!(
+            h.burst_to(1_500, &urls),
+            random_operations(&h, ports, &orders, seed_1, 30, &ledger),
+            random_operations(&h, ports, &orders, seed_2, 30, &ledger),
+            async {
+                tokio::time::sleep(kill_after).await;
+                kill(&mut serve_a);
+                kill(&mut worker_1);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                serve_a = h.serve(&["--no-worker"]).await;
+                worker_1 = h.spawn("worker", &[]);
+            },
+        );
         until(
             "every delivery to both instances acknowledged",
             Duration::from_secs(180),
@@ -570,7 +771,7 @@ async fn two_gateways_and_two_workers_on_one_postgres_do_everything_once_and_sur
         until(
             "the queue to settle",
             Duration::from_secs(180),
-            async || settled(&pool).await,
+            async || settled(&pool).await && operations_settled(&pool).await,
         )
         .await;
         let deliveries = h.sandbox.webhooks.deliveries();
@@ -584,15 +785,57 @@ async fn two_gateways_and_two_workers_on_one_postgres_do_everything_once_and_sur
             .iter()
             .filter(|d| d.url == urls[0] && d.statuses.len() > 1)
             .count();
-        assert!(
-            retried > 0,
-            "the kill fell during the stream: some deliveries to it failed"
-        );
         check_exactly_once(&pool, &h, &sent, "two instances").await;
+
+        // Every operation the caller was answered for, done once at Klarna; nothing else.
+        let ledger = ledger.into_inner().expect("ledger");
+        let at_klarna: HashMap<String, (Vec<i64>, Vec<i64>)> = {
+            let state = h.sandbox.state();
+            orders
+                .iter()
+                .map(|(id, _)| {
+                    let o = &state.orders[id].order;
+                    let mut captures: Vec<i64> =
+                        o.captures.iter().map(|c| c.captured_amount).collect();
+                    let mut refunds: Vec<i64> =
+                        o.refunds.iter().map(|r| r.refunded_amount).collect();
+                    captures.sort_unstable();
+                    refunds.sort_unstable();
+                    (id.clone(), (captures, refunds))
+                })
+                .collect()
+        };
+        let mut done = 0;
+        for (id, _) in &orders {
+            let ours = ledger.get(id);
+            let mut captures = ours.map(|l| l.captures.clone()).unwrap_or_default();
+            let mut refunds = ours.map(|l| l.refunds.clone()).unwrap_or_default();
+            captures.sort_unstable();
+            refunds.sort_unstable();
+            assert_eq!(
+                at_klarna[id],
+                (captures.clone(), refunds.clone()),
+                "{id}: Klarna's captures and refunds are the ones answered, once each"
+            );
+            done += captures.len() + refunds.len();
+            for op in ours.map(|l| l.operations.as_slice()).unwrap_or_default() {
+                let state: String = sqlx::query("SELECT state FROM operations WHERE id = $1")
+                    .bind(op)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("operation")
+                    .get("state");
+                assert_eq!(state, "succeeded", "{id}: operation {op}");
+            }
+        }
         eprintln!(
-            "[two instances] {} events × 2 deliveries, one server and one worker SIGKILLed \
-             ({retried} deliveries to it retried): each stored and applied once",
-            sent.len()
+            "[two instances] {} events × 2 deliveries and {done} captures and refunds over {} \
+             payments ({} refused), one server and one worker SIGKILLed after {kill_after:?} \
+             ({retried} deliveries to it retried): each event stored and applied once, each \
+             operation done once",
+            sent.len(),
+            orders.len(),
+            refused_1 + refused_2,
         );
         for child in [&mut serve_a, &mut serve_b, &mut worker_1, &mut worker_2] {
             kill(child);
@@ -600,6 +843,16 @@ async fn two_gateways_and_two_workers_on_one_postgres_do_everything_once_and_sur
         pool.close().await;
         db.cleanup().await;
     }
+}
+
+/// No operation is still waiting for Klarna's answer.
+async fn operations_settled(pool: &sqlx::AnyPool) -> bool {
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM operations WHERE state = 'pending'")
+        .fetch_one(pool)
+        .await
+        .map(|r| r.get("n"))
+        .unwrap_or(1);
+    n == 0
 }
 
 /// Odoo's (the sandbox stand-in's) payment transactions of an order: (operation, state,

@@ -9,7 +9,7 @@ use klarna_gateway::reconcile;
 use klarna_gateway::store::TxState;
 use klarna_gateway::store::jobs::MAX_ATTEMPTS;
 use klarna_sandbox::SandboxConfig;
-use klarna_types::klarna::CaptureRequest;
+use klarna_types::klarna::{CaptureRequest, RefundRequest};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -150,6 +150,155 @@ async fn klarnas_state_wins_and_every_repair_is_audited() {
                 .expect("payment")
                 .state,
             TxState::Expired
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
+
+/// Klarna's order is read before the payment is locked; a refund done and recorded in
+/// between (here, or by another instance) is not in that read. Applying it as it is would
+/// take the refund back out of our amounts: the read is taken again instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_of_klarnas_order_older_than_our_records_takes_nothing_back() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        let (status, body) = s
+            .admin(
+                &format!("/admin/payments/{order_id}/captures"),
+                &json!({"amount": 30_000}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // A capture in Klarna's portal, outside the gateway: the read has news for us.
+        let cfg = SandboxConfig::default();
+        let direct = KlarnaClient::new(klarna_client::Config::basic(
+            &s.sandbox_url,
+            &cfg.username,
+            &cfg.password,
+        ))
+        .expect("client");
+        direct
+            .capture(
+                &order_id,
+                &CaptureRequest {
+                    captured_amount: 10_000,
+                    ..CaptureRequest::default()
+                },
+                &IdempotencyKey::new(),
+            )
+            .await
+            .expect("capture at Klarna");
+        let read = direct.get_order(&order_id).await.expect("read");
+        // Then a refund through the gateway, done and recorded after that read.
+        let (status, body) = s
+            .admin(
+                &format!("/admin/payments/{order_id}/refunds"),
+                &json!({"amount": 5_000}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let t = s
+            .gw()
+            .db
+            .find_transaction(&order_id)
+            .await
+            .expect("read")
+            .expect("payment");
+
+        let notes = reconcile::sync_payment(s.gw(), t.id, &read, "test", None)
+            .await
+            .expect("sync");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("of 10000 recorded from Klarna")),
+            "[{}] {notes:?}",
+            s.db
+        );
+        let t = s
+            .gw()
+            .db
+            .transaction(t.id)
+            .await
+            .expect("read")
+            .expect("payment");
+        assert_eq!(
+            (t.state, t.captured_amount, t.refunded_amount, t.attention),
+            (TxState::PartCaptured, 40_000, 5_000, None),
+            "[{}] the refund stays; the portal's capture is added",
+            s.db
+        );
+        let klarna = direct.get_order(&order_id).await.expect("read");
+        assert_eq!(
+            (klarna.captured_amount, klarna.refunded_amount),
+            (40_000, 5_000)
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
+
+/// A refund made in Klarna's portal, once recorded from Klarna, counts against what is
+/// left to refund, as one made through us does: a later refund through the gateway
+/// keeps it in the payment's figures, and one for more than is left is refused here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_recorded_from_klarna_counts_against_later_refunds() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        let captures = format!("/admin/payments/{order_id}/captures");
+        let refunds = format!("/admin/payments/{order_id}/refunds");
+        let (status, body) = s.admin(&captures, &json!({"amount": 30_000})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let cfg = SandboxConfig::default();
+        let direct = KlarnaClient::new(klarna_client::Config::basic(
+            &s.sandbox_url,
+            &cfg.username,
+            &cfg.password,
+        ))
+        .expect("client");
+        direct
+            .refund(
+                &order_id,
+                &RefundRequest {
+                    refunded_amount: 10_000,
+                    ..RefundRequest::default()
+                },
+                &IdempotencyKey::new(),
+            )
+            .await
+            .expect("refund at Klarna");
+        let report = reconcile::run(s.gw()).await.expect("reconcile");
+        assert_eq!(report.repaired.len(), 1, "[{}] {report:?}", s.db);
+
+        let (status, body) = s.admin(&refunds, &json!({"amount": 20_000})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let t = s
+            .gw()
+            .db
+            .find_transaction(&order_id)
+            .await
+            .expect("read")
+            .expect("payment");
+        assert_eq!(
+            (t.state, t.captured_amount, t.refunded_amount),
+            (TxState::PartCaptured, 30_000, 30_000),
+            "[{}] both refunds count",
+            s.db
+        );
+        let (status, body) = s.admin(&refunds, &json!({"amount": 1})).await;
+        assert_eq!(
+            (status, &body["code"]),
+            (StatusCode::CONFLICT, &json!("refund_exceeds_captured")),
+            "[{}] nothing is left to refund: {body}",
+            s.db
+        );
+        let klarna = direct.get_order(&order_id).await.expect("read");
+        assert_eq!(
+            (klarna.captured_amount, klarna.refunded_amount),
+            (30_000, 30_000)
         );
         s.shutdown().await;
         db.cleanup().await;

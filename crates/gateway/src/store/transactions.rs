@@ -511,18 +511,26 @@ impl Db {
         Ok(())
     }
 
-    pub async fn add_refunded_to_capture(
+    /// Records, per capture, what was refunded of it as the state machine allocated it
+    /// (oldest first). `captures` are the payment's capture operations in the state
+    /// machine's order, each with what it had refunded before: the id and that amount.
+    pub async fn save_refunds_by_capture(
         &self,
         tx: &mut Tx,
-        capture_op: i64,
-        amount: i64,
+        captures: &[(i64, i64)],
+        payment: &Payment,
     ) -> Result<(), GatewayError> {
-        sqlx::query("UPDATE operations SET refunded_amount = refunded_amount + $1, updated_at = $2 WHERE id = $3")
-            .bind(amount)
-            .bind(now_ms())
-            .bind(capture_op)
-            .execute(&mut **tx)
-            .await?;
+        for ((capture_op, before), c) in captures.iter().zip(payment.captures()) {
+            let added = c.refunded - before;
+            if added > 0 {
+                sqlx::query("UPDATE operations SET refunded_amount = refunded_amount + $1, updated_at = $2 WHERE id = $3")
+                    .bind(added)
+                    .bind(now_ms())
+                    .bind(capture_op)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
         Ok(())
     }
 }

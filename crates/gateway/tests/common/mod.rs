@@ -446,12 +446,28 @@ pub async fn pay(
     order: &str,
     token: &str,
 ) -> String {
+    match try_pay(http, gateway_url, sandbox_url, order, token).await {
+        Ok(order_id) => order_id,
+        Err(refusal) => panic!("{order}: {refusal}"),
+    }
+}
+
+/// [`pay`], or the step that refused and its answer.
+pub async fn try_pay(
+    http: &reqwest::Client,
+    gateway_url: &str,
+    sandbox_url: &str,
+    order: &str,
+    token: &str,
+) -> Result<String, String> {
     let (status, session) = answer(
         http.post(format!("{gateway_url}/klarna/session"))
             .json(&json!({"order_reference": order, "access_token": token})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "session: {session}");
+    if status != StatusCode::OK {
+        return Err(format!("session: {status} {session}"));
+    }
     let session_id = session["session_id"].as_str().expect("session id");
     let auth = approve(http, sandbox_url, session_id).await;
     let (status, body) = answer(
@@ -459,11 +475,13 @@ pub async fn pay(
             .json(&json!({"session_id": session_id, "authorization_token": auth})),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "authorize: {body}");
-    body["klarna_order_id"]
+    if status != StatusCode::OK {
+        return Err(format!("authorize: {status} {body}"));
+    }
+    Ok(body["klarna_order_id"]
         .as_str()
         .expect("order id")
-        .to_owned()
+        .to_owned())
 }
 
 /// Odoo JSON-RPC `execute_kw` on a sandbox's Odoo.
