@@ -379,6 +379,13 @@ async fn main() {
         );
         &QUICK
     };
+    // `cargo bench --bench webhooks -- sqlite postgres baseline`: only those (all by default).
+    let only: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["sqlite", "postgres", "baseline"].contains(a))
+        .collect();
+    let wanted = |what: &str| only.is_empty() || only.contains(&what);
     let (sandbox_addr, _sandbox) = klarna_sandbox::spawn(klarna_sandbox::SandboxConfig::default())
         .await
         .expect("sandbox");
@@ -387,7 +394,7 @@ async fn main() {
 
     let dir = tempfile::tempdir().expect("dir");
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    {
+    if wanted("sqlite") {
         let data = tempfile::tempdir().expect("dir");
         let (g, port) = gateway(&sqlite, &sandbox_url, data.path()).await;
         results.push((
@@ -395,7 +402,12 @@ async fn main() {
             measure("sqlite", &[port], &[g.0.id()], plan).await,
         ));
     }
-    if let Some((url, admin, name)) = postgres().await {
+    let pg = if wanted("postgres") {
+        postgres().await
+    } else {
+        None
+    };
+    if let Some((url, admin, name)) = pg {
         let data = tempfile::tempdir().expect("dir");
         {
             let (g, port) = gateway(&url, &sandbox_url, data.path()).await;
@@ -422,16 +434,22 @@ async fn main() {
     let python = std::env::var("WEBHOOK_BASELINE_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/webhook_baseline.py");
     let port = free_port();
-    let spawned = Command::new(&python)
-        .arg(script)
-        .arg(port.to_string())
-        .arg(dir.path().join("baseline.db"))
-        .arg(SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
+    let spawned = if wanted("baseline") {
+        Command::new(&python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path().join("baseline.db"))
+            .arg(SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(Some)
+    } else {
+        Ok(None)
+    };
     let baseline = match spawned {
-        Ok(mut child) => {
+        Ok(None) => None,
+        Ok(Some(mut child)) => {
             let started = up(port, &mut child).await;
             let pid = child.id();
             let _guard = Killed(child);

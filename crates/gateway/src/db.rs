@@ -2,14 +2,16 @@
 //! behind one pool and one set of queries.
 //!
 //! Queries are written once, with `$1, $2, …` placeholders: PostgreSQL's own, and
-//! sqlx's SQLite driver binds `$N` by position too. The few places where the dialects differ — claiming a job with
+//! sqlx's SQLite driver binds `$N` by position too (the batch inserts use `?` on SQLite:
+//! see [`crate::store`]'s `values_rows`). The few places where the dialects differ — claiming a job with
 //! `FOR UPDATE SKIP LOCKED`, taking SQLite's write lock up front — ask [`Backend`].
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor};
 
 use crate::error::GatewayError;
 
@@ -57,7 +59,8 @@ impl Db {
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
-                Backend::Sqlite => 4,
+                // One of them is the webhook writer's for good (`crate::ingest`).
+                Backend::Sqlite => 5,
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
@@ -99,6 +102,24 @@ impl Db {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
         }
+    }
+
+    /// A connection taken out of the pool for good, for a task that writes all the time
+    /// (the webhook writer, [`crate::ingest`]): no acquire and no health check per batch.
+    /// Its owner closes it after an error, so a broken one is not reused.
+    pub async fn dedicated(&self) -> Result<PoolConnection<Any>, GatewayError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Copies what the WAL holds into the database as far as readers allow, without
+    /// waiting for them or blocking the writer (SQLite; nothing to do on PostgreSQL).
+    pub async fn checkpoint(&self) -> Result<(), GatewayError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), GatewayError> {

@@ -19,7 +19,7 @@ use crate::db::Tx;
 use crate::error::GatewayError;
 use crate::odoo_update::Notification;
 use crate::store::Db;
-use crate::store::jobs::{NewJob, PRIORITY_MAINTENANCE, PRIORITY_PAYMENT, StoredJob};
+use crate::store::jobs::{PRIORITY_MAINTENANCE, PRIORITY_PAYMENT, StoredJob};
 
 /// The stored kind of [`Job::OdooSync`].
 const ODOO_SYNC: &str = "odoo_sync";
@@ -99,22 +99,6 @@ pub async fn enqueue(db: &Db, tx: &mut Tx, job: &Job) -> Result<(), GatewayError
         job.dedupe_key().as_deref(),
     )
     .await
-}
-
-/// Adds several jobs inside the caller's transaction, in one statement.
-pub async fn enqueue_many(db: &Db, tx: &mut Tx, jobs: &[Job]) -> Result<(), GatewayError> {
-    let rows = jobs
-        .iter()
-        .map(|job| {
-            Ok(NewJob {
-                kind: job.kind(),
-                priority: job.priority(),
-                payload: job.payload()?.to_string(),
-                dedupe_key: job.dedupe_key(),
-            })
-        })
-        .collect::<Result<Vec<_>, GatewayError>>()?;
-    db.enqueue_many(tx, &rows).await
 }
 
 /// Adds a job on its own; `dedupe_key` overrides the job's own (the periodic jobs name

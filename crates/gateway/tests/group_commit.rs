@@ -6,9 +6,10 @@ mod common;
 
 use common::databases;
 use futures::future::join_all;
-use klarna_gateway::db::Db;
+use klarna_gateway::db::{Backend, Db};
 use klarna_gateway::error::GatewayError;
 use klarna_gateway::ingest::{Ingest, Stored};
+use klarna_gateway::jobs::Job;
 use klarna_gateway::store::webhooks::IncomingEvent;
 use sqlx::Row;
 
@@ -73,6 +74,29 @@ async fn events_sent_together_share_one_commit_and_every_duplicate_is_found() {
             "{}: each event and its job once",
             tdb.name
         );
+        // The jobs the database's trigger wrote are the ones the worker reads back, exactly
+        // as `Job::WebhookEvent` would have been queued from Rust.
+        let mut ids = Vec::new();
+        for row in db.jobs_in("queued").await.expect("jobs") {
+            let job = Job::from_stored(&row).expect("a job the worker can run");
+            let Job::WebhookEvent { event_id } = &job else {
+                panic!("{}: {job:?}", tdb.name);
+            };
+            assert_eq!(row.priority, job.priority(), "{}", tdb.name);
+            let key: Option<String> = sqlx::query("SELECT dedupe_key FROM jobs WHERE id = $1")
+                .bind(row.id)
+                .fetch_one(&db.pool)
+                .await
+                .expect("key")
+                .try_get(0)
+                .expect("text");
+            assert_eq!(key, job.dedupe_key(), "{}", tdb.name);
+            ids.push(event_id.clone());
+        }
+        ids.sort();
+        let mut sent: Vec<String> = (0..32).map(|i| format!("ev-{i}")).collect();
+        sent.sort();
+        assert_eq!(ids, sent, "{}", tdb.name);
 
         // Against the table: a resend of a stored id beside a new one.
         let later = join_all([ingest.store(event("ev-3")), ingest.store(event("ev-99"))]).await;
@@ -100,11 +124,20 @@ async fn a_batch_that_fails_acknowledges_none_of_its_events_and_the_writer_goes_
     for tdb in databases().await {
         let db = Db::connect(&tdb.url).await.expect("db");
         let ingest = Ingest::start(db.clone());
-        // The jobs table gone: the events insert, their jobs cannot, the batch rolls back.
-        sqlx::query("ALTER TABLE jobs RENAME TO jobs_away")
-            .execute(&db.pool)
-            .await
-            .expect("rename");
+        // The jobs table refuses every row: the events insert, their jobs cannot (the
+        // trigger adding them fails), the batch rolls back.
+        sqlx::raw_sql(match db.backend {
+            Backend::Sqlite => {
+                "CREATE TRIGGER jobs_refuse BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            }
+            Backend::Postgres => {
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+                 CREATE TRIGGER jobs_refuse BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION refuse()"
+            }
+        })
+        .execute(&db.pool)
+        .await
+        .expect("refuse jobs");
         let outcomes = join_all((0..16).map(|i| ingest.store(event(&format!("lost-{i}"))))).await;
         for o in &outcomes {
             assert!(
@@ -120,10 +153,13 @@ async fn a_batch_that_fails_acknowledges_none_of_its_events_and_the_writer_goes_
             "{}: nothing stored that was not acknowledged",
             tdb.name
         );
-        sqlx::query("ALTER TABLE jobs_away RENAME TO jobs")
-            .execute(&db.pool)
-            .await
-            .expect("rename back");
+        sqlx::query(match db.backend {
+            Backend::Sqlite => "DROP TRIGGER jobs_refuse",
+            Backend::Postgres => "DROP TRIGGER jobs_refuse ON jobs",
+        })
+        .execute(&db.pool)
+        .await
+        .expect("accept jobs");
         // Klarna's resend of the same events is stored, as new.
         let again = join_all((0..16).map(|i| ingest.store(event(&format!("lost-{i}"))))).await;
         assert!(

@@ -125,7 +125,7 @@ impl Db {
         let mut sql = String::from(
             "INSERT INTO jobs (kind, priority, payload, dedupe_key, run_at, created_at, updated_at, state) VALUES ",
         );
-        sql.push_str(&super::values_rows(jobs.len(), 7, "'queued'"));
+        sql.push_str(&super::values_rows(self.backend, jobs.len(), 7, "'queued'"));
         sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING");
         let now = now_ms();
         let mut query = sqlx::query(&sql);

@@ -2,7 +2,7 @@
 //! job applying it — see [`crate::ingest`]).
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use std::collections::HashSet;
 
@@ -37,12 +37,14 @@ pub struct StoredEvent {
 }
 
 impl Db {
-    /// Stores a batch of events inside the caller's transaction, in one statement, and
-    /// returns the ids that were new; an id stored before is skipped, not an error. The
-    /// ids in `events` must differ from each other (the caller dedupes a batch first).
+    /// Stores a batch of events, each new one with the job that applies it (the table's
+    /// trigger adds it: migration `0005_event_jobs`), in one statement — its own
+    /// transaction on a connection in autocommit — and returns the ids that were new; an
+    /// id stored before is skipped, not an error. The ids in `events` must differ from
+    /// each other (the caller dedupes a batch first).
     pub async fn insert_events(
         &self,
-        tx: &mut Tx,
+        conn: &mut AnyConnection,
         events: &[&IncomingEvent],
     ) -> Result<HashSet<String>, GatewayError> {
         if events.is_empty() {
@@ -52,7 +54,7 @@ impl Db {
             "INSERT INTO webhook_events (event_id, source, event_type, order_id, occurred_at, received_at,
                                          key_id, payload, state) VALUES ",
         );
-        sql.push_str(&values_rows(events.len(), 8, "'received'"));
+        sql.push_str(&values_rows(self.backend, events.len(), 8, "'received'"));
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
         let now = now_ms();
         let mut query = sqlx::query(&sql);
@@ -68,7 +70,7 @@ impl Db {
                 .bind(e.payload.as_str());
         }
         query
-            .fetch_all(&mut **tx)
+            .fetch_all(conn)
             .await?
             .iter()
             .map(|r| Ok(r.try_get::<String, _>("event_id")?))
