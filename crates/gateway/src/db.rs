@@ -1,10 +1,10 @@
 //! The database: SQLite (the embedded default) or PostgreSQL (several instances at once),
 //! behind one pool and one set of queries.
 //!
-//! Queries are written once, with `$1, $2, …` placeholders: PostgreSQL's own, and
-//! sqlx's SQLite driver binds `$N` by position too (the batch inserts use `?` on SQLite:
-//! see [`crate::store`]'s `values_rows`). The few places where the dialects differ — claiming a job with
-//! `FOR UPDATE SKIP LOCKED`, taking SQLite's write lock up front — ask [`Backend`].
+//! Queries are written once, with `$1, $2, …` placeholders: PostgreSQL's own, and sqlx's
+//! SQLite driver binds `$N` by position too. The few places where the dialects differ —
+//! claiming a job with `FOR UPDATE SKIP LOCKED`, taking SQLite's write lock up front, the
+//! batch inserts' anonymous `?` on SQLite (`store::values_rows`) — ask [`Backend`].
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

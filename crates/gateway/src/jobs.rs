@@ -2,7 +2,9 @@
 //! [`Job`], and the one way a job reports that it did not finish ([`JobError`]).
 //!
 //! A job is stored as a row of the durable queue ([`crate::store::jobs`]): its kind name in
-//! `kind`, its payload as JSON in `payload`. Only this module knows those names and shapes;
+//! `kind`, its payload as JSON in `payload`. Only this module knows those names and shapes
+//! — except [`Job::WebhookEvent`]'s row, which the database's trigger writes beside each
+//! stored event (migration `0005_event_jobs`; `tests/group_commit.rs` reads it back here);
 //! the rest of the gateway builds a `Job` and hands it to [`enqueue`], and the worker gets
 //! a `Job` back from [`Job::from_stored`]. The stored kind names are the ones earlier
 //! versions wrote, so rows queued before an upgrade run after it.

@@ -42,7 +42,7 @@ pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, 
 }
 
 /// `($1, …, $k, tail), ($k+1, …)` for a multi-row `INSERT … VALUES`: `rows` rows of
-/// `binds` numbered placeholders each, then `tail` (a constant column) when not empty.
+/// `binds` placeholders each, then `tail` (a constant column) when not empty.
 ///
 /// On SQLite the placeholders are anonymous (`?`), bound in order: SQLite finds a
 /// numbered one's name by walking the list of all of them, and sqlx asks for every
