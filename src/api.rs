@@ -1,120 +1,95 @@
-//! Calls to the gateway's widget API: the request and response shapes of
-//! `klarna_types::contract` (the gateway's own types), read and written with the
-//! browser's `JSON` ([`crate::js`]) over the browser's `fetch` — no HTTP or JSON library
-//! in the bundle (docs/embedding.md, "Size").
+//! Calls to the gateway's widget API over gloo-net. What goes out and what comes back are
+//! `klarna_types::contract`'s own types, the gateway's, converted by serde-wasm-bindgen
+//! straight between Rust values and JS values: the JSON text is the browser's
+//! (`JSON.stringify` out, `Response.json()` in), so the bundle carries no JSON parser,
+//! and a field renamed on either side fails to compile or fails `tests/contract.rs`.
 
-use klarna_types::contract::{AuthorizeResponse, SessionResponse};
-use klarna_types::klarna::{AssetUrls, FraudStatus, PaymentMethodCategory};
-use wasm_bindgen::JsCast;
+use gloo_net::http::Request;
+use klarna_types::contract::{
+    ApiError, AuthorizeRequest, AuthorizeResponse, SessionRequest, SessionResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{RequestInit, Response};
+use web_sys::AbortSignal;
 
 use crate::config::WidgetConfig;
 use crate::error::WidgetError;
-use crate::js;
 
-fn required(v: &JsValue, key: &str) -> Result<String, WidgetError> {
-    js::string(v, key).ok_or(WidgetError::Network)
+/// Decodes one of the gateway's answers; a missing or mistyped field is
+/// [`WidgetError::Answer`], naming it (serde's own message).
+pub fn decode<T: DeserializeOwned>(value: JsValue) -> Result<T, WidgetError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| WidgetError::Answer(e.to_string()))
 }
 
-async fn post(url: String, body: &[(&str, &str)]) -> Result<JsValue, WidgetError> {
-    let text = js_sys::JSON::stringify(&js::object(body))
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or(WidgetError::Network)?;
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(&text));
-    init.set_headers(&js::object(&[("Content-Type", "application/json")]));
-    let window = web_sys::window().ok_or(WidgetError::Network)?;
-    let response: Response = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+/// Posts `body` as JSON and decodes the answer: `T` on a 2xx, the gateway's
+/// `{code, message, field?, fields?}` as [`WidgetError::Gateway`] otherwise. An aborted
+/// request (`signal`) ends as [`WidgetError::Network`]; whoever aborted it has moved on.
+async fn post<B: Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: &B,
+    signal: Option<&AbortSignal>,
+) -> Result<T, WidgetError> {
+    // The contract's request types are strings only: serializing them cannot fail.
+    let body = serde_wasm_bindgen::to_value(body).map_err(|_| WidgetError::Network)?;
+    let text = js_sys::JSON::stringify(&body).map_err(|_| WidgetError::Network)?;
+    let response = Request::post(url)
+        .header("Content-Type", "application/json")
+        .abort_signal(signal)
+        .body(text)
+        .map_err(|_| WidgetError::Network)?
+        .send()
         .await
-        .ok()
-        .and_then(|r| r.dyn_into().ok())
-        .ok_or(WidgetError::Network)?;
+        .map_err(|_| WidgetError::Network)?;
     let ok = response.ok();
-    let json = match response.json() {
-        Ok(promise) => JsFuture::from(promise)
-            .await
-            .map_err(|_| WidgetError::Network)?,
-        Err(_) => return Err(WidgetError::Network),
-    };
+    let raw = web_sys::Response::from(response);
+    // Not JSON at all (a proxy's HTML error page): the service was not reached.
+    let promise = raw.json().map_err(|_| WidgetError::Network)?;
+    let value = JsFuture::from(promise)
+        .await
+        .map_err(|_| WidgetError::Network)?;
     if ok {
-        return Ok(json);
+        return decode(value);
     }
-    // The gateway's error shape: {code, message, field?}.
-    Err(
-        match (js::string(&json, "code"), js::string(&json, "message")) {
-            (Some(code), Some(message)) => WidgetError::Gateway {
-                code,
-                message,
-                fields: js::items(&json, "fields")
-                    .iter()
-                    .filter_map(JsValue::as_string)
-                    .collect(),
-            },
-            _ => WidgetError::Network,
-        },
+    match serde_wasm_bindgen::from_value::<ApiError>(value) {
+        Ok(error) => Err(WidgetError::Gateway(Box::new(error))),
+        Err(_) => Err(WidgetError::Network),
+    }
+}
+
+/// `POST /klarna/session`; `signal` aborts it when a newer cart supersedes it.
+pub async fn create_session(
+    cfg: &WidgetConfig,
+    signal: Option<&AbortSignal>,
+) -> Result<SessionResponse, WidgetError> {
+    let request = SessionRequest {
+        order_reference: cfg.order_reference.clone(),
+        access_token: cfg.access_token.clone(),
+    };
+    post(
+        &format!("{}/klarna/session", cfg.gateway_url),
+        &request,
+        signal,
     )
+    .await
 }
 
-fn category(v: &JsValue) -> Option<PaymentMethodCategory> {
-    let urls = js::field(v, "asset_urls");
-    Some(PaymentMethodCategory {
-        identifier: js::string(v, "identifier")?,
-        name: js::string(v, "name").unwrap_or_default(),
-        asset_urls: AssetUrls {
-            descriptive: js::string(&urls, "descriptive"),
-            standard: js::string(&urls, "standard"),
-        },
-    })
-}
-
-pub async fn create_session(cfg: &WidgetConfig) -> Result<SessionResponse, WidgetError> {
-    let v = post(
-        format!("{}/klarna/session", cfg.gateway_url),
-        &[
-            ("order_reference", &cfg.order_reference),
-            ("access_token", &cfg.access_token),
-        ],
-    )
-    .await?;
-    Ok(SessionResponse {
-        session_id: required(&v, "session_id")?,
-        client_token: required(&v, "client_token")?,
-        payment_method_categories: js::items(&v, "payment_method_categories")
-            .iter()
-            .filter_map(category)
-            .collect(),
-    })
-}
-
+/// `POST /klarna/authorize`. Never aborted: once the shopper approved, the gateway's
+/// answer (placed, declined, or the cart changed) is what the widget shows.
 pub async fn authorize(
     cfg: &WidgetConfig,
     session_id: &str,
     authorization_token: &str,
 ) -> Result<AuthorizeResponse, WidgetError> {
-    let v = post(
-        format!("{}/klarna/authorize", cfg.gateway_url),
-        &[
-            ("session_id", session_id),
-            ("authorization_token", authorization_token),
-        ],
+    let request = AuthorizeRequest {
+        session_id: session_id.to_owned(),
+        authorization_token: authorization_token.to_owned(),
+    };
+    post(
+        &format!("{}/klarna/authorize", cfg.gateway_url),
+        &request,
+        None,
     )
-    .await?;
-    match js::string(&v, "outcome").as_deref() {
-        Some("authorized") => Ok(AuthorizeResponse::Authorized {
-            order_reference: required(&v, "order_reference")?,
-            klarna_order_id: required(&v, "klarna_order_id")?,
-            fraud_status: js::string(&v, "fraud_status")
-                .as_deref()
-                .and_then(FraudStatus::parse)
-                .ok_or(WidgetError::Network)?,
-        }),
-        Some("declined") => Ok(AuthorizeResponse::Declined {
-            reason: js::string(&v, "reason").unwrap_or_default(),
-        }),
-        _ => Err(WidgetError::Network),
-    }
+    .await
 }

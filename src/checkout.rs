@@ -12,7 +12,7 @@ use leptos::html::{Button, Div};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlElement, KeyboardEvent};
+use web_sys::{AbortController, Element, HtmlElement, KeyboardEvent};
 
 use crate::config::{Mode, Options, WidgetConfig};
 use crate::error::WidgetError;
@@ -69,8 +69,8 @@ fn error_text(e: &WidgetError) -> Text {
         WidgetError::SdkLoad => Text::ErrorSdkLoad,
         WidgetError::Timeout => Text::ErrorTimeout,
         WidgetError::Network => Text::ErrorNetwork,
-        WidgetError::Gateway { fields, .. } => match e.gateway_code() {
-            Some(ErrorCode::OrderNotPayable) => not_payable(fields),
+        WidgetError::Gateway(error) => match e.gateway_code() {
+            Some(ErrorCode::OrderNotPayable) => not_payable(&error.fields),
             Some(ErrorCode::OrderNotFound | ErrorCode::InvalidRequest) => Text::ErrorOrder,
             Some(ErrorCode::AuthorizationExpired) => Text::ErrorExpired,
             Some(
@@ -79,7 +79,9 @@ fn error_text(e: &WidgetError) -> Text {
             // A code this build does not know (a newer gateway) reads as generic too.
             _ => Text::ErrorGeneric,
         },
-        WidgetError::MissingSetting(_) | WidgetError::Sdk { .. } => Text::ErrorGeneric,
+        WidgetError::MissingSetting(_) | WidgetError::Sdk { .. } | WidgetError::Answer(_) => {
+            Text::ErrorGeneric
+        }
     }
 }
 
@@ -114,7 +116,8 @@ fn error_code(e: &WidgetError) -> &str {
         WidgetError::Timeout => "timeout",
         WidgetError::Sdk { name, .. } => name,
         WidgetError::Network => "network",
-        WidgetError::Gateway { code, .. } => code,
+        WidgetError::Answer(_) => "bad_answer",
+        WidgetError::Gateway(error) => &error.code,
     }
 }
 
@@ -168,6 +171,8 @@ pub struct Ctx {
     /// Bumped by every (re)start and cart update: work begun under an older value (an
     /// authorization for the old cart) is dropped, never posted.
     generation: Cell<u32>,
+    /// Aborts the session request in flight when a restart supersedes it or it times out.
+    in_flight: RefCell<Option<AbortController>>,
     alive: Cell<bool>,
     mounted_at: Cell<f64>,
     inert: RefCell<Vec<Element>>,
@@ -199,6 +204,7 @@ impl Ctx {
             dialog: NodeRef::new(),
             trigger: NodeRef::new(),
             generation: Cell::new(0),
+            in_flight: RefCell::new(None),
             alive: Cell::new(true),
             mounted_at: Cell::new(now_ms()),
             inert: RefCell::new(Vec::new()),
@@ -223,9 +229,17 @@ impl Ctx {
         self.generation.get()
     }
 
+    /// Aborts the session request in flight, if any: its answer would be dropped anyway.
+    fn abort_in_flight(&self) {
+        if let Some(controller) = self.in_flight.borrow_mut().take() {
+            controller.abort();
+        }
+    }
+
     /// The widget is going away: nothing in flight may touch it any more.
     pub fn dispose(&self) {
         self.alive.set(false);
+        self.abort_in_flight();
         self.close();
     }
 
@@ -252,10 +266,11 @@ impl Ctx {
 
     fn fail(&self, error: &WidgetError) {
         let text = error_text(error);
-        if let WidgetError::Gateway { fields, .. } = error
-            && fields.iter().any(|f| is_address(f))
+        if let WidgetError::Gateway(gateway) = error
+            && gateway.fields.iter().any(|f| is_address(f))
         {
-            self.notice.set(Some(invalid_fields(self.lang(), fields)));
+            self.notice
+                .set(Some(invalid_fields(self.lang(), &gateway.fields)));
         }
         self.phase.set(Phase::Failed(text));
         events::dispatch(
@@ -286,6 +301,10 @@ impl Ctx {
     /// taking longer than the timeout, shows the error with a retry button.
     pub fn start(self: &Rc<Self>, notice: Option<Text>) {
         let generation = self.bump();
+        self.abort_in_flight();
+        let controller = AbortController::new().ok();
+        let signal = controller.as_ref().map(AbortController::signal);
+        self.in_flight.replace(controller);
         self.phase.set(Phase::Loading);
         self.notice
             .set(notice.map(|n| t(self.lang(), n).to_owned()));
@@ -294,10 +313,19 @@ impl Ctx {
         let ctx = self.clone();
         spawn_local(async move {
             let cfg = ctx.config();
-            let both = task::try_join(sdk::ensure_loaded(&cfg.sdk_url), api::create_session(&cfg));
+            let both = task::try_join(
+                sdk::ensure_loaded(&cfg.sdk_url),
+                api::create_session(&cfg, signal.as_ref()),
+            );
             let result = task::timeout(cfg.timeout_ms, both).await;
             if !ctx.current(generation) {
                 return;
+            }
+            // Answered: nothing left to abort. Failed or timed out (the session request
+            // may still be out, when the SDK failed first): aborted, its answer unread.
+            let controller = ctx.in_flight.borrow_mut().take();
+            if let (Err(_), Some(controller)) = (&result, controller) {
+                controller.abort();
             }
             let ((), session) = match result {
                 Ok(r) => r,

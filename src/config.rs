@@ -2,6 +2,7 @@
 //! addon's QWeb template hands them over) or from the options object given to
 //! `KlarnaWidget.mount(element, options)`. No amounts: the gateway reads those from Odoo.
 
+use serde::{Deserialize, Deserializer};
 use wasm_bindgen::JsValue;
 use web_sys::HtmlElement;
 
@@ -67,22 +68,59 @@ pub struct WidgetConfig {
     pub theme: Theme,
 }
 
-/// The options object of `KlarnaWidget.mount`, camelCase like the data attributes.
-#[derive(Debug, Clone, Default)]
+/// The options object of `KlarnaWidget.mount`, camelCase like the data attributes. A
+/// setting of another type than its own counts as not given (a required one is then
+/// named as missing): a host's typo must not stop the whole widget from reading.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Options {
+    #[serde(deserialize_with = "text")]
     pub gateway_url: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub order_reference: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub access_token: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub sdk_url: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub locale: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub mode: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub category: Option<String>,
+    #[serde(deserialize_with = "flag")]
     pub auto_finalize: Option<bool>,
+    #[serde(deserialize_with = "millis")]
     pub timeout_ms: Option<u32>,
+    #[serde(deserialize_with = "flag")]
     pub pay_button: Option<bool>,
+    #[serde(deserialize_with = "text")]
     pub accent: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub text_color: Option<String>,
+    #[serde(deserialize_with = "text")]
     pub radius: Option<String>,
+}
+
+/// The option's value as the host gave it, of whatever type (serde-wasm-bindgen hands
+/// the JS value over as it is).
+fn given<'de, D: Deserializer<'de>>(d: D) -> Result<JsValue, D::Error> {
+    serde_wasm_bindgen::preserve::deserialize(d)
+}
+
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(nonempty(given(d)?.as_string()))
+}
+
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(given(d)?.as_bool())
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(given(d)?
+        .as_f64()
+        .filter(|ms| *ms >= 1.0 && *ms <= f64::from(u32::MAX))
+        .map(|ms| ms as u32))
 }
 
 fn nonempty(v: Option<String>) -> Option<String> {
@@ -116,27 +154,9 @@ impl Options {
 
     /// Reads a `KlarnaWidget.mount` options object (`gatewayUrl`, `orderReference`,
     /// `accessToken`, `sdkUrl`, `locale`, `mode`, `category`, `autoFinalize`, `timeoutMs`,
-    /// `payButton`, `accent`, `textColor`, `radius`). A setting of another type counts as not given (a
-    /// required one is then named as missing).
+    /// `payButton`, `accent`, `textColor`, `radius`); anything but an object gives none.
     pub fn from_js(v: &JsValue) -> Self {
-        let text = |key: &str| nonempty(crate::js::string(v, key));
-        Self {
-            gateway_url: text("gatewayUrl"),
-            order_reference: text("orderReference"),
-            access_token: text("accessToken"),
-            sdk_url: text("sdkUrl"),
-            locale: text("locale"),
-            mode: text("mode"),
-            category: text("category"),
-            auto_finalize: crate::js::boolean(v, "autoFinalize"),
-            timeout_ms: crate::js::number(v, "timeoutMs")
-                .filter(|ms| *ms >= 1.0 && *ms <= f64::from(u32::MAX))
-                .map(|ms| ms as u32),
-            pay_button: crate::js::boolean(v, "payButton"),
-            accent: text("accent"),
-            text_color: text("textColor"),
-            radius: text("radius"),
-        }
+        serde_wasm_bindgen::from_value(v.clone()).unwrap_or_default()
     }
 
     /// These options over `base` (for `update()`): what is set here wins.

@@ -6,8 +6,7 @@
 //! (done), `klarna:declined`, `klarna:error`, `klarna:invalid_fields`, `klarna:closed`,
 //! `klarna:cart_changed` and `klarna:expired` (the form is usable again).
 
-use js_sys::{Object, Reflect};
-use wasm_bindgen::JsValue;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use web_sys::{CustomEvent, CustomEventInit, EventTarget};
 
 pub const READY: &str = "klarna:ready";
@@ -26,28 +25,34 @@ pub const CART_CHANGED: &str = "klarna:cart_changed";
 pub const EXPIRED: &str = "klarna:expired";
 
 /// A value in an event's `detail`.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
 pub enum Val<'a> {
     Str(&'a str),
     Num(f64),
     List(&'a [String]),
 }
 
-/// Dispatches `name` from `target` with `detail` built from `fields`. (Built by hand
-/// rather than through serde_json: the widget carries no JSON library of its own.)
-pub fn dispatch(target: &EventTarget, name: &str, fields: &[(&str, Val<'_>)]) {
-    let detail = Object::new();
-    for (key, value) in fields {
-        let value = match value {
-            Val::Str(s) => JsValue::from_str(s),
-            Val::Num(n) => JsValue::from_f64(*n),
-            Val::List(items) => items
-                .iter()
-                .map(|i| JsValue::from_str(i))
-                .collect::<js_sys::Array>()
-                .into(),
-        };
-        let _ = Reflect::set(&detail, &JsValue::from_str(key), &value);
+/// `detail`: the fields as one plain object (serde-wasm-bindgen makes a serialized map a
+/// `Map` unless told otherwise; a struct per event would be as many types for one line).
+struct Detail<'a>(&'a [(&'a str, Val<'a>)]);
+
+impl Serialize for Detail<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
+}
+
+/// Dispatches `name` from `target` with `detail` built from `fields`.
+pub fn dispatch(target: &EventTarget, name: &str, fields: &[(&str, Val<'_>)]) {
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    let Ok(detail) = Detail(fields).serialize(&serializer) else {
+        return;
+    };
     let init = CustomEventInit::new();
     init.set_bubbles(true);
     init.set_detail(&detail);

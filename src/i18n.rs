@@ -1,7 +1,8 @@
-//! The shopper's words, in the languages of Klarna's main markets: English, German,
-//! Swedish, Norwegian, Finnish, Danish, Dutch, French and Spanish, chosen from the
-//! widget's locale (`de-AT` → German, `nb-NO`/`no-NO`/`nn-NO` → Norwegian; anything else
-//! → English).
+//! The shopper's words, in the languages of Klarna's markets: English, German, Swedish,
+//! Norwegian, Finnish, Danish, Dutch, French, Spanish, Italian, Polish, Czech, Portuguese
+//! (as in Portugal), Greek, Hungarian, Romanian and Slovak, chosen from the widget's
+//! locale (`de-AT` → German, `it-CH` → Italian, `nb-NO`/`no-NO`/`nn-NO` → Norwegian;
+//! anything else → English).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -14,9 +15,38 @@ pub enum Lang {
     Nl,
     Fr,
     Es,
+    It,
+    Pl,
+    Cs,
+    Pt,
+    El,
+    Hu,
+    Ro,
+    Sk,
 }
 
 impl Lang {
+    /// Every language, in the order of [`t`]'s columns.
+    pub const ALL: [Lang; 17] = [
+        Self::En,
+        Self::De,
+        Self::Sv,
+        Self::Nb,
+        Self::Fi,
+        Self::Da,
+        Self::Nl,
+        Self::Fr,
+        Self::Es,
+        Self::It,
+        Self::Pl,
+        Self::Cs,
+        Self::Pt,
+        Self::El,
+        Self::Hu,
+        Self::Ro,
+        Self::Sk,
+    ];
+
     pub fn from_locale(locale: &str) -> Self {
         let lang = locale
             .split(['-', '_'])
@@ -32,6 +62,14 @@ impl Lang {
             "nl" => Self::Nl,
             "fr" => Self::Fr,
             "es" => Self::Es,
+            "it" => Self::It,
+            "pl" => Self::Pl,
+            "cs" => Self::Cs,
+            "pt" => Self::Pt,
+            "el" => Self::El,
+            "hu" => Self::Hu,
+            "ro" => Self::Ro,
+            "sk" => Self::Sk,
             _ => Self::En,
         }
     }
@@ -48,6 +86,14 @@ impl Lang {
             Self::Nl => "nl",
             Self::Fr => "fr",
             Self::Es => "es",
+            Self::It => "it",
+            Self::Pl => "pl",
+            Self::Cs => "cs",
+            Self::Pt => "pt",
+            Self::El => "el",
+            Self::Hu => "hu",
+            Self::Ro => "ro",
+            Self::Sk => "sk",
         }
     }
 }
@@ -97,7 +143,7 @@ pub enum Text {
 
 /// The text in `lang`. One row per text, one column per language, in [`Lang`]'s order.
 pub fn t(lang: Lang, text: Text) -> &'static str {
-    let row: [&'static str; 9] = match text {
+    let row: [&'static str; 17] = match text {
         Text::Loading => [
             "Loading Klarna…",
             "Klarna wird geladen …",
@@ -108,6 +154,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna wordt geladen…",
             "Chargement de Klarna…",
             "Cargando Klarna…",
+            "Caricamento di Klarna…",
+            "Ładowanie Klarny…",
+            "Načítá se Klarna…",
+            "A carregar a Klarna…",
+            "Φόρτωση της Klarna…",
+            "A Klarna betöltése…",
+            "Se încarcă Klarna…",
+            "Načítava sa Klarna…",
         ],
         // The button, the modal's trigger and the dialog's title say the same today.
         Text::Pay | Text::OpenModal | Text::DialogTitle => [
@@ -120,6 +174,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Betalen met Klarna",
             "Payer avec Klarna",
             "Pagar con Klarna",
+            "Paga con Klarna",
+            "Zapłać z Klarną",
+            "Zaplatit s Klarnou",
+            "Pagar com Klarna",
+            "Πληρωμή με Klarna",
+            "Fizetés Klarnával",
+            "Plătiți cu Klarna",
+            "Zaplatiť s Klarnou",
         ],
         Text::Close => [
             "Close",
@@ -131,6 +193,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Sluiten",
             "Fermer",
             "Cerrar",
+            "Chiudi",
+            "Zamknij",
+            "Zavřít",
+            "Fechar",
+            "Κλείσιμο",
+            "Bezárás",
+            "Închideți",
+            "Zavrieť",
         ],
         Text::Choose => [
             "Choose how to pay",
@@ -142,6 +212,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Kies hoe je wilt betalen",
             "Choisissez comment payer",
             "Elige cómo pagar",
+            "Scegli come pagare",
+            "Wybierz sposób płatności",
+            "Zvolte způsob platby",
+            "Escolha como pretende pagar",
+            "Επιλέξτε τρόπο πληρωμής",
+            "Válassza ki a fizetési módot",
+            "Alegeți modalitatea de plată",
+            "Zvoľte spôsob platby",
         ],
         Text::Waiting => [
             "Waiting for Klarna…",
@@ -153,6 +231,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Wachten op Klarna…",
             "En attente de Klarna…",
             "Esperando a Klarna…",
+            "In attesa di Klarna…",
+            "Oczekiwanie na Klarnę…",
+            "Čekáme na Klarnu…",
+            "A aguardar a Klarna…",
+            "Αναμονή για την Klarna…",
+            "Várakozás a Klarnára…",
+            "Se așteaptă răspunsul de la Klarna…",
+            "Čakáme na Klarnu…",
         ],
         Text::ConfirmIntro => [
             "Klarna approved your purchase. Confirm it to complete your order.",
@@ -164,6 +250,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna heeft je aankoop goedgekeurd. Bevestig om je bestelling af te ronden.",
             "Klarna a approuvé votre achat. Confirmez-le pour finaliser la commande.",
             "Klarna ha aprobado tu compra. Confírmala para completar el pedido.",
+            "Klarna ha approvato il tuo acquisto. Confermalo per completare l’ordine.",
+            "Klarna zaakceptowała zakup. Potwierdź go, aby sfinalizować zamówienie.",
+            "Klarna nákup schválila. Potvrďte ho, abyste dokončili objednávku.",
+            "A Klarna aprovou a sua compra. Confirme-a para concluir a encomenda.",
+            "Η Klarna ενέκρινε την αγορά σας. Επιβεβαιώστε την για να ολοκληρωθεί η παραγγελία.",
+            "A Klarna jóváhagyta a vásárlást. A rendelés befejezéséhez erősítse meg.",
+            "Klarna a aprobat achiziția. Confirmați-o pentru a finaliza comanda.",
+            "Klarna nákup schválila. Potvrďte ho, aby ste dokončili objednávku.",
         ],
         Text::Confirm => [
             "Confirm purchase",
@@ -175,6 +269,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Aankoop bevestigen",
             "Confirmer l’achat",
             "Confirmar compra",
+            "Conferma l’acquisto",
+            "Potwierdź zakup",
+            "Potvrdit nákup",
+            "Confirmar compra",
+            "Επιβεβαίωση αγοράς",
+            "Vásárlás megerősítése",
+            "Confirmați achiziția",
+            "Potvrdiť nákup",
         ],
         Text::Placing => [
             "Confirming your payment…",
@@ -186,6 +288,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Je betaling wordt bevestigd…",
             "Confirmation de votre paiement…",
             "Confirmando tu pago…",
+            "Conferma del pagamento in corso…",
+            "Potwierdzanie płatności…",
+            "Potvrzujeme platbu…",
+            "A confirmar o pagamento…",
+            "Γίνεται επιβεβαίωση της πληρωμής σας…",
+            "A fizetés megerősítése folyamatban…",
+            "Se confirmă plata…",
+            "Potvrdzujeme platbu…",
         ],
         Text::Authorized => [
             "Thank you! Your payment with Klarna is confirmed.",
@@ -197,6 +307,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Bedankt! Je betaling met Klarna is bevestigd.",
             "Merci ! Votre paiement avec Klarna est confirmé.",
             "¡Gracias! Tu pago con Klarna está confirmado.",
+            "Grazie! Il tuo pagamento con Klarna è confermato.",
+            "Dziękujemy! Płatność przez Klarnę została potwierdzona.",
+            "Děkujeme! Platba přes Klarnu byla potvrzena.",
+            "Obrigado! O seu pagamento com Klarna está confirmado.",
+            "Ευχαριστούμε! Η πληρωμή σας με Klarna επιβεβαιώθηκε.",
+            "Köszönjük! A Klarnával történt fizetését megerősítettük.",
+            "Vă mulțumim! Plata cu Klarna a fost confirmată.",
+            "Ďakujeme! Platba cez Klarnu bola potvrdená.",
         ],
         Text::Pending => [
             "Thank you! Klarna is reviewing your purchase; you will hear from us soon.",
@@ -208,6 +326,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Bedankt! Klarna beoordeelt je aankoop; je hoort snel van ons.",
             "Merci ! Klarna examine votre achat ; nous revenons vers vous rapidement.",
             "¡Gracias! Klarna está revisando tu compra; pronto tendrás noticias.",
+            "Grazie! Klarna sta verificando il tuo acquisto; ti aggiorneremo a breve.",
+            "Dziękujemy! Klarna sprawdza zakup; wkrótce damy Ci znać.",
+            "Děkujeme! Klarna nákup ověřuje; brzy se vám ozveme.",
+            "Obrigado! A Klarna está a analisar a sua compra; entraremos em contacto brevemente.",
+            "Ευχαριστούμε! Η Klarna εξετάζει την αγορά σας και σύντομα θα έχετε νέα μας.",
+            "Köszönjük! A Klarna ellenőrzi a vásárlást; hamarosan jelentkezünk.",
+            "Vă mulțumim! Klarna analizează achiziția; veți primi în curând vești de la noi.",
+            "Ďakujeme! Klarna nákup overuje; čoskoro sa vám ozveme.",
         ],
         Text::Declined => [
             "Klarna could not approve this purchase. Please choose another payment method.",
@@ -219,6 +345,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna kon deze aankoop niet goedkeuren. Kies een andere betaalmethode.",
             "Klarna n’a pas pu approuver cet achat. Veuillez choisir un autre moyen de paiement.",
             "Klarna no ha podido aprobar esta compra. Elige otro método de pago.",
+            "Klarna non ha potuto approvare questo acquisto. Scegli un altro metodo di pagamento.",
+            "Klarna nie mogła zaakceptować tego zakupu. Wybierz inny sposób płatności.",
+            "Klarna tento nákup nemohla schválit. Zvolte jiný způsob platby.",
+            "A Klarna não conseguiu aprovar esta compra. Escolha outro método de pagamento.",
+            "Η Klarna δεν μπόρεσε να εγκρίνει αυτή την αγορά. Επιλέξτε άλλον τρόπο πληρωμής.",
+            "A Klarna nem tudta jóváhagyni ezt a vásárlást. Válasszon másik fizetési módot.",
+            "Klarna nu a putut aproba această achiziție. Alegeți o altă modalitate de plată.",
+            "Klarna tento nákup nemohla schváliť. Zvoľte iný spôsob platby.",
         ],
         Text::CategoryUnavailable => [
             "This Klarna option is not available for this purchase. Please choose another.",
@@ -230,6 +364,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Deze Klarna-optie is niet beschikbaar voor deze aankoop. Kies een andere.",
             "Cette option Klarna n’est pas disponible pour cet achat. Veuillez en choisir une autre.",
             "Esta opción de Klarna no está disponible para esta compra. Elige otra.",
+            "Questa opzione di Klarna non è disponibile per questo acquisto. Scegline un’altra.",
+            "Ta opcja Klarny jest niedostępna dla tego zakupu. Wybierz inną.",
+            "Tato možnost Klarny není pro tento nákup k dispozici. Zvolte jinou.",
+            "Esta opção da Klarna não está disponível para esta compra. Escolha outra.",
+            "Αυτή η επιλογή της Klarna δεν είναι διαθέσιμη για αυτή την αγορά. Επιλέξτε άλλη.",
+            "Ez a Klarna-lehetőség nem érhető el ehhez a vásárláshoz. Válasszon egy másikat.",
+            "Această opțiune Klarna nu este disponibilă pentru această achiziție. Alegeți alta.",
+            "Táto možnosť Klarny nie je pre tento nákup dostupná. Zvoľte inú.",
         ],
         Text::Unavailable => [
             "Klarna is not available for this purchase. Please choose another payment method.",
@@ -241,6 +383,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna is niet beschikbaar voor deze aankoop. Kies een andere betaalmethode.",
             "Klarna n’est pas disponible pour cet achat. Veuillez choisir un autre moyen de paiement.",
             "Klarna no está disponible para esta compra. Elige otro método de pago.",
+            "Klarna non è disponibile per questo acquisto. Scegli un altro metodo di pagamento.",
+            "Klarna jest niedostępna dla tego zakupu. Wybierz inny sposób płatności.",
+            "Klarna není pro tento nákup k dispozici. Zvolte jiný způsob platby.",
+            "A Klarna não está disponível para esta compra. Escolha outro método de pagamento.",
+            "Η Klarna δεν είναι διαθέσιμη για αυτή την αγορά. Επιλέξτε άλλον τρόπο πληρωμής.",
+            "A Klarna nem érhető el ehhez a vásárláshoz. Válasszon másik fizetési módot.",
+            "Klarna nu este disponibilă pentru această achiziție. Alegeți o altă modalitate de plată.",
+            "Klarna nie je pre tento nákup dostupná. Zvoľte iný spôsob platby.",
         ],
         Text::InvalidFields => [
             "Please check these details",
@@ -252,6 +402,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Controleer deze gegevens",
             "Veuillez vérifier ces informations",
             "Revisa estos datos",
+            "Controlla questi dati",
+            "Sprawdź te dane",
+            "Zkontrolujte tyto údaje",
+            "Verifique estes dados",
+            "Ελέγξτε τα παρακάτω στοιχεία",
+            "Kérjük, ellenőrizze az alábbi adatokat",
+            "Verificați aceste date",
+            "Skontrolujte tieto údaje",
         ],
         Text::ErrorMarket => [
             "Klarna does not take this currency in your billing country. Please choose another payment method.",
@@ -263,6 +421,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna accepteert deze valuta niet in je factuurland. Kies een andere betaalmethode.",
             "Klarna n’accepte pas cette devise dans votre pays de facturation. Veuillez choisir un autre moyen de paiement.",
             "Klarna no acepta esta moneda en tu país de facturación. Elige otro método de pago.",
+            "Klarna non accetta questa valuta nel tuo paese di fatturazione. Scegli un altro metodo di pagamento.",
+            "Klarna nie obsługuje tej waluty w kraju Twojego adresu rozliczeniowego. Wybierz inny sposób płatności.",
+            "Klarna nepřijímá tuto měnu v zemi vaší fakturační adresy. Zvolte jiný způsob platby.",
+            "A Klarna não aceita esta moeda no seu país de faturação. Escolha outro método de pagamento.",
+            "Η Klarna δεν δέχεται αυτό το νόμισμα στη χώρα χρέωσής σας. Επιλέξτε άλλον τρόπο πληρωμής.",
+            "A Klarna nem fogadja el ezt a pénznemet a számlázási cím országában. Válasszon másik fizetési módot.",
+            "Klarna nu acceptă această monedă în țara dumneavoastră de facturare. Alegeți o altă modalitate de plată.",
+            "Klarna neprijíma túto menu v krajine vašej fakturačnej adresy. Zvoľte iný spôsob platby.",
         ],
         Text::CartChanged => [
             "Your cart changed. Please check the new total and pay again.",
@@ -274,6 +440,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Je winkelwagen is gewijzigd. Controleer het nieuwe totaal en betaal opnieuw.",
             "Votre panier a changé. Vérifiez le nouveau total et payez à nouveau.",
             "Tu carrito ha cambiado. Revisa el nuevo total y vuelve a pagar.",
+            "Il carrello è stato modificato. Controlla il nuovo totale e ripeti il pagamento.",
+            "Zawartość koszyka się zmieniła. Sprawdź nową kwotę i zapłać ponownie.",
+            "Obsah košíku se změnil. Zkontrolujte novou celkovou částku a zaplaťte znovu.",
+            "O seu carrinho foi alterado. Verifique o novo total e pague novamente.",
+            "Το καλάθι σας άλλαξε. Ελέγξτε το νέο σύνολο και πληρώστε ξανά.",
+            "A kosár tartalma megváltozott. Ellenőrizze az új végösszeget, és fizessen újra.",
+            "Coșul de cumpărături s-a modificat. Verificați noul total și plătiți din nou.",
+            "Obsah košíka sa zmenil. Skontrolujte novú celkovú sumu a zaplaťte znova.",
         ],
         Text::Retry => [
             "Try again",
@@ -285,6 +459,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Opnieuw proberen",
             "Réessayer",
             "Reintentar",
+            "Riprova",
+            "Spróbuj ponownie",
+            "Zkusit znovu",
+            "Tentar novamente",
+            "Δοκιμάστε ξανά",
+            "Újrapróbálkozás",
+            "Încercați din nou",
+            "Skúsiť znova",
         ],
         Text::Reload => [
             "Reload the page",
@@ -296,6 +478,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Pagina opnieuw laden",
             "Recharger la page",
             "Recargar la página",
+            "Ricarica la pagina",
+            "Odśwież stronę",
+            "Načíst stránku znovu",
+            "Recarregar a página",
+            "Ανανέωση σελίδας",
+            "Oldal újratöltése",
+            "Reîncărcați pagina",
+            "Znova načítať stránku",
         ],
         Text::ErrorGeneric => [
             "Something went wrong with Klarna.",
@@ -307,6 +497,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Er ging iets mis met Klarna.",
             "Un problème est survenu avec Klarna.",
             "Algo ha fallado con Klarna.",
+            "Si è verificato un problema con Klarna.",
+            "Wystąpił problem z Klarną.",
+            "Při platbě přes Klarnu došlo k chybě.",
+            "Ocorreu um erro com a Klarna.",
+            "Παρουσιάστηκε σφάλμα με την Klarna.",
+            "Hiba történt a Klarna használata közben.",
+            "A apărut o problemă cu Klarna.",
+            "Pri platbe cez Klarnu nastala chyba.",
         ],
         Text::ErrorSdkLoad => [
             "Klarna could not be loaded. Check your connection and try again.",
@@ -318,6 +516,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna kon niet worden geladen. Controleer je verbinding en probeer het opnieuw.",
             "Klarna n’a pas pu être chargé. Vérifiez votre connexion et réessayez.",
             "No se ha podido cargar Klarna. Comprueba tu conexión y vuelve a intentarlo.",
+            "Impossibile caricare Klarna. Controlla la connessione e riprova.",
+            "Nie udało się załadować Klarny. Sprawdź połączenie i spróbuj ponownie.",
+            "Klarnu se nepodařilo načíst. Zkontrolujte připojení a zkuste to znovu.",
+            "Não foi possível carregar a Klarna. Verifique a sua ligação e tente novamente.",
+            "Δεν ήταν δυνατή η φόρτωση της Klarna. Ελέγξτε τη σύνδεσή σας και δοκιμάστε ξανά.",
+            "A Klarna betöltése nem sikerült. Ellenőrizze az internetkapcsolatot, és próbálja újra.",
+            "Klarna nu a putut fi încărcată. Verificați conexiunea și încercați din nou.",
+            "Klarnu sa nepodarilo načítať. Skontrolujte pripojenie a skúste to znova.",
         ],
         Text::ErrorTimeout => [
             "Klarna is taking too long to answer.",
@@ -329,6 +535,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Klarna reageert te traag.",
             "Klarna met trop de temps à répondre.",
             "Klarna está tardando demasiado en responder.",
+            "Klarna sta impiegando troppo tempo a rispondere.",
+            "Klarna zbyt długo nie odpowiada.",
+            "Klarna odpovídá příliš dlouho.",
+            "A Klarna está a demorar demasiado a responder.",
+            "Η Klarna αργεί πολύ να απαντήσει.",
+            "A Klarna túl sokáig nem válaszol.",
+            "Klarna întârzie prea mult să răspundă.",
+            "Klarna odpovedá príliš dlho.",
         ],
         Text::ErrorNetwork => [
             "The payment service could not be reached.",
@@ -340,6 +554,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "De betaaldienst is niet bereikbaar.",
             "Le service de paiement est injoignable.",
             "No se ha podido contactar con el servicio de pago.",
+            "Impossibile contattare il servizio di pagamento.",
+            "Nie udało się połączyć z usługą płatności.",
+            "Nepodařilo se spojit s platební službou.",
+            "Não foi possível contactar o serviço de pagamento.",
+            "Δεν ήταν δυνατή η σύνδεση με την υπηρεσία πληρωμών.",
+            "A fizetési szolgáltatás nem érhető el.",
+            "Serviciul de plată nu a putut fi contactat.",
+            "Nepodarilo sa spojiť s platobnou službou.",
         ],
         Text::ErrorOrder => [
             "This order cannot be paid with Klarna. Please contact the shop.",
@@ -351,6 +573,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Deze bestelling kan niet met Klarna worden betaald. Neem contact op met de winkel.",
             "Cette commande ne peut pas être payée avec Klarna. Veuillez contacter la boutique.",
             "Este pedido no se puede pagar con Klarna. Ponte en contacto con la tienda.",
+            "Questo ordine non può essere pagato con Klarna. Contatta il negozio.",
+            "Tego zamówienia nie można opłacić przez Klarnę. Skontaktuj się ze sklepem.",
+            "Tuto objednávku nelze zaplatit přes Klarnu. Obraťte se na obchod.",
+            "Esta encomenda não pode ser paga com Klarna. Contacte a loja.",
+            "Αυτή η παραγγελία δεν μπορεί να πληρωθεί με Klarna. Επικοινωνήστε με το κατάστημα.",
+            "Ez a rendelés nem fizethető ki Klarnával. Kérjük, forduljon a webáruházhoz.",
+            "Această comandă nu poate fi plătită cu Klarna. Contactați magazinul.",
+            "Túto objednávku nie je možné zaplatiť cez Klarnu. Obráťte sa na obchod.",
         ],
         Text::ErrorExpired => [
             "Your Klarna approval expired. Please pay again.",
@@ -362,6 +592,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Je Klarna-goedkeuring is verlopen. Betaal opnieuw.",
             "Votre approbation Klarna a expiré. Veuillez payer à nouveau.",
             "Tu aprobación de Klarna ha caducado. Vuelve a pagar.",
+            "L’approvazione di Klarna è scaduta. Ripeti il pagamento.",
+            "Zatwierdzenie płatności przez Klarnę wygasło. Zapłać ponownie.",
+            "Platnost schválení od Klarny vypršela. Zaplaťte znovu.",
+            "A aprovação da Klarna expirou. Pague novamente.",
+            "Η έγκριση της Klarna έληξε. Πληρώστε ξανά.",
+            "A Klarna jóváhagyása lejárt. Kérjük, fizessen újra.",
+            "Aprobarea Klarna a expirat. Plătiți din nou.",
+            "Platnosť schválenia od Klarny vypršala. Zaplaťte znova.",
         ],
         Text::Crashed => [
             "The Klarna payment form stopped working.",
@@ -373,6 +611,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "Het betaalformulier van Klarna werkt niet meer.",
             "Le formulaire de paiement Klarna ne fonctionne plus.",
             "El formulario de pago de Klarna ha dejado de funcionar.",
+            "Il modulo di pagamento di Klarna ha smesso di funzionare.",
+            "Formularz płatności Klarna przestał działać.",
+            "Platební formulář Klarna přestal fungovat.",
+            "O formulário de pagamento da Klarna deixou de funcionar.",
+            "Η φόρμα πληρωμής της Klarna σταμάτησε να λειτουργεί.",
+            "A Klarna fizetési űrlapja leállt.",
+            "Formularul de plată Klarna nu mai funcționează.",
+            "Platobný formulár Klarna prestal fungovať.",
         ],
         Text::FieldEmail => [
             "e-mail address",
@@ -384,6 +630,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "e-mailadres",
             "adresse e-mail",
             "correo electrónico",
+            "indirizzo e-mail",
+            "adres e-mail",
+            "e-mailová adresa",
+            "endereço de e-mail",
+            "διεύθυνση email",
+            "e-mail-cím",
+            "adresa de e-mail",
+            "e-mailová adresa",
         ],
         Text::FieldPhone => [
             "phone number",
@@ -395,9 +649,33 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "telefoonnummer",
             "numéro de téléphone",
             "número de teléfono",
+            "numero di telefono",
+            "numer telefonu",
+            "telefonní číslo",
+            "número de telefone",
+            "αριθμός τηλεφώνου",
+            "telefonszám",
+            "numărul de telefon",
+            "telefónne číslo",
         ],
         Text::FieldName => [
-            "name", "Name", "namn", "navn", "nimi", "navn", "naam", "nom", "nombre",
+            "name",
+            "Name",
+            "namn",
+            "navn",
+            "nimi",
+            "navn",
+            "naam",
+            "nom",
+            "nombre",
+            "nome e cognome",
+            "imię i nazwisko",
+            "jméno a příjmení",
+            "nome",
+            "ονοματεπώνυμο",
+            "név",
+            "numele",
+            "meno a priezvisko",
         ],
         Text::FieldStreet => [
             "street address",
@@ -409,6 +687,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "straat en huisnummer",
             "adresse",
             "dirección",
+            "indirizzo",
+            "ulica i numer domu",
+            "ulice a číslo domu",
+            "morada",
+            "οδός και αριθμός",
+            "utca és házszám",
+            "strada și numărul",
+            "ulica a číslo domu",
         ],
         Text::FieldPostalCode => [
             "postal code",
@@ -420,6 +706,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "postcode",
             "code postal",
             "código postal",
+            "codice postale",
+            "kod pocztowy",
+            "PSČ",
+            "código postal",
+            "ταχυδρομικός κώδικας",
+            "irányítószám",
+            "codul poștal",
+            "PSČ",
         ],
         Text::FieldCity => [
             "city",
@@ -431,9 +725,18 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "plaats",
             "ville",
             "ciudad",
+            "città",
+            "miejscowość",
+            "obec",
+            "localidade",
+            "πόλη",
+            "település",
+            "localitatea",
+            "obec",
         ],
         Text::FieldCountry => [
-            "country", "Land", "land", "land", "maa", "land", "land", "pays", "país",
+            "country", "Land", "land", "land", "maa", "land", "land", "pays", "país", "paese",
+            "kraj", "země", "país", "χώρα", "ország", "țara", "krajina",
         ],
         Text::FieldBirthDate => [
             "date of birth",
@@ -445,6 +748,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "geboortedatum",
             "date de naissance",
             "fecha de nacimiento",
+            "data di nascita",
+            "data urodzenia",
+            "datum narození",
+            "data de nascimento",
+            "ημερομηνία γέννησης",
+            "születési dátum",
+            "data nașterii",
+            "dátum narodenia",
         ],
         Text::FieldNationalId => [
             "national identity number",
@@ -456,6 +767,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "burgerservicenummer",
             "numéro d’identité",
             "número de identidad",
+            "codice fiscale",
+            "numer PESEL",
+            "rodné číslo",
+            "número de identificação fiscal",
+            "αριθμός ταυτότητας",
+            "személyi azonosító",
+            "codul numeric personal",
+            "rodné číslo",
         ],
         Text::FieldOther => [
             "other details",
@@ -467,6 +786,14 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
             "overige gegevens",
             "autres informations",
             "otros datos",
+            "altri dati",
+            "inne dane",
+            "další údaje",
+            "outros dados",
+            "άλλα στοιχεία",
+            "egyéb adatok",
+            "alte detalii",
+            "ďalšie údaje",
         ],
     };
     row[lang as usize]
@@ -520,8 +847,17 @@ mod tests {
             ("nl-NL", Lang::Nl),
             ("fr-BE", Lang::Fr),
             ("es-ES", Lang::Es),
+            ("it-IT", Lang::It),
+            ("it-CH", Lang::It),
+            ("pl-PL", Lang::Pl),
+            ("cs-CZ", Lang::Cs),
+            ("pt-PT", Lang::Pt),
+            ("el-GR", Lang::El),
+            ("hu-HU", Lang::Hu),
+            ("ro_RO", Lang::Ro),
+            ("sk-SK", Lang::Sk),
             ("en-GB", Lang::En),
-            ("pl-PL", Lang::En),
+            ("ja-JP", Lang::En),
             ("", Lang::En),
         ] {
             assert_eq!(Lang::from_locale(locale), lang, "{locale}");
@@ -530,23 +866,142 @@ mod tests {
 
     #[test]
     fn every_language_has_its_own_words() {
-        let all = [
-            Lang::En,
-            Lang::De,
-            Lang::Sv,
-            Lang::Nb,
-            Lang::Fi,
-            Lang::Da,
-            Lang::Nl,
-            Lang::Fr,
-            Lang::Es,
-        ];
-        for lang in all {
+        for lang in Lang::ALL {
             assert!(!t(lang, Text::Pay).is_empty());
             if lang != Lang::En {
                 for text in [Text::Declined, Text::InvalidFields, Text::ErrorMarket] {
                     assert_ne!(t(lang, text), t(Lang::En, text), "{lang:?} {text:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn all_languages_are_listed_once_in_column_order() {
+        for (i, lang) in Lang::ALL.into_iter().enumerate() {
+            assert_eq!(lang as usize, i, "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn every_market_locale_has_its_language() {
+        for (country, _, locales) in klarna_types::validate::MARKETS {
+            for locale in *locales {
+                let subtag = locale.split('-').next().unwrap();
+                assert_eq!(
+                    Lang::from_locale(locale).tag(),
+                    subtag,
+                    "{country} {locale} falls back to another language"
+                );
+            }
+        }
+    }
+
+    /// Every [`Text`], written out. A new variant fails to compile in `index` until it is
+    /// numbered there; give it the next number and list it here as well.
+    const ALL_TEXTS: [Text; 37] = [
+        Text::Loading,
+        Text::Pay,
+        Text::OpenModal,
+        Text::DialogTitle,
+        Text::Close,
+        Text::Choose,
+        Text::Waiting,
+        Text::ConfirmIntro,
+        Text::Confirm,
+        Text::Placing,
+        Text::Authorized,
+        Text::Pending,
+        Text::Declined,
+        Text::CategoryUnavailable,
+        Text::Unavailable,
+        Text::InvalidFields,
+        Text::CartChanged,
+        Text::Retry,
+        Text::Reload,
+        Text::ErrorGeneric,
+        Text::ErrorSdkLoad,
+        Text::ErrorTimeout,
+        Text::ErrorNetwork,
+        Text::ErrorOrder,
+        Text::ErrorMarket,
+        Text::ErrorExpired,
+        Text::Crashed,
+        Text::FieldEmail,
+        Text::FieldPhone,
+        Text::FieldName,
+        Text::FieldStreet,
+        Text::FieldPostalCode,
+        Text::FieldCity,
+        Text::FieldCountry,
+        Text::FieldBirthDate,
+        Text::FieldNationalId,
+        Text::FieldOther,
+    ];
+
+    fn index(text: Text) -> usize {
+        match text {
+            Text::Loading => 0,
+            Text::Pay => 1,
+            Text::OpenModal => 2,
+            Text::DialogTitle => 3,
+            Text::Close => 4,
+            Text::Choose => 5,
+            Text::Waiting => 6,
+            Text::ConfirmIntro => 7,
+            Text::Confirm => 8,
+            Text::Placing => 9,
+            Text::Authorized => 10,
+            Text::Pending => 11,
+            Text::Declined => 12,
+            Text::CategoryUnavailable => 13,
+            Text::Unavailable => 14,
+            Text::InvalidFields => 15,
+            Text::CartChanged => 16,
+            Text::Retry => 17,
+            Text::Reload => 18,
+            Text::ErrorGeneric => 19,
+            Text::ErrorSdkLoad => 20,
+            Text::ErrorTimeout => 21,
+            Text::ErrorNetwork => 22,
+            Text::ErrorOrder => 23,
+            Text::ErrorMarket => 24,
+            Text::ErrorExpired => 25,
+            Text::Crashed => 26,
+            Text::FieldEmail => 27,
+            Text::FieldPhone => 28,
+            Text::FieldName => 29,
+            Text::FieldStreet => 30,
+            Text::FieldPostalCode => 31,
+            Text::FieldCity => 32,
+            Text::FieldCountry => 33,
+            Text::FieldBirthDate => 34,
+            Text::FieldNationalId => 35,
+            Text::FieldOther => 36,
+        }
+    }
+
+    #[test]
+    fn no_text_is_empty_and_no_column_is_a_copy_of_english() {
+        for (i, text) in ALL_TEXTS.into_iter().enumerate() {
+            assert_eq!(index(text), i, "{text:?} is listed out of place");
+        }
+        for lang in Lang::ALL {
+            for text in ALL_TEXTS {
+                let words = t(lang, text);
+                assert!(!words.trim().is_empty(), "{lang:?} {text:?} is empty");
+                assert_eq!(words, words.trim(), "{lang:?} {text:?} has stray spaces");
+            }
+            if lang != Lang::En {
+                let own = ALL_TEXTS
+                    .iter()
+                    .filter(|&&text| t(lang, text) != t(Lang::En, text))
+                    .count();
+                assert!(
+                    own * 5 >= ALL_TEXTS.len() * 4,
+                    "{lang:?}: only {own} of {} texts differ from English",
+                    ALL_TEXTS.len()
+                );
             }
         }
     }

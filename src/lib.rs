@@ -14,7 +14,6 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod i18n;
-pub mod js;
 pub mod sdk;
 pub mod task;
 

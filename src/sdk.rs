@@ -5,12 +5,14 @@
 use std::cell::RefCell;
 
 use js_sys::{Function, Object, Promise, Reflect};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, HtmlScriptElement};
 
 use crate::error::WidgetError;
-use crate::{js, task};
+use crate::task;
 
 #[wasm_bindgen]
 extern "C" {
@@ -34,8 +36,10 @@ fn sdk_present() -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };
-    let klarna = js::field(&window, "Klarna");
-    js::field(&klarna, "Payments").is_object()
+    // A global that may not exist yet: looked up, not imported (an import would throw).
+    Reflect::get(&window, &"Klarna".into())
+        .and_then(|klarna| Reflect::get(&klarna, &"Payments".into()))
+        .is_ok_and(|payments| payments.is_object())
 }
 
 /// Loads the SDK script unless the page has it already. However many widgets ask, the
@@ -100,34 +104,79 @@ fn load_script(url: &str) -> Result<(Promise, HtmlScriptElement), WidgetError> {
     Ok((promise, script))
 }
 
-/// A thrown SDK exception (`InvalidClientTokenError`, ...) as a widget error.
+/// What the SDK throws (`InvalidClientTokenError`, ...): an `Error`, whose `name` comes
+/// from its prototype (serde-wasm-bindgen reads fields as JS property lookups).
+#[derive(Default, Deserialize)]
+struct Thrown {
+    name: Option<String>,
+    message: Option<String>,
+}
+
+/// A thrown SDK exception as a widget error; one that is not an object is an `Error`.
 fn sdk_error(e: &JsValue) -> WidgetError {
-    let text = |key: &str| {
-        Reflect::get(e, &key.into())
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default()
-    };
+    let thrown: Thrown = serde_wasm_bindgen::from_value(e.clone()).unwrap_or_default();
     WidgetError::Sdk {
-        name: Some(text("name"))
+        name: thrown
+            .name
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "Error".into()),
-        message: text("message"),
+        message: thrown.message.unwrap_or_default(),
+    }
+}
+
+/// An SDK callback's value that does not have the documented shape: named, like a
+/// thrown SDK error, so the host's `klarna:error` says what Klarna sent.
+fn callback_value<T: DeserializeOwned>(v: JsValue) -> Result<T, WidgetError> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| WidgetError::Sdk {
+        name: "UnexpectedCallbackValue".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Converts an options object for the SDK; its fields are strings, booleans and an
+/// element, which always convert.
+fn options(o: &impl Serialize) -> JsValue {
+    serde_wasm_bindgen::to_value(o).unwrap_or(JsValue::UNDEFINED)
+}
+
+#[derive(Serialize)]
+struct InitOptions<'a> {
+    client_token: &'a str,
+}
+
+/// `load`'s, `authorize`'s and `finalize`'s first argument.
+#[derive(Serialize)]
+struct CategoryOptions<'a> {
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "element")]
+    container: Option<&'a Element>,
+    payment_method_category: &'a str,
+    /// Only ever sent as `false` (Klarna's default is `true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_finalize: Option<bool>,
+}
+
+/// The container element itself, not a copy of its fields.
+fn element<S: serde::Serializer>(e: &Option<&Element>, s: S) -> Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => serde_wasm_bindgen::preserve::serialize(*e, s),
+        None => s.serialize_none(),
     }
 }
 
 pub fn init(client_token: &str) -> Result<(), WidgetError> {
-    kp_init(&js::object(&[("client_token", client_token)])).map_err(|e| sdk_error(&e))
+    kp_init(&options(&InitOptions { client_token })).map_err(|e| sdk_error(&e))
 }
 
 /// `load`'s callback value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct LoadResult {
     pub show_form: bool,
 }
 
 /// `authorize`'s (and `finalize`'s) callback value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "AuthorizeCallback")]
 pub struct AuthorizeResult {
     pub approved: bool,
     pub show_form: bool,
@@ -137,25 +186,32 @@ pub struct AuthorizeResult {
     pub invalid_fields: Vec<String>,
 }
 
-impl LoadResult {
-    fn read(v: &JsValue) -> Self {
-        Self {
-            show_form: js::boolean(v, "show_form").unwrap_or(false),
-        }
-    }
+/// The callback value as Klarna sends it; missing fields (and `null`s where Klarna may
+/// send them) read as not set.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct AuthorizeCallback {
+    approved: bool,
+    show_form: bool,
+    authorization_token: Option<String>,
+    finalize_required: Option<bool>,
+    error: Option<CallbackError>,
 }
 
-impl AuthorizeResult {
-    fn read(v: &JsValue) -> Self {
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct CallbackError {
+    invalid_fields: Vec<String>,
+}
+
+impl From<AuthorizeCallback> for AuthorizeResult {
+    fn from(c: AuthorizeCallback) -> Self {
         Self {
-            approved: js::boolean(v, "approved").unwrap_or(false),
-            show_form: js::boolean(v, "show_form").unwrap_or(false),
-            authorization_token: js::string(v, "authorization_token").filter(|t| !t.is_empty()),
-            finalize_required: js::boolean(v, "finalize_required").unwrap_or(false),
-            invalid_fields: js::items(&js::field(v, "error"), "invalid_fields")
-                .iter()
-                .filter_map(JsValue::as_string)
-                .collect(),
+            approved: c.approved,
+            show_form: c.show_form,
+            authorization_token: c.authorization_token.filter(|t| !t.is_empty()),
+            finalize_required: c.finalize_required.unwrap_or(false),
+            invalid_fields: c.error.map(|e| e.invalid_fields).unwrap_or_default(),
         }
     }
 }
@@ -181,15 +237,13 @@ async fn with_callback(
 }
 
 pub async fn load(container: &Element, category: &str) -> Result<LoadResult, WidgetError> {
-    let options = Object::new();
-    let _ = Reflect::set(&options, &"container".into(), container);
-    let _ = Reflect::set(
-        &options,
-        &"payment_method_category".into(),
-        &category.into(),
-    );
+    let options = options(&CategoryOptions {
+        container: Some(container),
+        payment_method_category: category,
+        auto_finalize: None,
+    });
     let v = with_callback(|cb| kp_load(&options, &Object::new(), cb)).await?;
-    Ok(LoadResult::read(&v))
+    callback_value(v)
 }
 
 /// `authorize`; with `auto_finalize` false Klarna may answer `finalize_required`.
@@ -197,27 +251,22 @@ pub async fn authorize(
     category: &str,
     auto_finalize: bool,
 ) -> Result<AuthorizeResult, WidgetError> {
-    let options = Object::new();
-    let _ = Reflect::set(
-        &options,
-        &"payment_method_category".into(),
-        &category.into(),
-    );
-    if !auto_finalize {
-        let _ = Reflect::set(&options, &"auto_finalize".into(), &false.into());
-    }
+    let options = options(&CategoryOptions {
+        container: None,
+        payment_method_category: category,
+        auto_finalize: (!auto_finalize).then_some(false),
+    });
     let v = with_callback(|cb| kp_authorize(&options, &Object::new(), cb)).await?;
-    Ok(AuthorizeResult::read(&v))
+    callback_value(v)
 }
 
 /// `finalize`, after the shopper confirmed a `finalize_required` approval.
 pub async fn finalize(category: &str) -> Result<AuthorizeResult, WidgetError> {
-    let options = Object::new();
-    let _ = Reflect::set(
-        &options,
-        &"payment_method_category".into(),
-        &category.into(),
-    );
+    let options = options(&CategoryOptions {
+        container: None,
+        payment_method_category: category,
+        auto_finalize: None,
+    });
     let v = with_callback(|cb| kp_finalize(&options, &Object::new(), cb)).await?;
-    Ok(AuthorizeResult::read(&v))
+    callback_value(v)
 }

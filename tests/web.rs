@@ -68,7 +68,7 @@ const three = [
   { identifier: "pay_later", name: "Pay later.", asset_urls: { standard: "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E" } },
   { identifier: "pay_now", name: "Pay now.", asset_urls: {} },
   { identifier: "pay_over_time", name: "Financing.", asset_urls: {} } ];
-window.__gw = { session: 0, authorize: 0, sessionStatus: 200, sessionDelay: 0, posted: null, tokens: [],
+window.__gw = { session: 0, authorize: 0, sessionStatus: 200, sessionDelay: 0, posted: null, tokens: [], signals: [],
   three, sessionBody: { session_id: "sess-1", client_token: "a.b.c", payment_method_categories: three },
   authorizeStatus: 200,
   authorizeBody: { outcome: "authorized", order_reference: "S00043", klarna_order_id: "ko-1", fraud_status: "ACCEPTED" } };
@@ -77,8 +77,11 @@ window.fetch = async (input, init) => {
   const body = init && init.body ? init.body : (typeof input === "string" ? null : await input.text());
   const json = (status, value) => new Response(JSON.stringify(value),
     { status, headers: { "Content-Type": "application/json" } });
-  if (url.endsWith("/klarna/session")) { __gw.session++; __gw.posted = JSON.parse(body);
+  const signal = typeof input === "string" ? init && init.signal : input.signal;
+  if (url.endsWith("/klarna/session")) { __gw.session++; __gw.posted = JSON.parse(body); __gw.signals.push(signal);
     if (__gw.sessionDelay) await new Promise(r => setTimeout(r, __gw.sessionDelay));
+    // As a browser's fetch does: an aborted request rejects instead of answering.
+    if (signal && signal.aborted) throw new DOMException("The user aborted a request.", "AbortError");
     return __gw.sessionStatus === 200 ? json(200, __gw.sessionBody)
       : json(__gw.sessionStatus, __gw.sessionError || { code: "order_not_found", message: "no sale order matches this order reference and access token" }); }
   if (url.endsWith("/klarna/authorize")) { __gw.authorize++; __gw.tokens.push(JSON.parse(body).authorization_token);
@@ -503,6 +506,27 @@ async fn an_sdk_exception_is_an_error_state_never_uncaught() {
 }
 
 #[wasm_bindgen_test]
+async fn a_callback_value_of_another_shape_is_a_named_error_and_nothing_is_posted() {
+    fakes();
+    js(r#"__kp.result = { approved: "yes", show_form: true, authorization_token: 42 };"#);
+    let el = element("https://sdk.test/odd-callback.js", &[]);
+    let errors = record(&el, "klarna:error");
+    mount(&el);
+    wait_phase(&el, "ready").await;
+    click(&el, ".kw-pay");
+    wait_phase(&el, "failed").await;
+    let error = &errors.borrow()[0];
+    assert_eq!(
+        get(error, "code").as_string().as_deref(),
+        Some("UnexpectedCallbackValue")
+    );
+    let message = get(error, "message").as_string().unwrap_or_default();
+    assert!(message.contains("boolean"), "{message}");
+    assert_eq!(js_number("return __gw.authorize"), 0.0);
+    unmount(&el);
+}
+
+#[wasm_bindgen_test]
 async fn a_declined_order_is_said_and_reported() {
     fakes();
     js(r#"__gw.authorizeBody = { outcome: "declined", reason: "Klarna declined the purchase" };"#);
@@ -596,10 +620,50 @@ async fn a_hang_becomes_a_timeout_message_with_retry() {
     mount(&el);
     wait_phase(&el, "failed").await;
     assert!(text(&el).contains("taking too long"));
+    assert_eq!(
+        js("return __gw.signals[0].aborted").as_bool(),
+        Some(true),
+        "the timed-out session request is aborted"
+    );
     js("__gw.sessionDelay = 0;");
     click(&el, ".kw-retry");
     wait_phase(&el, "ready").await;
     unmount(&el);
+}
+
+#[wasm_bindgen_test]
+async fn a_session_request_a_newer_cart_superseded_is_aborted() {
+    fakes();
+    js("__gw.sessionDelay = 300;");
+    let el = element("https://sdk.test/abort.js", &[]);
+    mount(&el);
+    wait_until("the first session request", || {
+        js_number("return __gw.session") == 1.0
+    })
+    .await;
+    // The cart changes while the first request is still out.
+    el.set_attribute("data-cart-version", "2").expect("attr");
+    wait_until("the second session request", || {
+        js_number("return __gw.session") == 2.0
+    })
+    .await;
+    assert_eq!(
+        js("return __gw.signals.map(s => s.aborted).join()").as_string(),
+        Some("true,false".into()),
+        "the superseded request is aborted, the new one is not"
+    );
+    wait_phase(&el, "ready").await;
+    assert_eq!(
+        js_number("return __kp.load"),
+        1.0,
+        "loaded once, for the new cart"
+    );
+    unmount(&el);
+    assert_eq!(
+        js("return __gw.signals[1].aborted").as_bool(),
+        Some(false),
+        "an answered request has nothing to abort"
+    );
 }
 
 /// A script URL whose body is `code`, so the SDK loader has a real `<script>` to load.

@@ -7,9 +7,6 @@ use crate::util::{Result, cargo, step, tools_dir};
 
 const BENCHES: &[&str] = &["mapping", "client", "gateway", "webhooks", "widget"];
 
-/// The widget's size budget: wasm + JS glue + CSS + boot script, gzip.
-const WIDGET_BUDGET_GZIP: usize = 120 * 1024;
-
 pub fn run(args: &[String]) -> Result {
     let wanted: Vec<&str> = if args.is_empty() {
         BENCHES.to_vec()
@@ -83,23 +80,8 @@ fn baseline_python() -> Result<PathBuf> {
 fn widget() -> Result {
     let bundle = crate::bundle::build()?;
     crate::bundle::report(&bundle);
-    let total_gzip = crate::bundle::sizes(&bundle)
-        .last()
-        .map_or(0, |(_, _, gz, _)| *gz);
-    println!(
-        "  budget 120.0 KB gzip: {}",
-        if total_gzip <= WIDGET_BUDGET_GZIP {
-            format!(
-                "within, {:.1} KB to spare",
-                (WIDGET_BUDGET_GZIP - total_gzip) as f64 / 1024.0
-            )
-        } else {
-            format!(
-                "OVER by {:.1} KB",
-                (total_gzip - WIDGET_BUDGET_GZIP) as f64 / 1024.0
-            )
-        }
-    );
+    println!("  {}", crate::bundle::budget(&bundle).1);
+    crate::wasm_size::report(&crate::bundle::cargo_wasm())?;
     crate::setup::run(crate::setup::Needs {
         bundle: false,
         browser: true,

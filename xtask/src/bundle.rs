@@ -158,6 +158,40 @@ pub fn report(bundle: &Bundle) {
     }
 }
 
+/// The widget's size budget: wasm + JS glue + CSS + boot script, gzip.
+pub const BUDGET_GZIP: usize = 130 * 1024;
+
+/// Whether the bundle is within [`BUDGET_GZIP`], and a line saying by how much.
+pub fn budget(bundle: &Bundle) -> (bool, String) {
+    let total = sizes(bundle).last().map_or(0, |(_, _, gz, _)| *gz);
+    let kb = |n: usize| n as f64 / 1024.0;
+    if total <= BUDGET_GZIP {
+        (
+            true,
+            format!(
+                "budget {:.1} KB gzip: within, {:.1} KB to spare",
+                kb(BUDGET_GZIP),
+                kb(BUDGET_GZIP - total)
+            ),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "budget {:.1} KB gzip: OVER by {:.1} KB",
+                kb(BUDGET_GZIP),
+                kb(total - BUDGET_GZIP)
+            ),
+        )
+    }
+}
+
+/// The module cargo built for the bundle, before wasm-bindgen and wasm-opt: the one that
+/// still has its function names.
+pub fn cargo_wasm() -> PathBuf {
+    util::target_dir().join("wasm32-unknown-unknown/widget/klarna_widget.wasm")
+}
+
 /// Copies the bundle's files into the Odoo addon, where its inline form loads them.
 pub fn into_addon(bundle: &Bundle) -> Result {
     let target = util::root().join("odoo/payment_klarna/static/src/widget");

@@ -17,6 +17,7 @@ mod postgres;
 mod setup;
 mod test;
 mod util;
+mod wasm_size;
 
 use std::process::ExitCode;
 

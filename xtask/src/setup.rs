@@ -8,6 +8,10 @@ use std::process::Command;
 use crate::util::{self, Result, cargo, step, version_of};
 
 pub const TRUNK_VERSION: &str = "0.21.14";
+/// `wasm-pack test --headless --chrome` runs the widget's browser tests; it finds the
+/// wasm-bindgen-cli installed here (the version the lock file pins) and Debian's
+/// chromedriver on the PATH, so it downloads nothing.
+pub const WASM_PACK_VERSION: &str = "0.15.1";
 /// binaryen from npm (a JS/wasm build). Debian's binaryen (wasm-opt 108) miscompiles
 /// wasm-bindgen 0.2.130 output, so it is never used.
 pub const BINARYEN_VERSION: &str = "132.0.0";
@@ -39,6 +43,7 @@ pub fn run(needs: Needs) -> Result {
     }
     if needs.browser {
         browser()?;
+        wasm_pack()?;
     }
     Ok(())
 }
@@ -92,6 +97,24 @@ fn wasm_bindgen() -> Result {
         &format!("cargo install wasm-bindgen-cli@{pinned}"),
         cargo()
             .args(["install", "--force", &format!("wasm-bindgen-cli@{pinned}")])
+            .env("CARGO_PROFILE_RELEASE_LTO", "off")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+            .env_remove("CARGO_TARGET_DIR"),
+    )
+}
+
+fn wasm_pack() -> Result {
+    if version_of("wasm-pack").as_deref() == Some(&format!("wasm-pack {WASM_PACK_VERSION}")) {
+        return Ok(());
+    }
+    step(
+        &format!("cargo install wasm-pack@{WASM_PACK_VERSION}"),
+        cargo()
+            .args([
+                "install",
+                "--locked",
+                &format!("wasm-pack@{WASM_PACK_VERSION}"),
+            ])
             .env("CARGO_PROFILE_RELEASE_LTO", "off")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .env_remove("CARGO_TARGET_DIR"),
