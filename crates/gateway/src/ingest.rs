@@ -103,6 +103,7 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, batches: Arc<AtomicU64>
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("gateway_webhook_batch_size").record(batch.len() as f64);
         let events: Vec<&IncomingEvent> = batch.iter().map(|p| &p.event).collect();
+        let started = std::time::Instant::now();
         let written = match &mut conn {
             Some(c) => write(&db, c, &events).await,
             None => match db.dedicated().await {
@@ -110,6 +111,10 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>, batches: Arc<AtomicU64>
                 Err(e) => Err(e),
             },
         };
+        // The tail of webhook latency under load is the slowest commits (fsync, WAL
+        // checkpoints): what an operator watches to tell a slow disk from a slow gateway.
+        metrics::histogram!("gateway_webhook_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
         if written.is_err()
             && let Some(c) = conn.take()
         {
