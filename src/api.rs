@@ -19,7 +19,7 @@ use crate::error::WidgetError;
 
 /// Decodes one of the gateway's answers; a missing or mistyped field is
 /// [`WidgetError::Answer`], naming it (serde's own message).
-pub fn decode<T: DeserializeOwned>(value: JsValue) -> Result<T, WidgetError> {
+fn decode<T: DeserializeOwned>(value: JsValue) -> Result<T, WidgetError> {
     serde_wasm_bindgen::from_value(value).map_err(|e| WidgetError::Answer(e.to_string()))
 }
 

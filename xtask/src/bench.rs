@@ -80,7 +80,7 @@ fn baseline_python() -> Result<PathBuf> {
 fn widget() -> Result {
     let bundle = crate::bundle::build()?;
     crate::bundle::report(&bundle);
-    println!("  {}", crate::bundle::budget(&bundle).1);
+    println!("  {}", crate::bundle::budget(&bundle));
     crate::wasm_size::report(&crate::bundle::cargo_wasm())?;
     crate::setup::run(crate::setup::Needs {
         bundle: false,

@@ -161,27 +161,21 @@ pub fn report(bundle: &Bundle) {
 /// The widget's size budget: wasm + JS glue + CSS + boot script, gzip.
 pub const BUDGET_GZIP: usize = 130 * 1024;
 
-/// Whether the bundle is within [`BUDGET_GZIP`], and a line saying by how much.
-pub fn budget(bundle: &Bundle) -> (bool, String) {
+/// A line saying whether the bundle is within [`BUDGET_GZIP`], and by how much.
+pub fn budget(bundle: &Bundle) -> String {
     let total = sizes(bundle).last().map_or(0, |(_, _, gz, _)| *gz);
     let kb = |n: usize| n as f64 / 1024.0;
     if total <= BUDGET_GZIP {
-        (
-            true,
-            format!(
-                "budget {:.1} KB gzip: within, {:.1} KB to spare",
-                kb(BUDGET_GZIP),
-                kb(BUDGET_GZIP - total)
-            ),
+        format!(
+            "budget {:.1} KB gzip: within, {:.1} KB to spare",
+            kb(BUDGET_GZIP),
+            kb(BUDGET_GZIP - total)
         )
     } else {
-        (
-            false,
-            format!(
-                "budget {:.1} KB gzip: OVER by {:.1} KB",
-                kb(BUDGET_GZIP),
-                kb(total - BUDGET_GZIP)
-            ),
+        format!(
+            "budget {:.1} KB gzip: OVER by {:.1} KB",
+            kb(BUDGET_GZIP),
+            kb(total - BUDGET_GZIP)
         )
     }
 }
