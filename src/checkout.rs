@@ -323,9 +323,10 @@ impl Ctx {
             }
             // Answered: nothing left to abort. Failed or timed out (the session request
             // may still be out, when the SDK failed first): aborted, its answer unread.
-            let controller = ctx.in_flight.borrow_mut().take();
-            if let (Err(_), Some(controller)) = (&result, controller) {
-                controller.abort();
+            if result.is_err() {
+                ctx.abort_in_flight();
+            } else {
+                ctx.in_flight.take();
             }
             let ((), session) = match result {
                 Ok(r) => r,

@@ -69,20 +69,26 @@ fn wasm_target() -> Result {
     }
 }
 
-fn trunk() -> Result {
-    if version_of("trunk").as_deref() == Some(&format!("trunk {TRUNK_VERSION}")) {
-        return Ok(());
-    }
-    // Trunk 0.22 needs a newer rustc; its own lock file builds here, and LTO off halves
-    // the build time of a tool we only run.
+/// `cargo install` of a tool we only run: LTO off and many codegen units halve its build
+/// time, and it builds in its own target directory, not the project's.
+fn cargo_install(flag: &str, krate: &str, version: &str) -> Result {
+    let spec = format!("{krate}@{version}");
     step(
-        &format!("cargo install trunk@{TRUNK_VERSION}"),
+        &format!("cargo install {spec}"),
         cargo()
-            .args(["install", "--locked", &format!("trunk@{TRUNK_VERSION}")])
+            .args(["install", flag, &spec])
             .env("CARGO_PROFILE_RELEASE_LTO", "off")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .env_remove("CARGO_TARGET_DIR"),
     )
+}
+
+fn trunk() -> Result {
+    if version_of("trunk").as_deref() == Some(&format!("trunk {TRUNK_VERSION}")) {
+        return Ok(());
+    }
+    // Trunk 0.22 needs a newer rustc; its own lock file builds here.
+    cargo_install("--locked", "trunk", TRUNK_VERSION)
 }
 
 fn wasm_bindgen() -> Result {
@@ -93,32 +99,14 @@ fn wasm_bindgen() -> Result {
         return Ok(());
     }
     // Not --locked: its lock file wants a webpki-roots version the registry lacks.
-    step(
-        &format!("cargo install wasm-bindgen-cli@{pinned}"),
-        cargo()
-            .args(["install", "--force", &format!("wasm-bindgen-cli@{pinned}")])
-            .env("CARGO_PROFILE_RELEASE_LTO", "off")
-            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
-            .env_remove("CARGO_TARGET_DIR"),
-    )
+    cargo_install("--force", "wasm-bindgen-cli", &pinned)
 }
 
 fn wasm_pack() -> Result {
     if version_of("wasm-pack").as_deref() == Some(&format!("wasm-pack {WASM_PACK_VERSION}")) {
         return Ok(());
     }
-    step(
-        &format!("cargo install wasm-pack@{WASM_PACK_VERSION}"),
-        cargo()
-            .args([
-                "install",
-                "--locked",
-                &format!("wasm-pack@{WASM_PACK_VERSION}"),
-            ])
-            .env("CARGO_PROFILE_RELEASE_LTO", "off")
-            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
-            .env_remove("CARGO_TARGET_DIR"),
-    )
+    cargo_install("--locked", "wasm-pack", WASM_PACK_VERSION)
 }
 
 /// terser from npm minifies wasm-bindgen's JS glue (Trunk's own minifier cannot parse it).
