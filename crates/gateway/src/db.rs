@@ -38,6 +38,14 @@ pub fn now_ms() -> i64 {
 impl Db {
     /// Opens `sqlite://…` (created if missing, WAL) or `postgres://…`, and migrates it.
     pub async fn connect(url: &str) -> Result<Self, GatewayError> {
+        let db = Self::open(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Opens the database as it is, without migrating it: a backup taken before an upgrade
+    /// must copy the old schema, not the one the new binary would make of it.
+    pub async fn open(url: &str) -> Result<Self, GatewayError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -78,12 +86,60 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let migrator = match backend {
+        Ok(Self { pool, backend })
+    }
+
+    fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+        match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        }
+    }
+
+    /// The newest schema version this binary knows.
+    pub fn known_schema(backend: Backend) -> i64 {
+        Self::migrator(backend)
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The schema version the database is at: its newest applied migration (0 when new).
+    pub async fn schema_version(&self) -> Result<i64, GatewayError> {
+        let exists = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
         };
-        migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let (tables,): (i64,) = sqlx::query_as(exists).fetch_one(&self.pool).await?;
+        if tables == 0 {
+            return Ok(0);
+        }
+        let (version,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Brings the schema forward to this binary's. Migrations only go forward, so a
+    /// database a newer gateway has migrated is refused, not run against a schema this
+    /// binary does not know.
+    pub async fn migrate(&self) -> Result<(), GatewayError> {
+        let found = self.schema_version().await?;
+        let known = Self::known_schema(self.backend);
+        if found > known {
+            return Err(GatewayError::Config(format!(
+                "the database is at schema version {found}, written by a newer klarna-gateway; this one ({}) knows versions up to {known}. Run the newer version, or restore the backup taken before the upgrade (docs/operations.md)",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        Self::migrator(self.backend).run(&self.pool).await?;
+        Ok(())
     }
 
     /// A transaction that will write. On SQLite it takes the write lock at once, so two
@@ -125,5 +181,65 @@ impl Db {
     pub async fn ping(&self) -> Result<(), GatewayError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The newest migration that was allowed to remove something (0003 replaced a table).
+    const LAST_THAT_REMOVED: i64 = 5;
+
+    /// Instances are upgraded one at a time, so the previous version runs on the new
+    /// schema for a while: a migration may add, never drop or rename (docs/operations.md).
+    #[test]
+    fn migrations_after_version_5_only_add() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            for m in Db::migrator(backend).iter() {
+                let sql = m.sql.to_uppercase();
+                let removes = ["DROP ", "RENAME ", "TRUNCATE ", "DELETE FROM "]
+                    .into_iter()
+                    .find(|word| sql.contains(word));
+                assert!(
+                    m.version <= LAST_THAT_REMOVED || removes.is_none(),
+                    "{backend:?} migration {} ({}) uses {removes:?}: migrations only add",
+                    m.version,
+                    m.description
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_a_newer_gateway_migrated_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("gateway.db").display());
+        let db = Db::connect(&url).await.expect("new database");
+        let known = Db::known_schema(Backend::Sqlite);
+        assert!(known >= 5);
+        assert_eq!(db.schema_version().await.expect("version"), known);
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES ($1, 'from a later release', TRUE, X'00', 1)",
+        )
+        .bind(known + 1)
+        .execute(&db.pool)
+        .await
+        .expect("a later migration");
+        db.pool.close().await;
+
+        let refused = Db::connect(&url)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let message = refused.expect_err("a newer schema is refused");
+        assert!(
+            message.contains(&format!("schema version {}", known + 1))
+                && message.contains(&format!("knows versions up to {known}")),
+            "{message}"
+        );
+        let db = Db::open(&url).await.expect("open as it is");
+        assert_eq!(db.schema_version().await.expect("version"), known + 1);
     }
 }

@@ -19,10 +19,12 @@
 //!   [`odoo`] — reading orders from Odoo; [`mapping`] — this installation's mapping options.
 //! - Floor: [`state`] — the shared state; [`config`]; [`db`] and [`store`] — SQLite or
 //!   PostgreSQL, one module per table family; [`vault`] and [`secrets`] — secrets sealed at
-//!   rest; [`phone`] — E.164; [`error`] — the one error type and its one HTTP mapping;
+//!   rest; [`backup`] — copying the SQLite database while it runs, and restoring it;
+//!   [`phone`] — E.164; [`error`] — the one error type and its one HTTP mapping;
 //!   [`json_error`] — JSON refusals that quote nothing of the body; [`logs`] — log lines.
 
 pub mod admin;
+pub mod backup;
 pub mod checkout;
 pub mod client_addr;
 pub mod config;

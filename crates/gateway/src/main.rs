@@ -10,8 +10,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use klarna_gateway::config::{LogFormat, SANDBOX_URL};
 use klarna_gateway::manage::{self, Command as Op, Expected};
+use klarna_gateway::vault::Vault;
 use klarna_gateway::{
-    Config, Gateway, GatewayError, InitialSecrets, mapping_options, reconcile, worker,
+    Config, Gateway, GatewayError, InitialSecrets, backup, mapping_options, reconcile, worker,
 };
 use klarna_types::mapping::map_order;
 use klarna_types::odoo::OrderDocument;
@@ -98,6 +99,13 @@ enum Command {
     Reconcile,
     /// Add a new master key and re-seal every secret with it.
     RotateKeys,
+    /// Copy the SQLite database to FILE (a new file, owner-only) while the gateway runs.
+    /// The secrets in it stay sealed: keep a copy of the master keys apart from it.
+    Backup { file: PathBuf },
+    /// Put the backup FILE in place as this data dir's database, which must not exist yet,
+    /// after checking it is whole and that the master keys (the data dir's master.keys or
+    /// GATEWAY_MASTER_KEYS) open every secret in it.
+    Restore { file: PathBuf },
     /// Personal data: export or erase what we hold about an e-mail address.
     Gdpr {
         #[command(subcommand)]
@@ -335,6 +343,11 @@ async fn run(
             );
             Ok(())
         }
+        Command::Backup { file } => {
+            print(&backup::backup(&config.database_url, &file).await?);
+            Ok(())
+        }
+        Command::Restore { file } => restore(config, &file).await,
         Command::Gdpr { action } => {
             let gw = open(config, initial, sandbox).await?;
             match action {
@@ -403,6 +416,28 @@ async fn run(
             Ok(())
         }
     }
+}
+
+async fn restore(config: Config, file: &std::path::Path) -> Result<(), GatewayError> {
+    let from_env = config
+        .master_keys
+        .as_deref()
+        .filter(|k| !k.trim().is_empty());
+    let key_file = config.data_dir.join("master.keys");
+    // `Vault::open` would make a fresh key, which opens nothing in the backup.
+    if from_env.is_none() && !key_file.exists() {
+        return Err(GatewayError::Config(format!(
+            "no master keys: copy the master.keys saved with this backup to {}, or set GATEWAY_MASTER_KEYS",
+            key_file.display()
+        )));
+    }
+    let vault = Vault::open(from_env, &config.data_dir)?;
+    let summary = backup::restore(file, &config.database_url, &vault).await?;
+    // Opened as `serve` opens it: the schema brought forward, every secret opened.
+    let gateway = Gateway::new(config, InitialSecrets::default()).await?;
+    let schema_version = gateway.db.schema_version().await?;
+    print(&serde_json::json!({"restored": summary, "schema_version_now": schema_version}));
+    Ok(())
 }
 
 async fn operate(

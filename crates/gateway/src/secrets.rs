@@ -37,7 +37,17 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Secrets {
     pub async fn load(db: Db, vault: Vault) -> Result<Self, GatewayError> {
-        let sealed = db.sealed_secrets().await?.into_iter().collect();
+        let sealed: HashMap<String, Sealed> = db.sealed_secrets().await?.into_iter().collect();
+        // A data dir without its master keys gets a fresh key (`Vault::open`), which opens
+        // none of the secrets already sealed: refuse now, by name, rather than run with
+        // every secret unreadable (a restore into a new data dir without master.keys).
+        let unopened = vault.unopened(&sealed);
+        if !unopened.is_empty() {
+            return Err(GatewayError::Config(format!(
+                "the master keys do not open the secrets in the database: {}. Put back the master.keys they were sealed with (in the data dir, or GATEWAY_MASTER_KEYS)",
+                unopened.join(", ")
+            )));
+        }
         if vault.active_age_days() > crate::vault::KEY_MAX_AGE_DAYS {
             tracing::warn!(
                 key_id = vault.active_id(),
@@ -114,5 +124,30 @@ impl Secrets {
             self.set(&name, &value).await?;
         }
         Ok(new_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_whose_secrets_these_keys_do_not_open_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("gateway.db").display());
+        let db = Db::connect(&url).await.expect("db");
+        let secrets = Secrets::load(db.clone(), Vault::ephemeral())
+            .await
+            .expect("no secrets yet");
+        secrets.set(ADMIN_TOKEN, "t0ken").await.expect("set");
+        let refused = Secrets::load(db, Vault::ephemeral())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let message = refused.expect_err("another key opens nothing");
+        assert!(
+            message.contains("admin.token (sealed with key") && !message.contains("t0ken"),
+            "{message}"
+        );
     }
 }

@@ -202,6 +202,21 @@ impl Vault {
         })
     }
 
+    /// The secrets of `sealed` these keys do not open, each with the key that sealed it,
+    /// sorted by name.
+    pub fn unopened<'a>(
+        &self,
+        sealed: impl IntoIterator<Item = (&'a String, &'a Sealed)>,
+    ) -> Vec<String> {
+        let mut out: Vec<String> = sealed
+            .into_iter()
+            .filter(|(name, s)| self.open_sealed(name, s).is_err())
+            .map(|(name, s)| format!("{name} (sealed with key {})", s.key_id))
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn open_sealed(
         &self,
         name: &str,

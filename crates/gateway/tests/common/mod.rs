@@ -394,6 +394,34 @@ impl System {
         .await;
     }
 
+    /// A webhook signed with the first of [`WEBHOOK_KEYS`]: Klarna's `authorized` event
+    /// `event_id` for `order_id`. The gateway's status and answer.
+    pub async fn signed_webhook(&self, event_id: &str, order_id: &str) -> (StatusCode, Value) {
+        use hmac::{Hmac, Mac};
+        let body = serde_json::to_vec(&json!({
+            "metadata": {
+                "event_type": "payment.request.state-change.authorized",
+                "event_id": event_id,
+                "event_version": "v2",
+                "occurred_at": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            },
+            "payload": {"order_id": order_id},
+        }))
+        .expect("json");
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_KEYS[0].1.as_bytes()).expect("key");
+        mac.update(&body);
+        answer(
+            self.http
+                .post(format!("{}/klarna/webhook", self.url))
+                .header("content-type", "application/json")
+                .header("klarna-signing-key-id", WEBHOOK_KEYS[0].0)
+                .header("klarna-signature", hex::encode(mac.finalize().into_bytes()))
+                .body(body),
+        )
+        .await
+    }
+
     pub async fn shutdown(self) {
         self.running.shutdown().await;
     }
