@@ -125,6 +125,17 @@ impl Gateway {
             }
             _ => {}
         }
+        // A data dir without its master keys gets a fresh key (`Vault::open`), which opens
+        // none of the secrets already sealed. Those given again at start-up were sealed
+        // anew above; any other is refused by name rather than left unreadable (a
+        // database moved or restored without its master.keys).
+        let unopened = secrets.unopened();
+        if !unopened.is_empty() {
+            return Err(GatewayError::Config(format!(
+                "the master keys do not open the secrets in the database: {}. Put back the master.keys they were sealed with (in the data dir, or GATEWAY_MASTER_KEYS), or give those secrets again",
+                unopened.join(", ")
+            )));
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))

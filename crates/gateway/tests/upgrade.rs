@@ -107,6 +107,21 @@ async fn a_database_from_each_earlier_schema_is_migrated_and_serves_what_it_held
             assert!(event.is_some(), "schema {version}: event {id}");
         }
         gw.db.pool.close().await;
+
+        // The same database opened without its master keys (a fresh key is made for the
+        // empty data dir) is refused, naming the secrets, not run with them unreadable.
+        let keyless = tempfile::tempdir().expect("dir");
+        let config = Config::sandbox(&url, keyless.path(), "http://127.0.0.1:9");
+        let refused = Gateway::new(config, InitialSecrets::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("admin.token (sealed with key")),
+            "schema {version}: {refused:?}"
+        );
     }
 }
 
