@@ -29,6 +29,7 @@ use crate::{reconcile, signing_keys};
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/admin/status", get(status))
+        .route("/admin/doctor", get(doctor))
         .route("/admin/payments/{key}", get(payment))
         .route(
             "/admin/payments/{key}/captures",
@@ -549,6 +550,12 @@ async fn status(State(gw): State<Arc<Gateway>>, _a: Admin) -> Result<Json<Value>
         "last_reconcile": gw.last_reconcile(),
         "version": env!("CARGO_PKG_VERSION"),
     })))
+}
+
+/// `klarna-gateway doctor`'s report, from this running gateway (the addon's "Check
+/// gateway" button shows it).
+async fn doctor(State(gw): State<Arc<Gateway>>, _a: Admin) -> Json<crate::doctor::Report> {
+    Json(crate::doctor::run_in(&gw).await)
 }
 
 async fn webhook_keys(State(gw): State<Arc<Gateway>>, _a: Admin) -> Json<Value> {

@@ -35,7 +35,8 @@ pub struct TrustedProxies {
 }
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the operator's proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.networks.iter().any(|n| n.contains(&ip))
     }
 

@@ -74,6 +74,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(admin)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/healthz/client", get(client_seen))
         .route_layer(axum::middleware::from_fn(metrics::track))
         // A route layer, so the span is made after routing and names the route's template:
         // the raw path of `/klarna/notification/{token}` holds a secret.
@@ -130,6 +131,27 @@ async fn authorize(
 /// Liveness: the process answers.
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Who the gateway takes the caller for, and why: the socket's peer, whether that peer is
+/// a trusted proxy, which forwarding headers arrived, and the client address made of them.
+/// `klarna-gateway doctor` calls it through the public URL to see what the proxy does.
+/// It tells a caller only its own address and the proxy's, which the caller can see anyway.
+async fn client_seen(State(gw): State<Arc<Gateway>>, request: Request) -> Json<Value> {
+    let socket = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let headers = request.headers();
+    let peer = socket.map(|s| crate::client_addr::canonical(s.ip()));
+    let proxies = &gw.config.frontdoor.trusted_proxies;
+    Json(json!({
+        "peer": peer,
+        "peer_is_trusted_proxy": peer.is_some_and(|p| proxies.trusts(p)),
+        "x_forwarded_for": headers.contains_key("x-forwarded-for"),
+        "forwarded": headers.contains_key("forwarded"),
+        "client": gw.frontdoor.client_ip(headers, socket),
+    }))
 }
 
 /// Readiness: the database answers and Klarna credentials are configured.

@@ -20,6 +20,7 @@
 //! - Floor: [`state`] — the shared state; [`config`]; [`db`] and [`store`] — SQLite or
 //!   PostgreSQL, one module per table family; [`vault`] and [`secrets`] — secrets sealed at
 //!   rest; [`backup`] — copying the SQLite database while it runs, and restoring it;
+//!   [`doctor`] — whether an installation is ready, tried harmlessly;
 //!   [`phone`] — E.164; [`error`] — the one error type and its one HTTP mapping;
 //!   [`json_error`] — JSON refusals that quote nothing of the body; [`logs`] — log lines.
 
@@ -29,6 +30,7 @@ pub mod checkout;
 pub mod client_addr;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod error;
 pub mod event_apply;
 pub mod frontdoor;

@@ -1,5 +1,6 @@
 //! `klarna-gateway`: serve the gateway, operate on payments, or dry-run the mapping.
 
+mod init;
 mod settings;
 
 use std::io::Read;
@@ -44,6 +45,18 @@ struct Cli {
 enum Command {
     /// Serve the widget API, the admin API and the job worker (the default).
     Serve,
+    /// Write a commented configuration file (owner-only), seal the secrets — generating
+    /// the shared secret and the admin token — and print what Odoo's Klarna provider needs.
+    /// Asks at a terminal for what is missing; run again, it changes nothing already set.
+    Init(init::InitArgs),
+    /// Check that this installation is ready: configuration, database, secrets, Odoo (login,
+    /// rights, addon and shared secret), Klarna's credentials and region, the clock, the
+    /// public URL and the proxy. Exits non-zero when a check fails.
+    Doctor {
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run only the job worker (more workers, or a worker apart from the web servers).
     Worker,
     /// Print the Klarna session body an Odoo order (JSON, docs/money.md) would become, or
@@ -177,6 +190,38 @@ async fn main() -> ExitCode {
     if let Some(Command::Map { order }) = &cli.command {
         return map(order, cli.settings.surcharge_product_codes.clone());
     }
+    if let Some(Command::Init(args)) = cli.command {
+        // Before the settings are resolved: the file it writes may not exist yet.
+        init_logs(LogFormat::Text);
+        return match init::run(cli.settings, args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("klarna-gateway init: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Doctor { json }) = cli.command {
+        let (config, _, _) = match cli.settings.resolve() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("klarna-gateway doctor: FAIL config: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        init_logs(LogFormat::Text);
+        let report = klarna_gateway::doctor::run(config).await;
+        if json {
+            print(&report);
+        } else {
+            print!("{}", report.render());
+        }
+        return if report.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let (config, initial, sandbox) = match cli.settings.resolve() {
         Ok(c) => c,
         Err(e) => {
@@ -264,7 +309,7 @@ async fn run(
             let _ = worker.await;
             Ok(())
         }
-        Command::Map { .. } => Ok(()),
+        Command::Map { .. } | Command::Init(_) | Command::Doctor { .. } => Ok(()),
         Command::Show { payment } => {
             let gw = open(config, initial, sandbox).await?;
             print(&manage::view(&gw, &payment).await?);

@@ -1,6 +1,7 @@
 //! Prometheus metrics, served on their own port: HTTP latency by route, Klarna call latency
 //! and errors by code (recorded by the client), queue depth, the oldest waiting job's age,
-//! jobs stuck in progress, the review queue, retries.
+//! jobs stuck in progress, the review queue, retries, how far Odoo's updates are behind,
+//! and what reconcile found.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -35,6 +36,7 @@ pub async fn render(db: &Db) -> String {
         metrics::gauge!("gateway_jobs_running").set(q.running as f64);
         metrics::gauge!("gateway_jobs_stuck").set(q.stuck as f64);
         metrics::gauge!("gateway_review_queue").set(q.review as f64);
+        metrics::gauge!("gateway_odoo_sync_lag_seconds").set(q.odoo_sync_lag_ms as f64 / 1000.0);
     }
     handle.render()
 }

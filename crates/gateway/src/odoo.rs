@@ -346,6 +346,19 @@ impl OdooClient {
     }
 
     /// Odoo's version (`common.version`, no login needed): whether Odoo answers at all.
+    /// Logs in (once per client): the user id.
+    pub async fn login(&self) -> Result<i64, OdooError> {
+        self.uid().await
+    }
+
+    /// Tries what reading `model` takes, harmlessly: a search for one record, which Odoo
+    /// answers `AccessError` when the user may not read the model.
+    pub async fn try_read(&self, model: &str) -> Result<(), OdooError> {
+        self.execute_kw(model, "search", json!([[]]), json!({"limit": 1}))
+            .await
+            .map(drop)
+    }
+
     pub async fn version(&self) -> Result<Value, OdooError> {
         self.call("common", "version", json!([])).await
     }

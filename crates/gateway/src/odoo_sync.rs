@@ -18,23 +18,32 @@ pub async fn enqueue(db: &Db, tx: &mut Tx, n: &Notification) -> Result<(), Gatew
     jobs::enqueue(db, tx, &Job::OdooSync(n.clone())).await
 }
 
+/// A POST of `body` to the addon's route, signed with the shared secret over
+/// `<timestamp>.<body>` as the addon checks it.
+pub fn signed_update(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let timestamp = now_ms() / 1000;
+    http.post(url)
+        .header("content-type", "application/json")
+        .header("X-Klarna-Gateway-Timestamp", timestamp.to_string())
+        .header(
+            "X-Klarna-Gateway-Signature",
+            sign_update(secret, timestamp, &body),
+        )
+        .body(body)
+}
+
 /// Posts one notification (the job's work).
 pub async fn deliver(gw: &Gateway, n: &Notification) -> Result<(), JobError> {
     let body = serde_json::to_vec(n).map_err(|e| JobError::Permanent(e.to_string()))?;
     let secret = gw.secrets.get(ODOO_SHARED_SECRET).ok_or_else(|| {
         JobError::Retryable("the Odoo shared secret (odoo.shared_secret) is not set".into())
     })?;
-    let timestamp = now_ms() / 1000;
-    let response = gw
-        .http
-        .post(&gw.config.odoo_notify_url)
-        .header("content-type", "application/json")
-        .header("X-Klarna-Gateway-Timestamp", timestamp.to_string())
-        .header(
-            "X-Klarna-Gateway-Signature",
-            sign_update(&secret, timestamp, &body),
-        )
-        .body(body)
+    let response = signed_update(&gw.http, &gw.config.odoo_notify_url, &secret, body)
         .send()
         .await
         .map_err(|e| JobError::Retryable(format!("cannot reach Odoo: {}", e.without_url())))?;

@@ -84,6 +84,12 @@ pub async fn run(gw: &Gateway) -> Result<Report, GatewayError> {
         attention = report.attention.len(),
         "reconcile done"
     );
+    // Drift found: what was repaired adds up; what needs a person is the last run's count,
+    // so an alert clears once the payments are dealt with.
+    metrics::counter!("gateway_reconcile_repaired_total").increment(report.repaired.len() as u64);
+    metrics::gauge!("gateway_reconcile_attention").set(report.attention.len() as f64);
+    metrics::gauge!("gateway_reconcile_last_run_timestamp_seconds")
+        .set(crate::db::now_ms() as f64 / 1000.0);
     gw.set_last_reconcile();
     Ok(report)
 }

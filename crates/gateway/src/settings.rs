@@ -243,12 +243,7 @@ impl Settings {
         let mut merged = to_json(&under)?;
         if let (Value::Object(base), Value::Object(top)) = (&mut merged, to_json(&self)?) {
             for (key, value) in top {
-                let given = match &value {
-                    Value::Null | Value::Bool(false) => false,
-                    Value::Array(items) => !items.is_empty(),
-                    _ => true,
-                };
-                if given {
+                if is_given(&value) {
                     base.insert(key, value);
                 }
             }
@@ -369,7 +364,7 @@ fn parse_network(setting: &str, text: &str) -> Result<IpNet, GatewayError> {
 }
 
 impl SecretSettings {
-    fn into_initial(self) -> Result<InitialSecrets, GatewayError> {
+    pub fn into_initial(self) -> Result<InitialSecrets, GatewayError> {
         let webhook_signing_keys = self
             .webhook_signing_keys
             .iter()
@@ -390,6 +385,31 @@ impl SecretSettings {
             webhook_signing_keys,
             classic_callback_token: self.classic_callback_token,
         })
+    }
+}
+
+/// Whether a setting's serde form holds a value: an unset flag and an empty list count as
+/// not given, because clap cannot tell them from absent.
+pub fn is_given(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        Value::Array(items) => !items.is_empty(),
+        _ => true,
+    }
+}
+
+impl Settings {
+    /// The settings as a map from their keys (the file's) to their values.
+    pub fn to_map(&self) -> Result<serde_json::Map<String, Value>, GatewayError> {
+        match to_json(self)? {
+            Value::Object(map) => Ok(map),
+            _ => Err(GatewayError::Config("settings are not a table".into())),
+        }
+    }
+
+    pub fn from_map(map: serde_json::Map<String, Value>) -> Result<Self, GatewayError> {
+        serde_json::from_value(Value::Object(map))
+            .map_err(|e| GatewayError::Config(format!("settings: {e}")))
     }
 }
 

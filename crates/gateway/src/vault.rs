@@ -46,6 +46,13 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// 32 random bytes from the operating system, URL-safe base64: a new shared secret or
+/// admin token.
+pub fn random_secret() -> Zeroizing<String> {
+    let bytes = XChaCha20Poly1305::generate_key(&mut OsRng);
+    Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 fn new_key() -> MasterKey {
     let key = XChaCha20Poly1305::generate_key(&mut OsRng);
     let mut bytes = Zeroizing::new([0u8; 32]);

@@ -237,3 +237,40 @@ async fn odoo_signed_calls_work_and_bad_signatures_change_nothing() {
         db.cleanup().await;
     }
 }
+
+/// The addon's "Check gateway" button: the doctor's report from the running gateway,
+/// signed as every admin call the addon makes; unsigned, it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_report_answers_a_signed_call_and_sees_the_odoo_stand_in() {
+    let secret = SandboxConfig::default().odoo_shared_secret;
+    let db = common::sqlite();
+    let s = system(&db).await;
+    let (status, report) = Signed::new(&secret, "GET", "/admin/doctor", None, &Value::Null)
+        .send(&s)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], true, "{report:#}");
+    let status_of = |name: &str| {
+        report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name))
+            .map(|c| c["status"].clone())
+    };
+    for name in [
+        "database",
+        "secrets",
+        "odoo.rights",
+        "odoo.addon",
+        "klarna.credentials",
+    ] {
+        assert_eq!(status_of(name), Some(json!("pass")), "{name}: {report:#}");
+    }
+    let anonymous = s
+        .http
+        .get(format!("{}/admin/doctor", s.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    s.shutdown().await;
+}

@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 
+use crate::config::Region;
 use crate::reply::KlarnaError;
 use crate::state::Sandbox;
 
@@ -50,6 +51,14 @@ impl FromRequestParts<Arc<Sandbox>> for MerchantAuth {
         } else {
             false
         };
+        // Credentials of one region are unknown at another region's host: Klarna answers
+        // 401 there, as for a wrong password.
+        let host = parts
+            .extensions
+            .get::<Region>()
+            .copied()
+            .unwrap_or_default();
+        let ok = ok && host == cfg.region;
         sandbox.admit_login(ok).map(|()| Self)
     }
 }

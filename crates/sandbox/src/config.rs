@@ -9,6 +9,18 @@ use std::time::Duration;
 use crate::delivery::SigningKey;
 use crate::faults::{FaultSpec, RateLimits};
 
+/// Klarna's regions, each with its own API host and its own merchant credentials.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Region {
+    /// Europe: `api.playground.klarna.com`, the sandbox's `/`.
+    #[default]
+    Eu,
+    /// North America: `api-na.playground.klarna.com`, the sandbox's `/na`.
+    Na,
+    /// Oceania: `api-oc.playground.klarna.com`, the sandbox's `/oc`.
+    Oc,
+}
+
 /// How a sandbox is set up.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -17,6 +29,9 @@ pub struct SandboxConfig {
     pub password: String,
     /// Klarna's newer API key, accepted as `Authorization: Basic <key>`.
     pub api_key: String,
+    /// The region the merchant account belongs to: Klarna's credentials are valid at one
+    /// regional host only (EU at `/`, NA at `/na`, OC at `/oc` here).
+    pub region: Region,
     /// Sandbox-only OAuth2 client credentials for `/oauth2/token`.
     pub oauth_client_id: String,
     pub oauth_client_secret: String,
@@ -56,6 +71,7 @@ impl Default for SandboxConfig {
             username: "sandbox-merchant".into(),
             password: "sandbox-password".into(),
             api_key: "klarna_test_api_sandbox".into(),
+            region: Region::Eu,
             oauth_client_id: "sandbox-client".into(),
             oauth_client_secret: "sandbox-client-secret".into(),
             oauth_token_ttl: Duration::from_secs(3600),

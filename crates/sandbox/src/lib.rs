@@ -49,7 +49,7 @@ pub mod state;
 pub mod storefront;
 pub mod webhooks;
 
-pub use config::SandboxConfig;
+pub use config::{Region, SandboxConfig};
 pub use faults::{FaultSpec, RateLimits};
 pub use server::{router, serve, spawn};
 pub use state::Sandbox;

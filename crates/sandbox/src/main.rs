@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use klarna_sandbox::{FaultSpec, RateLimits, Sandbox, SandboxConfig, SigningKey, serve};
+use klarna_sandbox::{FaultSpec, RateLimits, Region, Sandbox, SandboxConfig, SigningKey, serve};
 use tokio::net::TcpListener;
 
 /// A stateful stand-in for Klarna's Payments and Order Management APIs, its JS SDK and
@@ -60,6 +60,10 @@ struct ServeArgs {
         env = "SANDBOX_API_KEY"
     )]
     api_key: String,
+    /// The region of the merchant account: its credentials work at that region's host only
+    /// (EU at /, NA at /na, OC at /oc), as at Klarna.
+    #[arg(long, value_enum, default_value = "eu", env = "SANDBOX_KLARNA_REGION")]
+    klarna_region: Region,
     /// Sandbox-only OAuth2 client id for /oauth2/token.
     #[arg(long, default_value = "sandbox-client")]
     oauth_client_id: String,
@@ -169,6 +173,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         username: args.username,
         password: args.password,
         api_key: args.api_key,
+        region: args.klarna_region,
         oauth_client_id: args.oauth_client_id,
         oauth_client_secret: args.oauth_client_secret,
         oauth_token_ttl: Duration::from_secs(args.oauth_token_ttl),

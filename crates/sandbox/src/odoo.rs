@@ -2,8 +2,8 @@
 //! (`search_read`, `read`, `search`, `search_count`, `fields_get`) over sale orders that a
 //! real Odoo 18 computed (the project's fixtures), split back into Odoo's models.
 //!
-//! It fails the way Odoo fails: a wrong password is `AccessDenied`, an unknown model or
-//! field is a `ValueError`, each in Odoo's JSON-RPC error envelope.
+//! It fails the way Odoo 18 fails: a wrong password is `AccessDenied`, an unknown model a
+//! `UserError`, an unknown field a `ValueError`, each in Odoo's JSON-RPC error envelope.
 
 use std::sync::Arc;
 
@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 
 use crate::odoo_db::{Database, RpcError};
 use crate::state::Sandbox;
+
+/// The payment_klarna addon's version the stand-in answers a ping with (its manifest's).
+pub const ADDON_VERSION: &str = "18.0.1.1.0";
 
 /// The user id `authenticate` returns for the configured login (Odoo's admin is 2).
 pub const UID: i64 = 2;
@@ -92,6 +95,13 @@ async fn notify(
             "the body is not JSON",
         );
     };
+    if event.get("event").and_then(Value::as_str) == Some("ping") {
+        // `klarna-gateway doctor`'s signed no-op: the secret matches, nothing changes.
+        return (
+            StatusCode::OK,
+            Json(json!({"status": "pong", "version": ADDON_VERSION})),
+        );
+    }
     let named = |key: &str| {
         event
             .get(key)
@@ -270,5 +280,14 @@ mod tests {
         )
         .expect_err("unknown field");
         assert!(err.message.contains("Invalid field 'nope'"));
+        // Odoo 18 without the loyalty module, as a real one answered.
+        let err = execute(&db, "no.such.model", "search", &[json!([])], &json!({}))
+            .expect_err("unknown model");
+        let answer = err.into_json();
+        assert_eq!(answer["data"]["name"], "odoo.exceptions.UserError");
+        assert_eq!(
+            answer["data"]["message"],
+            "Object no.such.model doesn't exist"
+        );
     }
 }

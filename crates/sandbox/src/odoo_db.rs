@@ -287,7 +287,7 @@ impl Database {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let table = tables
             .get_mut(model)
-            .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))?;
+            .ok_or_else(|| RpcError::no_model(model))?;
         for id in ids {
             let record = table.get_mut(id).ok_or_else(|| {
                 RpcError::value_error(format!(
@@ -309,7 +309,7 @@ impl Database {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let table = tables
             .get_mut(model)
-            .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))?;
+            .ok_or_else(|| RpcError::no_model(model))?;
         for id in ids {
             table.remove(id);
         }
@@ -341,9 +341,7 @@ impl Database {
 }
 
 fn table<'a>(tables: &'a Tables, model: &str) -> Result<&'a BTreeMap<i64, Record>, RpcError> {
-    tables
-        .get(model)
-        .ok_or_else(|| RpcError::value_error(format!("Object {model} doesn't exist")))
+    tables.get(model).ok_or_else(|| RpcError::no_model(model))
 }
 
 struct Term {
@@ -414,6 +412,16 @@ impl RpcError {
         Self {
             name: "builtins.ValueError",
             message: message.into(),
+        }
+    }
+
+    /// Odoo 18's answer for a model it does not have (a module not installed): a
+    /// `UserError`, as a real Odoo 18 answered `execute_kw` on `loyalty.reward` without
+    /// the loyalty module.
+    pub fn no_model(model: &str) -> Self {
+        Self {
+            name: "odoo.exceptions.UserError",
+            message: format!("Object {model} doesn't exist"),
         }
     }
 

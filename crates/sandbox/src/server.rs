@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::SandboxConfig;
+use crate::config::{Region, SandboxConfig};
 use crate::state::Sandbox;
 use crate::{
     control, faults, oauth, odoo, odoo_backoffice, ordermanagement, payments, sdk, storefront,
@@ -17,9 +17,9 @@ use crate::{
 /// All of the sandbox's routes, with the fault layer in front of Klarna's.
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     Router::new()
-        .merge(payments::routes())
-        .merge(ordermanagement::routes())
-        .merge(oauth::routes())
+        .merge(klarna_api(Region::Eu))
+        .nest("/na", klarna_api(Region::Na))
+        .nest("/oc", klarna_api(Region::Oc))
         .merge(sdk::routes())
         .merge(control::routes())
         .merge(odoo::routes())
@@ -30,6 +30,15 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
             faults::layer,
         ))
         .with_state(sandbox)
+}
+
+/// Klarna's REST APIs as one region's host serves them.
+fn klarna_api(region: Region) -> Router<Arc<Sandbox>> {
+    Router::new()
+        .merge(payments::routes())
+        .merge(ordermanagement::routes())
+        .merge(oauth::routes())
+        .layer(axum::Extension(region))
 }
 
 /// Serves a sandbox on a bound listener until `shutdown` resolves, with Klarna's clock

@@ -97,3 +97,33 @@ async fn the_addon_route_checks_the_signature_first_and_echoes_nothing() {
     );
     assert!(!answer.to_string().contains("teleported"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_signed_ping_answers_the_addons_version_and_a_wrongly_signed_one_is_refused() {
+    let config = SandboxConfig::default();
+    let (addr, _sandbox) = klarna_sandbox::spawn(config.clone())
+        .await
+        .expect("sandbox");
+    let url = format!("http://{addr}");
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let ts = i64::try_from(ts).expect("seconds");
+    let ping = br#"{"event":"ping"}"#;
+    let signed = sign_update(&config.odoo_shared_secret, ts, ping).into_bytes();
+    let (status, answer) = post(&url, &ts.to_string(), &signed, ping).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"status": "pong", "version": "18.0.1.1.0"}));
+    // The stand-in's version is the addon's manifest's.
+    let manifest = include_str!("../../../odoo/payment_klarna/__manifest__.py");
+    assert!(manifest.contains("'version': '18.0.1.1.0'"), "bump both");
+
+    let wrong = sign_update("not-the-secret", ts, ping).into_bytes();
+    let (status, answer) = post(&url, &ts.to_string(), &wrong, ping).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    assert!(answer.get("version").is_none());
+}

@@ -35,7 +35,11 @@ class KlarnaController(http.Controller):
         than 200 makes the gateway retry later, so nothing is lost while Odoo is busy. No error
         repeats a value of the request.
 
-        :return: A JSON answer: `{"status": "ok"}`, `{"status": "duplicate"}`, or an error.
+        A signed `{"event": "ping"}` (the gateway's `doctor`) changes nothing and answers
+        `{"status": "pong", "version": <this addon's installed version>}`.
+
+        :return: A JSON answer: `{"status": "ok"}`, `{"status": "duplicate"}`, the pong, or
+                 an error.
         """
         raw = request.httprequest.get_data()
         providers_sudo, refusal = self._verified_providers(raw)
@@ -46,6 +50,14 @@ class KlarnaController(http.Controller):
             data = json.loads(raw)
         except (ValueError, RecursionError):
             return self._answer(400, 'malformed_json', "the body is not JSON")
+        if isinstance(data, dict) and data.get('event') == 'ping':
+            # `klarna-gateway doctor`: the shared secret matches; nothing is changed.
+            module_sudo = request.env['ir.module.module'].sudo().search(
+                [('name', '=', 'payment_klarna')], limit=1
+            )
+            return request.make_json_response(
+                {'status': 'pong', 'version': module_sudo.latest_version or ''}
+            )
         if not isinstance(data, dict) or not all(
             isinstance(data.get(key), str) and data[key] for key in ('event_id', 'event')
         ):

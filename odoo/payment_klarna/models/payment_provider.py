@@ -247,22 +247,10 @@ class PaymentProvider(models.Model):
         }
 
     def action_klarna_check_gateway(self):
-        """ The gateway status smart button: ask now and say what the gateway answered. """
+        """ The "Check gateway" smart button: the gateway's own doctor report, every check
+        with what to do about a failure. """
         self.ensure_one()
-        status = self.sudo()._klarna_request('GET', '/admin/status', timeout=5)
-        return {
-            'type': 'ir.actions.client',
-            'tag': 'display_notification',
-            'params': {
-                'type': 'success' if not status.get('review_queue') else 'warning',
-                'title': _("Klarna gateway reachable"),
-                'message': _(
-                    "%(review)s job(s) waiting for review, %(waiting)s in the queue.",
-                    review=status.get('review_queue', 0), waiting=status.get('jobs_waiting', 0),
-                ),
-                'sticky': False,
-            },
-        }
+        return self.env['payment.klarna.doctor']._open_for(self)
 
     def action_klarna_review_queue(self):
         """ The "Review queue" button: the gateway's jobs waiting for a person, to replay. """

@@ -221,6 +221,25 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         self.assertEqual(self._post_raw(body, headers).status_code, 200, "the bytes signed")
         self.assertEqual(tx.state, 'authorized')
 
+    def test_a_signed_ping_answers_the_addons_version_and_changes_nothing(self):
+        tx = self._create_klarna_transaction()
+        events = self.env['payment.klarna.event'].search_count([])
+        response = self._post_update({'event': 'ping'})
+        self.assertEqual(response.status_code, 200)
+        version = self.env['ir.module.module'].search(
+            [('name', '=', 'payment_klarna')]
+        ).latest_version
+        self.assertEqual(response.json(), {'status': 'pong', 'version': version})
+        self.assertTrue(version.startswith('18.0.1.'), version)
+        self.assertEqual(self.env['payment.klarna.event'].search_count([]), events)
+        self.assertEqual(tx.state, 'draft')
+
+    @mute_logger('odoo.addons.payment_klarna.controllers.main')
+    def test_an_unsigned_or_wrongly_signed_ping_is_refused(self):
+        response = self._post_update({'event': 'ping'}, secret='not-the-shared-secret')
+        self.assertEqual((response.status_code, response.json()['code']), (401, 'unauthorized'))
+        self.assertNotIn('version', response.json())
+
     @mute_logger('odoo.addons.payment_klarna.controllers.main')
     def test_the_secret_of_a_disabled_provider_is_refused(self):
         tx = self._create_klarna_transaction()
@@ -502,6 +521,49 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
         self.assertEqual([m['country'] for m in const.MARKETS], sorted(m['country'] for m in const.MARKETS))
         self.assertIn('sv-SE', next(m for m in const.MARKETS if m['country'] == 'SE')['locales'])
         self.assertEqual(const.SUPPORTED_CURRENCIES, {m['currency'] for m in const.MARKETS})
+
+    # === The gateway's doctor ===
+
+    DOCTOR = {'ok': False, 'checks': [
+        {'name': 'database', 'status': 'pass', 'detail': "SQLite answers; schema 5, current"},
+        {'name': 'odoo.rights', 'status': 'fail',
+         'detail': '"gateway" may not read payment.transaction',
+         'fix': "in Odoo, Settings > Users > gateway: add Invoicing: Billing"},
+        {'name': 'public_url', 'status': 'warn', 'detail': "answers, over plain HTTP",
+         'fix': "put the gateway behind a TLS proxy"},
+        {'name': 'proxy', 'status': 'skip', 'detail': "not tried: no public_url"},
+    ]}
+
+    def test_check_gateway_shows_the_gateways_doctor_report_with_what_to_do(self):
+        with patch(REQUEST, return_value=FakeResponse(self.DOCTOR)) as mock:
+            action = self.klarna.action_klarna_check_gateway()
+        method, path, body, headers = self._gateway_call(mock)
+        self.assertEqual((method, path, body), ('GET', '/admin/doctor', None))
+        self.assertTrue(headers['X-Klarna-Gateway-Signature'], "signed with the shared secret")
+        doctor = self.env[action['res_model']].browse(action['res_id'])
+        self.assertFalse(doctor.ready)
+        self.assertEqual(doctor.line_ids.mapped('name'),
+                         ['database', 'odoo.rights', 'public_url', 'proxy'])
+        self.assertEqual(doctor.line_ids.mapped('status'), ['pass', 'fail', 'warn', 'skip'])
+        failed = doctor.line_ids[1]
+        self.assertIn('payment.transaction', failed.detail)
+        self.assertIn('Invoicing: Billing', failed.fix)
+
+        ready = {'ok': True, 'checks': [dict(c, status='pass') for c in self.DOCTOR['checks']]}
+        with patch(REQUEST, return_value=FakeResponse(ready)):
+            again = doctor.action_refresh()
+        self.assertTrue(self.env[again['res_model']].browse(again['res_id']).ready)
+
+    def test_check_gateway_says_why_when_the_gateway_cannot_be_asked(self):
+        refusal = FakeResponse({'code': 'unauthorized', 'message': "signature does not match"}, 401)
+        with patch(REQUEST, return_value=refusal), self.assertRaises(UserError) as caught:
+            self.klarna.action_klarna_check_gateway()
+        self.assertIn("signature does not match", str(caught.exception))
+        with patch(REQUEST, return_value=FakeResponse({})):
+            action = self.klarna.action_klarna_check_gateway()
+        self.assertFalse(
+            self.env[action['res_model']].browse(action['res_id']).ready, "an empty report"
+        )
 
     # === The gateway's review queue ===
 

@@ -94,6 +94,9 @@ pub struct QueueStats {
     pub running: i64,
     pub stuck: i64,
     pub review: i64,
+    /// Age of the oldest update for Odoo not yet delivered (0 when none waits): how far
+    /// Odoo is behind.
+    pub odoo_sync_lag_ms: i64,
 }
 
 impl Db {
@@ -321,19 +324,24 @@ impl Db {
                 COALESCE(MIN(CASE WHEN state = 'queued' THEN created_at END), $1) AS oldest,
                 COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0) AS running,
                 COALESCE(SUM(CASE WHEN state = 'running' AND locked_until < $2 THEN 1 ELSE 0 END), 0) AS stuck,
-                COALESCE(SUM(CASE WHEN state = 'review' THEN 1 ELSE 0 END), 0) AS review
+                COALESCE(SUM(CASE WHEN state = 'review' THEN 1 ELSE 0 END), 0) AS review,
+                COALESCE(MIN(CASE WHEN kind = 'odoo_sync' AND state IN ('queued', 'running', 'review')
+                    THEN created_at END), $3) AS oldest_sync
              FROM jobs")
+        .bind(now)
         .bind(now)
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
         let oldest: i64 = row.try_get("oldest")?;
+        let oldest_sync: i64 = row.try_get("oldest_sync")?;
         Ok(QueueStats {
             waiting: row.try_get("waiting")?,
             oldest_waiting_ms: now - oldest,
             running: row.try_get("running")?,
             stuck: row.try_get("stuck")?,
             review: row.try_get("review")?,
+            odoo_sync_lag_ms: now - oldest_sync,
         })
     }
 
