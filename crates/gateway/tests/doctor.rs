@@ -4,6 +4,8 @@
 //! user without a right the gateway needs, a shared secret that differs from Odoo's, and
 //! Klarna credentials of another region.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
@@ -148,8 +150,9 @@ async fn sandbox(listener: TcpListener, config: SandboxConfig) {
     ));
 }
 
-/// One merchant's installation: init, then the sandbox set up as `odoo_and_klarna` says
-/// (given the shared secret init generated), then serve, then doctor.
+/// One merchant's installation: init, then the sandbox set up as `broken` says (given the
+/// shared secret init generated), then serve, then doctor; then, when the doctor is green,
+/// the first test payment, which Odoo must see authorized.
 async fn doctor_of(broken: impl FnOnce(&mut SandboxConfig, &str)) -> (Output, Value) {
     let dir = tempfile::tempdir().expect("dir");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -176,6 +179,19 @@ async fn doctor_of(broken: impl FnOnce(&mut SandboxConfig, &str)) -> (Output, Va
     .await;
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", text(&out)));
+    if report["ok"] == true {
+        let http = reqwest::Client::new();
+        let gateway_url = format!("http://{gateway}");
+        common::pay(&http, &gateway_url, &url, common::ORDER, common::TOKEN).await;
+        common::wait_until("Odoo sees the payment authorized", async || {
+            let txs = common::odoo_transactions(&http, &url, common::ORDER).await;
+            match txs.first() {
+                Some(tx) if tx["state"] == "authorized" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    }
     (out, report)
 }
 
