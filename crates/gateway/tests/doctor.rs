@@ -170,15 +170,7 @@ async fn doctor_of(broken: impl FnOnce(&mut SandboxConfig, &str)) -> (Output, Va
     sandbox(listener, config).await;
     let file = dir.path().join("gateway.toml");
     let _served = serve(&file, gateway).await;
-    let out = run(command(&[
-        "doctor",
-        "--config",
-        file.to_str().expect("utf-8"),
-        "--json",
-    ]))
-    .await;
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", text(&out)));
+    let (out, report) = doctor_json(&file).await;
     if report["ok"] == true {
         let http = reqwest::Client::new();
         let gateway_url = format!("http://{gateway}");
@@ -192,6 +184,19 @@ async fn doctor_of(broken: impl FnOnce(&mut SandboxConfig, &str)) -> (Output, Va
         })
         .await;
     }
+    (out, report)
+}
+
+async fn doctor_json(config: &Path) -> (Output, Value) {
+    let out = run(command(&[
+        "doctor",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]))
+    .await;
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", text(&out)));
     (out, report)
 }
 
@@ -449,15 +454,7 @@ async fn through_a_real_nginx_the_doctor_finds_the_untrusted_proxy_and_admin_is_
     sandbox(listener, config).await;
     let file = dir.path().join("gateway.toml");
     let doctor = || async {
-        let out = run(command(&[
-            "doctor",
-            "--config",
-            file.to_str().expect("utf-8"),
-            "--json",
-        ]))
-        .await;
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("doctor --json: {e}\n{}", text(&out)));
+        let (out, report) = doctor_json(&file).await;
         (out.status.success(), report)
     };
 
