@@ -42,6 +42,9 @@ const ODOO_READS: &[(&str, bool, &str)] = &[
     ("loyalty.program", true, "Sales: User"),
 ];
 
+/// The groups that give a user exactly the reads above.
+const ODOO_GROUPS_NEEDED: &str = "Sales: User: All Documents and Invoicing: Billing";
+
 /// A session id no merchant has: reading it is the harmless authenticated call.
 const NO_SESSION: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -413,6 +416,24 @@ async fn rights(gw: &Gateway, checks: &mut Checks) {
                 " ({} not installed, not needed)",
                 absent.join(", ")
             ));
+        }
+        // The gateway reads, and writes nothing through this user: an administrator's
+        // password on a second machine opens all of Odoo for nothing in return.
+        if gw
+            .odoo
+            .has_group("base.group_system")
+            .await
+            .unwrap_or(false)
+        {
+            checks.add(
+                "odoo.rights",
+                Status::Warn,
+                format!("{detail}, and is an Odoo administrator: far more than it needs"),
+                Some(format!(
+                    "make a user for the gateway with only {ODOO_GROUPS_NEEDED}, and run init with its login"
+                )),
+            );
+            return;
         }
         checks.pass("odoo.rights", detail);
     } else {

@@ -359,6 +359,17 @@ impl OdooClient {
             .map(drop)
     }
 
+    /// Whether the gateway's user is in the group with this XML id (`base.group_system`).
+    pub async fn has_group(&self, group: &str) -> Result<bool, OdooError> {
+        let uid = self.uid().await?;
+        let answer = self
+            .execute_kw("res.users", "has_group", json!([[uid], group]), json!({}))
+            .await?;
+        answer
+            .as_bool()
+            .ok_or_else(|| OdooError::Shape("res.users.has_group did not answer a boolean".into()))
+    }
+
     pub async fn version(&self) -> Result<Value, OdooError> {
         self.call("common", "version", json!([])).await
     }

@@ -229,7 +229,6 @@ async fn a_good_set_up_is_green_and_each_broken_one_names_its_fault() {
         "database",
         "secrets",
         "odoo.login",
-        "odoo.rights",
         "odoo.addon",
         "klarna.credentials",
         "clock",
@@ -239,6 +238,14 @@ async fn a_good_set_up_is_green_and_each_broken_one_names_its_fault() {
     }
     // Plain HTTP on loopback works, but is not what Klarna calls back to.
     assert_eq!(check(&report, "public_url")["status"], "warn");
+    // The sandbox's Odoo user is `admin`: it may read everything, which is more than it needs.
+    let rights = check(&report, "odoo.rights");
+    assert_eq!(rights["status"], "warn", "{rights}");
+    assert!(
+        rights["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("administrator"))
+    );
     assert!(
         check(&report, "odoo.addon")["detail"]
             .as_str()
@@ -519,4 +526,81 @@ impl Drop for Nginx {
             .status();
         let _ = self.0.wait();
     }
+}
+
+/// At a terminal, init asks for what the flags did not give — the passwords without
+/// echoing them — and the answers end up where the flags' would have.
+#[tokio::test]
+async fn at_a_terminal_init_asks_for_what_is_missing() {
+    let Ok(script) = which_script() else {
+        assert!(std::env::var_os("CI").is_none(), "script (util-linux) is missing");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("gateway.toml");
+    let data = dir.path().join("data");
+    let init = format!(
+        "{BIN} init --config {} --data-dir {} --metrics-listen off",
+        file.display(),
+        data.display()
+    );
+    // The answers, one line each, in the order init asks: Klarna's region and environment,
+    // the four settings, then Klarna's username and the two passwords.
+    let answers = "na\nplayground\nhttps://odoo.example\nshop\ngateway\nhttps://pay.example\n\
+                   PN12345_abc\nklarna-secret-pw\nodoo-secret-pw\n";
+    let mut child = std::process::Command::new(script)
+        .args(["-qec", &init, "/dev/null"])
+        .env_remove("GATEWAY_MASTER_KEYS")
+        .env_remove("KLARNA_PASSWORD")
+        .env_remove("ODOO_PASSWORD")
+        .env_remove("KLARNA_USERNAME")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(answers.as_bytes()).expect("answers");
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("init at a terminal");
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("Klarna API password"), "asked: {said}");
+    assert!(said.contains("Klarna Region   North America"), "{said}");
+    let written = std::fs::read_to_string(&file).expect("written");
+    for line in [
+        "klarna_url = \"https://api-na.playground.klarna.com\"",
+        "odoo_url = \"https://odoo.example\"",
+        "odoo_db = \"shop\"",
+        "odoo_login = \"gateway\"",
+        "public_url = \"https://pay.example\"",
+    ] {
+        assert!(written.contains(line), "{line} not in {written}");
+    }
+    assert!(!written.contains("secret-pw"), "a password in the file");
+    let listed = run(command(&[
+        "secrets",
+        "list",
+        "--config",
+        file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let listed = text(&listed);
+    for name in ["klarna.username", "klarna.password", "odoo.password"] {
+        assert!(listed.contains(name), "{name} not sealed: {listed}");
+    }
+}
+
+fn which_script() -> Result<PathBuf, ()> {
+    ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or(())
 }

@@ -164,6 +164,17 @@ fn dispatch(sandbox: &Sandbox, params: &Value) -> Result<Value, RpcError> {
             let method = args.get(4).and_then(Value::as_str).unwrap_or("");
             let call_args = args.get(5).and_then(Value::as_array).unwrap_or(&empty);
             let kwargs = args.get(6).cloned().unwrap_or(Value::Null);
+            if model == "res.users" && method == "has_group" {
+                // The stand-in's one user is in Settings (an administrator) when it is
+                // Odoo's `admin`, as in a fresh Odoo; any user is an internal user.
+                let group = call_args.get(1).and_then(Value::as_str).unwrap_or("");
+                let admin = cfg.odoo_login == "admin";
+                return Ok(json!(match group {
+                    "base.group_user" => true,
+                    "base.group_system" | "base.group_erp_manager" => admin,
+                    _ => false,
+                }));
+            }
             if model == "payment.transaction" && !sandbox.odoo.settings().billing_group {
                 return Err(RpcError::access_error(
                     "You are not allowed to access 'Payment Transaction' (payment.transaction) \
