@@ -232,6 +232,7 @@ async fn a_good_set_up_is_green_and_each_broken_one_names_its_fault() {
         "odoo.addon",
         "klarna.credentials",
         "clock",
+        "webhooks",
         "proxy",
     ] {
         assert_eq!(check(&report, name)["status"], "pass", "{report:#}");
@@ -493,6 +494,7 @@ async fn through_a_real_nginx_the_doctor_finds_the_untrusted_proxy_and_admin_is_
             }
         };
         assert_eq!(status("/healthz").await, 200);
+        assert_eq!(check(&report, "webhooks")["status"], "pass", "through nginx");
         assert_eq!(status("/admin/status").await, 403, "only Odoo's address");
         assert_eq!(status("/").await, 404);
         assert_eq!(status("/metrics").await, 404);
@@ -533,7 +535,10 @@ impl Drop for Nginx {
 #[tokio::test]
 async fn at_a_terminal_init_asks_for_what_is_missing() {
     let Ok(script) = which_script() else {
-        assert!(std::env::var_os("CI").is_none(), "script (util-linux) is missing");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "script (util-linux) is missing"
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("dir");
