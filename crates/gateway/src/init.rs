@@ -257,7 +257,18 @@ pub async fn run(mut settings: Settings, args: InitArgs) -> Result<(), GatewayEr
         "Save, set the provider to Test Mode, and check everything with:".into(),
         format!("  klarna-gateway doctor --config {}", path.display()),
     ];
-    for line in lines {
+    let admin_token = generated
+        .contains(&ADMIN_TOKEN)
+        .then(|| gateway.secrets.get(ADMIN_TOKEN))
+        .flatten()
+        .map(|token| {
+            format!(
+                "\nThe admin API's token, for your own scripts (Odoo signs with the shared secret \
+                 instead). Shown this once; `klarna-gateway secrets set admin.token` replaces it:\n  {}",
+                token.as_str()
+            )
+        });
+    for line in lines.into_iter().chain(admin_token) {
         writeln!(out, "{line}").map_err(|e| GatewayError::Config(e.to_string()))?;
     }
     if still_missing.is_empty() {

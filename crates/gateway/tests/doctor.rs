@@ -339,6 +339,12 @@ async fn init_is_idempotent_refuses_to_change_a_value_without_force_and_asks_for
     let secret = shared_secret(&first);
     assert!(secret.len() >= 43, "256 bits: {secret}");
     assert!(text(&first).contains("odoo.shared_secret, admin.token generated"));
+    // The admin token is shown once, when it is made.
+    assert!(
+        text(&first).contains("The admin API's token"),
+        "{}",
+        text(&first)
+    );
 
     // Again, the same: nothing changes, the same secret is printed.
     let again = init(dir.path(), url, gateway, &[]).await;
@@ -350,6 +356,10 @@ async fn init_is_idempotent_refuses_to_change_a_value_without_force_and_asks_for
     );
     assert_eq!(std::fs::read(&file).expect("read"), written);
     assert_eq!(shared_secret(&again), secret);
+    assert!(
+        !text(&again).contains("The admin API's token"),
+        "shown once"
+    );
 
     // Another Odoo database: refused without --force, naming the key; nothing changes.
     let other = init_on(dir.path(), url, "other", gateway, None, &[]).await;
@@ -494,7 +504,11 @@ async fn through_a_real_nginx_the_doctor_finds_the_untrusted_proxy_and_admin_is_
             }
         };
         assert_eq!(status("/healthz").await, 200);
-        assert_eq!(check(&report, "webhooks")["status"], "pass", "through nginx");
+        assert_eq!(
+            check(&report, "webhooks")["status"],
+            "pass",
+            "through nginx"
+        );
         assert_eq!(status("/admin/status").await, 403, "only Odoo's address");
         assert_eq!(status("/").await, 404);
         assert_eq!(status("/metrics").await, 404);
