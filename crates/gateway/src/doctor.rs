@@ -97,10 +97,15 @@ impl Report {
                 out.push_str(&format!("      {:<18} fix: {fix}\n", ""));
             }
         }
-        out.push_str(if self.ok {
-            "ready: every check passed\n"
-        } else {
-            "NOT READY: fix the failures above, then run doctor again\n"
+        let warnings = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .count();
+        out.push_str(&match (self.ok, warnings) {
+            (true, 0) => "ready: every check passed\n".to_owned(),
+            (true, n) => format!("ready: no check failed; {n} warning(s) above\n"),
+            (false, _) => "NOT READY: fix the failures above, then run doctor again\n".into(),
         });
         out
     }
@@ -142,6 +147,7 @@ const AFTER_DATABASE: &[&str] = &[
     "odoo.login",
     "odoo.rights",
     "odoo.addon",
+    "odoo.pdf",
     "klarna.credentials",
     "clock",
     "public_url",
@@ -388,6 +394,39 @@ async fn odoo(
         rights(gw, checks).await;
     }
     addon(gw, http, checks, clocks).await;
+    if logged_in {
+        pdf(gw, checks).await;
+    } else {
+        checks.skip(&["odoo.pdf"], "no login");
+    }
+}
+
+/// An order paid with Klarna is confirmed by Odoo, which e-mails the confirmation with its
+/// PDF: without wkhtmltopdf Odoo refuses to confirm, and the shopper waits on "your payment
+/// has not been processed yet" (seen on a real Odoo 18).
+async fn pdf(gw: &Gateway, checks: &mut Checks) {
+    match gw.odoo.pdf_state().await.as_deref() {
+        Ok("ok") => checks.pass("odoo.pdf", "Odoo renders PDFs (wkhtmltopdf ok)".into()),
+        Ok("workers") => checks.add(
+            "odoo.pdf",
+            Status::Warn,
+            "Odoo runs with one worker: rendering a PDF can stall it".into(),
+            Some("run Odoo with workers = 0 (threaded) or 2 and more".into()),
+        ),
+        Ok(state) => checks.fail(
+            "odoo.pdf",
+            format!(
+                "Odoo cannot render PDFs (wkhtmltopdf: {state}): orders paid with Klarna stay quotations when the confirmation e-mail carries the PDF"
+            ),
+            "install wkhtmltopdf (0.12.6, patched Qt) on Odoo's server and restart Odoo",
+        ),
+        Err(e) => checks.add(
+            "odoo.pdf",
+            Status::Warn,
+            format!("could not ask Odoo whether it renders PDFs: {e}"),
+            Some("check that wkhtmltopdf is installed on Odoo's server".into()),
+        ),
+    }
 }
 
 async fn rights(gw: &Gateway, checks: &mut Checks) {
@@ -474,7 +513,7 @@ async fn addon(
         Err(e) => {
             checks.fail(
                 "odoo.addon",
-                format!("cannot reach {url}: {}", e.without_url()),
+                format!("cannot reach {url}: {}", cause(e)),
                 "check odoo_url (or odoo_notify_url)",
             );
             return;
@@ -575,7 +614,7 @@ async fn klarna_probe(
         .basic_auth(username, Some(password))
         .send()
         .await
-        .map_err(|e| e.without_url().to_string())?;
+        .map_err(cause)?;
     Ok((response.status().as_u16(), date_of(&response)))
 }
 
@@ -650,6 +689,20 @@ async fn klarna(
             "check klarna_url, DNS and the outbound firewall (HTTPS to Klarna)",
         ),
     }
+}
+
+/// A transport error with its causes (`error sending request: … Connection refused`),
+/// without the URL, which the message names beside it.
+fn cause(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn date_of(response: &reqwest::Response) -> Option<SystemTime> {
@@ -741,8 +794,8 @@ async fn public_url(config: &Config, http: &reqwest::Client, checks: &mut Checks
         Err(e) => {
             checks.fail(
                 "public_url",
-                format!("cannot reach {public}/healthz: {}", e.without_url()),
-                "check DNS, the proxy and that `klarna-gateway serve` runs",
+                format!("cannot reach {public}/healthz: {}", cause(e)),
+                "start `klarna-gateway serve` (or its service), then run doctor again; behind a proxy, check DNS and the proxy",
             );
             checks.skip(
                 &["webhooks", "proxy"],
@@ -791,7 +844,7 @@ async fn webhooks(public: &str, http: &reqwest::Client, checks: &mut Checks) {
         }
         Err(e) => checks.fail(
             "webhooks",
-            format!("cannot reach {url}: {}", e.without_url()),
+            format!("cannot reach {url}: {}", cause(e)),
             "pass /klarna/ to the gateway in the proxy (deploy/nginx/klarna-gateway.conf)",
         ),
     }

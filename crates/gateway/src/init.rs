@@ -78,6 +78,13 @@ const GIVEN_SECRETS: &[(&str, &str, &str)] = &[
 ];
 
 pub async fn run(mut settings: Settings, args: InitArgs) -> Result<(), GatewayError> {
+    // Everything init makes — the data dir, the database, the key file, the config — holds
+    // secrets or personal data: its owner's only, whatever the shell's umask.
+    #[cfg(unix)]
+    // SAFETY: umask only replaces this process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let path = settings
         .config
         .take()

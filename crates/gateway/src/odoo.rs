@@ -370,6 +370,23 @@ impl OdooClient {
             .ok_or_else(|| OdooError::Shape("res.users.has_group did not answer a boolean".into()))
     }
 
+    /// Whether this Odoo can render PDF reports (`ok`, `install`, `upgrade`, `broken`,
+    /// `workers`): an order confirmation e-mail carries one.
+    pub async fn pdf_state(&self) -> Result<String, OdooError> {
+        let answer = self
+            .execute_kw(
+                "ir.actions.report",
+                "get_wkhtmltopdf_state",
+                json!([]),
+                json!({}),
+            )
+            .await?;
+        answer
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| OdooError::Shape("get_wkhtmltopdf_state did not answer a string".into()))
+    }
+
     pub async fn version(&self) -> Result<Value, OdooError> {
         self.call("common", "version", json!([])).await
     }

@@ -154,6 +154,15 @@ async fn sandbox(listener: TcpListener, config: SandboxConfig) {
 /// shared secret init generated), then serve, then doctor; then, when the doctor is green,
 /// the first test payment, which Odoo must see authorized.
 async fn doctor_of(broken: impl FnOnce(&mut SandboxConfig, &str)) -> (Output, Value) {
+    doctor_with(broken, None).await
+}
+
+/// [`doctor_of`], with the Odoo stand-in's settings (`PUT /_sandbox/odoo/settings`) changed
+/// before the gateway starts.
+async fn doctor_with(
+    broken: impl FnOnce(&mut SandboxConfig, &str),
+    odoo_settings: Option<Value>,
+) -> (Output, Value) {
     let dir = tempfile::tempdir().expect("dir");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -168,6 +177,15 @@ async fn doctor_of(broken: impl FnOnce(&mut SandboxConfig, &str)) -> (Output, Va
     };
     broken(&mut config, &secret);
     sandbox(listener, config).await;
+    if let Some(settings) = odoo_settings {
+        let answer = reqwest::Client::new()
+            .put(format!("{url}/_sandbox/odoo/settings"))
+            .json(&settings)
+            .send()
+            .await
+            .expect("settings");
+        assert!(answer.status().is_success(), "{settings}");
+    }
     let file = dir.path().join("gateway.toml");
     let _served = serve(&file, gateway).await;
     let (out, report) = doctor_json(&file).await;
@@ -230,6 +248,7 @@ async fn a_good_set_up_is_green_and_each_broken_one_names_its_fault() {
         "secrets",
         "odoo.login",
         "odoo.addon",
+        "odoo.pdf",
         "klarna.credentials",
         "clock",
         "webhooks",
@@ -295,6 +314,18 @@ async fn a_good_set_up_is_green_and_each_broken_one_names_its_fault() {
         "{klarna}"
     );
 
+    // An Odoo without wkhtmltopdf cannot confirm an order whose confirmation carries the
+    // PDF: a real Odoo 18 left the shopper waiting.
+    let no_pdf = serde_json::json!({"wkhtmltopdf": "install"});
+    let (out, report) = doctor_with(|_, _| {}, Some(no_pdf)).await;
+    assert!(!out.status.success());
+    assert_eq!(failed(&report), ["odoo.pdf"], "{report:#}");
+    assert!(
+        check(&report, "odoo.pdf")["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("install wkhtmltopdf"))
+    );
+
     // The secret never reaches the report.
     let (_, report) = doctor_of(|_, _| {}).await;
     assert!(!report.to_string().contains("sandbox-password"));
@@ -335,6 +366,14 @@ async fn init_is_idempotent_refuses_to_change_a_value_without_force_and_asks_for
         let keys = dir.path().join("data/master.keys");
         let mode = std::fs::metadata(keys).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The data dir and the database it made are the owner's too, whatever the umask.
+        for (path, want) in [("data", 0o700), ("data/gateway.db", 0o600)] {
+            let mode = std::fs::metadata(dir.path().join(path))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, want, "{path}");
+        }
     }
     let secret = shared_secret(&first);
     assert!(secret.len() >= 43, "256 bits: {secret}");

@@ -175,6 +175,9 @@ fn dispatch(sandbox: &Sandbox, params: &Value) -> Result<Value, RpcError> {
                     _ => false,
                 }));
             }
+            if model == "ir.actions.report" && method == "get_wkhtmltopdf_state" {
+                return Ok(json!(sandbox.odoo.settings().wkhtmltopdf));
+            }
             if model == "payment.transaction" && !sandbox.odoo.settings().billing_group {
                 return Err(RpcError::access_error(
                     "You are not allowed to access 'Payment Transaction' (payment.transaction) \

@@ -198,6 +198,12 @@ async fn set_settings(
             "confirmation_mail is authorization or capture",
         ));
     }
+    if !["ok", "install", "upgrade", "broken", "workers"].contains(&settings.wkhtmltopdf.as_str()) {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "wkhtmltopdf is ok, install, upgrade, broken or workers (Odoo's states)",
+        ));
+    }
     sandbox.odoo.set_settings(settings.clone());
     Ok(Json(settings))
 }

@@ -59,6 +59,10 @@ pub struct OdooSettings {
     /// Whether the gateway's Odoo user is in Invoicing/Billing, which reading
     /// `payment.transaction` takes; without it Odoo answers `AccessError`.
     pub billing_group: bool,
+    /// What Odoo's `ir.actions.report.get_wkhtmltopdf_state` answers: `ok`, or `install`
+    /// when the server has no wkhtmltopdf (then a real Odoo cannot confirm an order whose
+    /// confirmation e-mail carries the PDF, and the shopper waits forever).
+    pub wkhtmltopdf: String,
 }
 
 impl Default for OdooSettings {
@@ -67,6 +71,7 @@ impl Default for OdooSettings {
             gateway_url: None,
             confirmation_mail: "authorization".into(),
             billing_group: true,
+            wkhtmltopdf: "ok".into(),
         }
     }
 }
