@@ -21,6 +21,26 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a database URL names, if it names one of ours.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
@@ -47,16 +67,12 @@ impl Db {
     /// must copy the old schema, not the one the new binary would make of it.
     pub async fn open(url: &str) -> Result<Self, GatewayError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            return Err(GatewayError::Config(format!(
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            GatewayError::Config(format!(
                 "database URL must start with sqlite:// or postgres://, not {:?}",
                 url.split(':').next().unwrap_or("")
-            )));
-        };
+            ))
+        })?;
         let url = match backend {
             // Create the file on first start.
             Backend::Sqlite if !url.contains("mode=") => {

@@ -16,6 +16,7 @@ use crate::db::{Backend, Db};
 use crate::odoo::OdooError;
 use crate::secrets;
 use crate::state::{Gateway, InitialSecrets};
+use crate::vault::Vault;
 
 /// The addon versions this gateway speaks to (the addon's manifest version): the same
 /// contract series, and at least the first one that answers the doctor's ping.
@@ -191,32 +192,25 @@ pub async fn run_in(gateway: &Gateway) -> Report {
 }
 
 fn config_line(config: &Config, checks: &mut Checks) {
-    let backend = if config.database_url.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
     // The database URL may hold a password: only its kind is named.
+    let kind = Backend::of_url(&config.database_url).map_or("unknown", Backend::name);
     checks.pass(
         "config",
         format!(
-            "settings read; data dir {}, {backend} database",
+            "settings read; data dir {}, {kind} database",
             config.data_dir.display()
         ),
     );
 }
 
 async fn the_rest(gateway: &Gateway, mut checks: Checks) -> Report {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default();
+    // The client the gateway talks to Odoo with: the same timeouts, one connection pool.
+    let http = &gateway.http;
     let mut clocks = Vec::new();
-    odoo(gateway, &http, &mut checks, &mut clocks).await;
-    klarna(gateway, &http, &mut checks, &mut clocks).await;
+    odoo(gateway, http, &mut checks, &mut clocks).await;
+    klarna(gateway, http, &mut checks, &mut clocks).await;
     clock(&clocks, &mut checks);
-    public_url(&gateway.config, &http, &mut checks).await;
+    public_url(&gateway.config, http, &mut checks).await;
     checks.report()
 }
 
@@ -236,10 +230,7 @@ async fn database(config: &Config, checks: &mut Checks) -> Result<(), String> {
 
 async fn schema(db: &Db, checks: &mut Checks) -> Result<(), String> {
     let known = Db::known_schema(db.backend);
-    let kind = match db.backend {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres => "PostgreSQL",
-    };
+    let kind = db.backend.name();
     match db.schema_version().await {
         Ok(v) if v == known => {
             checks.pass("database", format!("{kind} answers; schema {v}, current"));
@@ -283,30 +274,18 @@ async fn schema(db: &Db, checks: &mut Checks) -> Result<(), String> {
 /// The gateway as `serve` opens it: the master keys open the secrets, and every secret it
 /// needs is there.
 async fn open(config: &Config, checks: &mut Checks) -> Result<Gateway, String> {
-    let from_env = config
-        .master_keys
-        .as_deref()
-        .is_some_and(|k| !k.trim().is_empty());
-    let key_file = config.data_dir.join("master.keys");
-    if !from_env && !key_file.exists() {
-        // Opening the vault would make a new key, which opens nothing already sealed.
-        checks.fail(
-            "secrets",
-            format!(
-                "no master keys: neither GATEWAY_MASTER_KEYS nor {}",
-                key_file.display()
-            ),
-            "put back the master.keys the secrets were sealed with, or run `klarna-gateway init`",
-        );
-        return Err("no master keys".into());
-    }
-    let gateway = match Gateway::new(config.clone(), InitialSecrets::default()).await {
+    let opened = Vault::open_existing(config.master_keys.as_deref(), &config.data_dir);
+    let gateway = match opened {
+        Ok(vault) => Gateway::with_vault(config.clone(), InitialSecrets::default(), vault).await,
+        Err(e) => Err(e),
+    };
+    let gateway = match gateway {
         Ok(gw) => gw,
         Err(e) => {
             checks.fail(
                 "secrets",
                 e.to_string(),
-                "put back the master keys the secrets were sealed with",
+                "put back the master.keys the secrets were sealed with (or GATEWAY_MASTER_KEYS), or run `klarna-gateway init`",
             );
             return Err("the secrets cannot be opened".into());
         }
@@ -594,6 +573,15 @@ fn regional_hosts(url: &str) -> Vec<(Region, String)> {
     ]
 }
 
+/// The region whose host `url` is (Klarna's hosts, or the sandbox's `/na` and `/oc`).
+pub fn region_of(url: &str) -> Region {
+    let url = url.trim_end_matches('/');
+    regional_hosts(url)
+        .into_iter()
+        .find(|(_, host)| host == url)
+        .map_or(Region::Eu, |(region, _)| region)
+}
+
 fn region_name(region: Region) -> &'static str {
     match region {
         Region::Eu => "EU",
@@ -633,10 +621,7 @@ async fn klarna(
         return;
     };
     let hosts = regional_hosts(url);
-    let here = hosts
-        .iter()
-        .find(|(_, h)| h == url)
-        .map_or("", |(r, _)| region_name(*r));
+    let here = region_name(region_of(url));
     match klarna_probe(http, url, &username, &password).await {
         Ok((404, date)) => {
             if let Some(date) = date {

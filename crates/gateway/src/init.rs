@@ -8,7 +8,7 @@
 //! docs/operations.md).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use klarna_client::{Environment, Region};
@@ -171,7 +171,7 @@ pub async fn run(mut settings: Settings, args: InitArgs) -> Result<(), GatewayEr
     let file_state = if changed.is_empty() {
         "unchanged".to_owned()
     } else {
-        write_private(&path, &render(&merged)?)?;
+        vault::write_private(&path, &render(&merged)?)?;
         if before.is_empty() {
             "written".to_owned()
         } else {
@@ -303,12 +303,10 @@ fn klarna_url(region: Option<RegionArg>, environment: Option<EnvironmentArg>) ->
 
 /// The provider form's name of the region `url` is in (Europe when it is none of Klarna's).
 fn region_label(url: &str) -> &'static str {
-    if url.contains("api-na.") || url.trim_end_matches('/').ends_with("/na") {
-        "North America"
-    } else if url.contains("api-oc.") || url.trim_end_matches('/').ends_with("/oc") {
-        "Oceania"
-    } else {
-        "Europe"
+    match klarna_gateway::doctor::region_of(url) {
+        Region::Eu => "Europe",
+        Region::Na => "North America",
+        Region::Oc => "Oceania",
     }
 }
 
@@ -381,32 +379,6 @@ fn is_setting(key: &str) -> bool {
         .is_ok_and(|m| m.contains_key(key))
 }
 
-/// Writes `text` to `path` readable by its owner only, through a file beside it that is
-/// renamed into place, so a reader never sees half a file.
-fn write_private(path: &Path, text: &str) -> Result<(), GatewayError> {
-    let io =
-        |e: std::io::Error| GatewayError::Config(format!("cannot write {}: {e}", path.display()));
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let temp = dir.join(format!(
-        ".{}.new",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("gateway.toml")
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temp).map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&temp, path).map_err(io)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,7 +394,7 @@ mod tests {
         let text = render(&settings).expect("renders");
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("gateway.toml");
-        write_private(&path, &text).expect("writes");
+        vault::write_private(&path, &text).expect("writes");
         let back = Settings::load(&path).expect("loads");
         assert_eq!(back.to_map().expect("map"), settings.to_map().expect("map"));
         assert!(text.contains("# Odoo base URL"), "{text}");

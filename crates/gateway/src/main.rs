@@ -464,19 +464,7 @@ async fn run(
 }
 
 async fn restore(config: Config, file: &std::path::Path) -> Result<(), GatewayError> {
-    let from_env = config
-        .master_keys
-        .as_deref()
-        .filter(|k| !k.trim().is_empty());
-    let key_file = config.data_dir.join("master.keys");
-    // `Vault::open` would make a fresh key, which opens nothing in the backup.
-    if from_env.is_none() && !key_file.exists() {
-        return Err(GatewayError::Config(format!(
-            "no master keys: copy the master.keys saved with this backup to {}, or set GATEWAY_MASTER_KEYS",
-            key_file.display()
-        )));
-    }
-    let vault = Vault::open(from_env, &config.data_dir)?;
+    let vault = Vault::open_existing(config.master_keys.as_deref(), &config.data_dir)?;
     let summary = backup::restore(file, &config.database_url, &vault).await?;
     // Opened as `serve` opens it: the schema brought forward, every secret opened.
     let gateway = Gateway::new(config, InitialSecrets::default()).await?;

@@ -117,6 +117,20 @@ fn render(keys: &[MasterKey]) -> Zeroizing<String> {
 }
 
 impl Vault {
+    /// [`Vault::open`], but never making a key: a fresh key opens nothing already sealed,
+    /// so a restore or a check of an existing installation without its keys is refused.
+    pub fn open_existing(env: Option<&str>, data_dir: &Path) -> Result<Self, GatewayError> {
+        let from_env = env.is_some_and(|t| !t.trim().is_empty());
+        let file = data_dir.join("master.keys");
+        if !from_env && !file.exists() {
+            return Err(GatewayError::Config(format!(
+                "no master keys: neither GATEWAY_MASTER_KEYS nor {}; copy the master.keys the secrets were sealed with there",
+                file.display()
+            )));
+        }
+        Self::open(env, data_dir)
+    }
+
     /// Keys from `env` (the value of GATEWAY_MASTER_KEYS) or from the key file in
     /// `data_dir`, which is created with a fresh key when there is none.
     pub fn open(env: Option<&str>, data_dir: &Path) -> Result<Self, GatewayError> {
@@ -269,7 +283,10 @@ impl Vault {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), GatewayError> {
+/// Writes `text` to a file only its owner can read (0600), through a file beside it that is
+/// flushed and renamed into place, so no reader sees half of it (the key file, `init`'s
+/// configuration).
+pub fn write_private(path: &Path, text: &str) -> Result<(), GatewayError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| GatewayError::Config(format!("cannot create {}: {e}", dir.display())))?;

@@ -2,7 +2,11 @@
 //! the units (and its exposure score), systemd-sysusers on the user file, and `nginx -t` on
 //! the site file. `tests/doctor.rs` runs the site file in a real nginx.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::tool;
 use std::process::Command;
 
 const UNITS: [&str; 2] = ["klarna-gateway.service", "klarna-gateway-worker.service"];
@@ -11,21 +15,6 @@ fn deploy(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../deploy")
         .join(path)
-}
-
-/// A tool of the machine's; in CI a missing one is a failure, elsewhere a skip.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "{name} is missing");
-        eprintln!("skipped: no {name} here");
-    }
-    found
 }
 
 fn output(command: &mut Command) -> (bool, String) {

@@ -422,24 +422,6 @@ async fn init_is_idempotent_refuses_to_change_a_value_without_force_and_asks_for
     assert_eq!(shared_secret(&forced), secret, "a generated secret is kept");
 }
 
-/// nginx, where this machine has it; in CI a missing nginx is a failure, not a skip.
-pub fn nginx() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("nginx"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is missing (cargo xtask setup installs nginx-light)"
-        );
-        eprintln!("skipped: no nginx here (apt-get install nginx-light)");
-    }
-    found
-}
-
 /// deploy/nginx/klarna-gateway.conf as it runs here: plain HTTP on `port` (the TLS lines
 /// and the port-80 redirect are the only lines taken out), passing to `gateway`.
 fn nginx_site_for_test(port: u16, gateway: SocketAddr) -> String {
@@ -470,7 +452,9 @@ fn nginx_site_for_test(port: u16, gateway: SocketAddr) -> String {
 
 #[tokio::test]
 async fn through_a_real_nginx_the_doctor_finds_the_untrusted_proxy_and_admin_is_odoos_alone() {
-    let Some(nginx) = nginx() else { return };
+    let Some(nginx) = common::tool("nginx") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let gateway: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -587,11 +571,7 @@ impl Drop for Nginx {
 /// echoing them — and the answers end up where the flags' would have.
 #[tokio::test]
 async fn at_a_terminal_init_asks_for_what_is_missing() {
-    let Ok(script) = which_script() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "script (util-linux) is missing"
-        );
+    let Some(script) = common::tool("script") else {
         return;
     };
     let dir = tempfile::tempdir().expect("dir");
@@ -653,12 +633,4 @@ async fn at_a_terminal_init_asks_for_what_is_missing() {
     for name in ["klarna.username", "klarna.password", "odoo.password"] {
         assert!(listed.contains(name), "{name} not sealed: {listed}");
     }
-}
-
-fn which_script() -> Result<PathBuf, ()> {
-    ["/usr/bin/script", "/bin/script"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .ok_or(())
 }

@@ -548,3 +548,23 @@ pub async fn odoo_transactions(
     .await;
     all.as_array().cloned().unwrap_or_default()
 }
+
+/// A program of this machine's (on the PATH, or in /usr/sbin where Debian puts nginx), for
+/// the tests that check a file against the real tool. In CI a missing one fails the test
+/// (`cargo xtask setup` installs them); elsewhere the test says so and is skipped.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([std::path::PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is missing (cargo xtask setup installs it)"
+        );
+        eprintln!("skipped: no {name} here");
+    }
+    found
+}
