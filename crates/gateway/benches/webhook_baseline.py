@@ -22,13 +22,16 @@ local = threading.local()
 def db():
     if not hasattr(local, "conn"):
         conn = sqlite3.connect(DB_PATH, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         local.conn = conn
     return local.conn
 
 
+# WAL is a property of the database file: set once here. Set by each thread's first
+# connection, the switch raced the others' and failed with "database is locked" (a 500 on
+# the first events, seen in CI).
 with sqlite3.connect(DB_PATH) as setup:
+    setup.execute("PRAGMA journal_mode=WAL")
     setup.execute(
         "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, event_type TEXT, order_id TEXT, payload TEXT)"
     )
