@@ -85,6 +85,7 @@ fn widget() -> Result {
     crate::setup::run(crate::setup::Needs {
         bundle: false,
         browser: true,
+        api: false,
     })?;
     step(
         "bench widget time-to-ready (headless Chromium, sandbox latency 100 ms)",

@@ -20,6 +20,7 @@ pub fn build() -> Result<Bundle> {
     setup::run(Needs {
         bundle: true,
         browser: false,
+        api: false,
     })?;
     // Trunk runs cargo offline; the registry must already hold every crate.
     step("cargo fetch", cargo().args(["fetch", "--quiet"]))?;

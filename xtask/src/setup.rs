@@ -23,6 +23,8 @@ pub struct Needs {
     pub bundle: bool,
     /// Chromium and chromedriver for the browser tests.
     pub browser: bool,
+    /// Schemathesis, for the gateway's OpenAPI test.
+    pub api: bool,
 }
 
 impl Needs {
@@ -30,6 +32,7 @@ impl Needs {
         Self {
             bundle: true,
             browser: true,
+            api: true,
         }
     }
 }
@@ -45,7 +48,49 @@ pub fn run(needs: Needs) -> Result {
         browser()?;
         wasm_pack()?;
     }
+    if needs.api {
+        schemathesis()?;
+    }
     Ok(())
+}
+
+/// Schemathesis from PyPI: the gateway's OpenAPI test (`crates/gateway/tests/openapi.rs`)
+/// runs it against a running gateway and its `/openapi.json`.
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
+
+/// Its command, in a virtualenv of its own under the tools directory.
+pub fn schemathesis_path() -> PathBuf {
+    util::tools_dir()
+        .join("schemathesis-venv")
+        .join("bin")
+        .join("st")
+}
+
+fn schemathesis() -> Result {
+    let st = schemathesis_path();
+    let installed = Command::new(&st)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS_VERSION));
+    if installed {
+        return Ok(());
+    }
+    let venv = util::tools_dir().join("schemathesis-venv");
+    step(
+        "create a virtualenv for Schemathesis",
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+    )
+    .map_err(|e| format!("{e} (install Python 3 with venv: apt-get install python3-venv)"))?;
+    step(
+        &format!("install schemathesis {SCHEMATHESIS_VERSION} from PyPI"),
+        Command::new(venv.join("bin").join("python3")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            &format!("schemathesis=={SCHEMATHESIS_VERSION}"),
+        ]),
+    )
 }
 
 fn wasm_target() -> Result {

@@ -124,7 +124,9 @@ fn run_all(run: &mut Run) -> Result {
     run.step(
         "cargo test (native)",
         true,
-        cargo().args(["test", "--workspace"]),
+        cargo()
+            .args(["test", "--workspace"])
+            .env("SCHEMATHESIS", setup::schemathesis_path()),
     )?;
     // Without `--bench` each benchmark runs a few iterations: it keeps the benchmarks
     // working (servers start, every answer is what it should be); their figures mean

@@ -6,61 +6,51 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
-use axum::{Json, Router};
+use klarna_types::contract::ApiError;
+use klarna_types::klarna::{OrderLine, ShippingInfo};
 use klarna_types::odoo_signature::{self, AdminCall, sign_admin};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::db::now_ms;
 use crate::error::{ApiJson, GatewayError};
 use crate::frontdoor::{ClientIp, Door};
 use crate::manage::{self, Command};
+use crate::openapi::{self, AdminDoor};
 use crate::secrets::{ADMIN_TOKEN, ODOO_SHARED_SECRET};
 use crate::state::Gateway;
 use crate::store::idempotency::Claim;
+use crate::store::jobs::StoredJob;
+use crate::store::webhooks::StoredEvent;
 use crate::store::{OpState, hash_json};
 use crate::{reconcile, signing_keys};
 
-pub fn routes() -> Router<Arc<Gateway>> {
-    Router::new()
-        .route("/admin/status", get(status))
-        .route("/admin/doctor", get(doctor))
-        .route("/admin/payments/{key}", get(payment))
-        .route(
-            "/admin/payments/{key}/captures",
-            operation("captures", |b| with_kind(b, "capture")),
-        )
-        .route(
-            "/admin/payments/{key}/refunds",
-            operation("refunds", refund),
-        )
-        .route(
-            "/admin/payments/{key}/cancel",
-            operation("cancel", |_| Ok(Command::Cancel)),
-        )
-        .route(
-            "/admin/payments/{key}/release",
-            operation("release", |_| Ok(Command::Release)),
-        )
-        .route(
-            "/admin/payments/{key}/extend",
-            operation("extend", |_| Ok(Command::Extend)),
-        )
-        .route("/admin/review", get(review))
-        .route("/admin/jobs/{id}", get(job))
-        .route("/admin/jobs/{id}/replay", post(replay))
-        .route("/admin/reconcile", post(run_reconcile))
-        .route(
-            "/admin/webhook-keys",
-            get(webhook_keys).post(add_webhook_key),
-        )
-        .route("/admin/webhook-keys/{id}/revoke", post(revoke_webhook_key))
-        .route("/admin/webhook-events/{id}", get(webhook_event))
+pub fn routes() -> OpenApiRouter<Arc<Gateway>> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(doctor))
+        .routes(routes!(payment))
+        .routes(routes!(capture))
+        .routes(routes!(refund))
+        .routes(routes!(cancel))
+        .routes(routes!(release))
+        .routes(routes!(extend))
+        .routes(routes!(review))
+        .routes(routes!(job))
+        .routes(routes!(replay))
+        .routes(routes!(run_reconcile))
+        .routes(routes!(webhook_keys, add_webhook_key))
+        .routes(routes!(revoke_webhook_key))
+        .routes(routes!(webhook_event))
 }
 
 /// A request carrying the admin token.
@@ -311,10 +301,13 @@ where
     F: FnOnce(Option<String>) -> Fut,
     Fut: Future<Output = Result<manage::OpOutcome, GatewayError>> + Send + 'static,
 {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let key = match idempotency_key(headers) {
+        Ok(key) => key,
+        Err(e) => {
+            let (status, value) = error_answer(&e);
+            return json_response(status, value);
+        }
+    };
     let Some(key) = key else {
         let work = work(None);
         let (status, value) = detached(async move { operation_answer(work.await) }).await;
@@ -349,6 +342,24 @@ where
     };
     json_response(status, value)
 }
+
+/// The `Idempotency-Key` header: 1 to 255 printable ASCII characters. A malformed one is
+/// refused rather than ignored: ignoring it would do the work without the protection the
+/// caller asked for.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if (1..=MAX_IDEMPOTENCY_KEY).contains(&key.len()) => Ok(Some(key.to_owned())),
+        _ => Err(GatewayError::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+        )),
+    }
+}
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// Runs a request's work in a task of its own, so that a caller hanging up does not stop
 /// it half-way (between Klarna's answer and our record of it).
@@ -426,18 +437,281 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, GatewayError
         .map_err(|e| GatewayError::invalid("body", crate::json_error::describe(&e)))
 }
 
-/// `POST /admin/payments/{key}/<path>`: the body becomes a [`Command`] through `make`.
-fn operation(
-    path: &'static str,
-    make: fn(&Bytes) -> Result<Command, GatewayError>,
-) -> MethodRouter<Arc<Gateway>> {
-    post(
-        move |State(gw): State<Arc<Gateway>>,
-              _a: Admin,
-              Path(key): Path<String>,
-              headers: HeaderMap,
-              body: Bytes| operate(gw, headers, key, body, path, make),
+/// `POST /admin/payments/{key}/captures`: one shipment.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CaptureBody {
+    /// Minor units; all that remains when absent.
+    #[serde(default)]
+    amount: Option<i64>,
+    /// The shipment's lines, for Klarna's records (their total is `amount`).
+    #[serde(default)]
+    order_lines: Vec<OrderLine>,
+    /// How the shipment travels: carrier, tracking number and link.
+    #[serde(default)]
+    shipping_info: Vec<ShippingInfo>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(flatten)]
+    expected: manage::Expected,
+}
+
+/// `POST /admin/payments/{key}/refunds`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefundBody {
+    /// Minor units; all that is refundable when absent.
+    #[serde(default)]
+    amount: Option<i64>,
+    /// Klarna's id of the capture to refund from.
+    #[serde(default)]
+    capture_id: Option<String>,
+    /// The gateway's operation id of the capture to refund from, as Odoo's refund of a
+    /// capture's transaction names it. Without either, the oldest captures first.
+    #[serde(default)]
+    capture_operation_id: Option<i64>,
+    #[serde(default)]
+    order_lines: Vec<OrderLine>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(flatten)]
+    expected: manage::Expected,
+}
+
+fn parse_capture(body: &Bytes) -> Result<(Command, manage::Expected), GatewayError> {
+    let b: CaptureBody = parse(body)?;
+    Ok((
+        Command::Capture {
+            amount: b.amount,
+            order_lines: b.order_lines,
+            shipping_info: b.shipping_info,
+            description: b.description,
+        },
+        b.expected,
+    ))
+}
+
+/// A refund's body. A `capture_operation_id` that is not a whole number names no capture:
+/// refused like one that names another payment's (422, the field named), not as a
+/// malformed body.
+fn parse_refund(body: &Bytes) -> Result<(Command, manage::Expected), GatewayError> {
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body)
+        && let Some(id) = map.get("capture_operation_id")
+        && !(id.is_null() || id.is_i64())
+    {
+        return Err(GatewayError::UnknownCaptureOperation(format!(
+            "{id} is not an operation id (a whole number)"
+        )));
+    }
+    let b: RefundBody = parse(body)?;
+    Ok((
+        Command::Refund {
+            amount: b.amount,
+            capture_id: b.capture_id,
+            capture_operation_id: b.capture_operation_id,
+            order_lines: b.order_lines,
+            description: b.description,
+        },
+        b.expected,
+    ))
+}
+
+/// The body of a cancel, a release or an extend: only what the caller expects.
+fn whole_order(
+    command: Command,
+) -> impl Fn(&Bytes) -> Result<(Command, manage::Expected), GatewayError> {
+    move |body| Ok((command.clone(), parse(body)?))
+}
+
+/// Captures part or all of what is authorized.
+#[utoipa::path(
+    post,
+    path = "/admin/payments/{key}/captures",
+    tag = "admin",
+    params(PaymentKey, IdempotencyKey),
+    request_body = CaptureBody,
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Klarna captured it", body = manage::OpOutcome),
+        (status = 202, description = "Recorded; Klarna has not confirmed it yet (the worker finishes it)", body = manage::OpOutcome),
+        OperationErrors,
     )
+)]
+async fn capture(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(gw, headers, key, body, "captures", parse_capture).await
+}
+
+/// Refunds part or all of what is captured.
+#[utoipa::path(
+    post,
+    path = "/admin/payments/{key}/refunds",
+    tag = "admin",
+    params(PaymentKey, IdempotencyKey),
+    request_body = RefundBody,
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Klarna refunded it", body = manage::OpOutcome),
+        (status = 202, description = "Recorded; Klarna has not confirmed it yet (the worker finishes it)", body = manage::OpOutcome),
+        (status = 422, description = "`unknown_capture_operation`: `capture_operation_id` names no succeeded capture of this payment", body = ApiError),
+        OperationErrors,
+    )
+)]
+async fn refund(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(gw, headers, key, body, "refunds", parse_refund).await
+}
+
+/// Cancels an authorization nothing was captured of.
+#[utoipa::path(
+    post,
+    path = "/admin/payments/{key}/cancel",
+    tag = "admin",
+    params(PaymentKey, IdempotencyKey),
+    request_body(content = manage::Expected, description = "Optional: what the caller expects"),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Klarna cancelled it", body = manage::OpOutcome),
+        (status = 202, description = "Recorded; Klarna has not confirmed it yet", body = manage::OpOutcome),
+        OperationErrors,
+    )
+)]
+async fn cancel(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(
+        gw,
+        headers,
+        key,
+        body,
+        "cancel",
+        whole_order(Command::Cancel),
+    )
+    .await
+}
+
+/// Releases what remains authorized after partial captures.
+#[utoipa::path(
+    post,
+    path = "/admin/payments/{key}/release",
+    tag = "admin",
+    params(PaymentKey, IdempotencyKey),
+    request_body(content = manage::Expected, description = "Optional: what the caller expects"),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Klarna released it", body = manage::OpOutcome),
+        (status = 202, description = "Recorded; Klarna has not confirmed it yet", body = manage::OpOutcome),
+        OperationErrors,
+    )
+)]
+async fn release(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(
+        gw,
+        headers,
+        key,
+        body,
+        "release",
+        whole_order(Command::Release),
+    )
+    .await
+}
+
+/// Extends the authorization's lifetime.
+#[utoipa::path(
+    post,
+    path = "/admin/payments/{key}/extend",
+    tag = "admin",
+    params(PaymentKey, IdempotencyKey),
+    request_body(content = manage::Expected, description = "Optional: what the caller expects"),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Klarna extended it", body = manage::OpOutcome),
+        (status = 202, description = "Recorded; Klarna has not confirmed it yet", body = manage::OpOutcome),
+        OperationErrors,
+    )
+)]
+async fn extend(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    operate(
+        gw,
+        headers,
+        key,
+        body,
+        "extend",
+        whole_order(Command::Extend),
+    )
+    .await
+}
+
+/// The path parameter naming a payment.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the OpenAPI document only
+struct PaymentKey {
+    /// The payment: its Klarna order id or its Odoo order reference.
+    key: String,
+}
+
+/// The header that makes a POST happen once.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read by the OpenAPI document only
+struct IdempotencyKey {
+    /// The same key gets the first answer and the work is not done twice; the key with
+    /// another request is refused (`invalid_request`).
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
+    idempotency_key: Option<String>,
+}
+
+/// The errors an operation on a payment can answer, besides the door's.
+struct OperationErrors;
+
+impl utoipa::IntoResponses for OperationErrors {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        let mut answers = AdminDoor::responses();
+        for (status, description) in [
+            (
+                "400",
+                "`invalid_request`: the body is malformed (`field` names where), or the Idempotency-Key is malformed or was used for another request",
+            ),
+            (
+                "404",
+                "`payment_not_found`: no payment with this Klarna order id or order reference",
+            ),
+            (
+                "409",
+                "The payment state machine refuses it (`capture_exceeds_remaining`, `refund_exceeds_captured`, `cancel_after_capture`, `release_without_capture`, `nothing_to_release`, `fraud_decision_pending`, `not_allowed_in_this_state`, `amount_not_positive`, `unknown_capture`, `wrong_currency`); `state_changed` (the payment is not what `expected_*` said; `payment` has the figures); `operation_in_progress`; `in_progress` (the Idempotency-Key's first request is still running); `refused` (Klarna refused it for good). Nothing was done.",
+            ),
+            ("502", "`klarna_error`: Klarna answered with an error"),
+        ] {
+            answers.insert(status.to_owned(), openapi::error(description).into());
+        }
+        answers
+    }
 }
 
 async fn operate(
@@ -446,7 +720,7 @@ async fn operate(
     key: String,
     body: Bytes,
     path: &str,
-    make: fn(&Bytes) -> Result<Command, GatewayError>,
+    make: impl FnOnce(&Bytes) -> Result<(Command, manage::Expected), GatewayError> + Send + 'static,
 ) -> Response {
     let path = format!("/admin/payments/{key}/{path}");
     let gw2 = gw.clone();
@@ -458,40 +732,26 @@ async fn operate(
         &path,
         &body,
         |claim| async move {
-            let command = make(&input)?;
-            let expected: manage::Expected = parse(&input)?;
+            let (command, expected) = make(&input)?;
             manage::run(&gw2, &key, command, expected, "admin", claim.as_deref()).await
         },
     )
     .await
 }
 
-/// A refund's body. A `capture_operation_id` that is not a whole number names no capture:
-/// refused like one that names another payment's (422, the field named), not as a
-/// malformed body.
-fn refund(body: &Bytes) -> Result<Command, GatewayError> {
-    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body)
-        && let Some(id) = map.get("capture_operation_id")
-        && !(id.is_null() || id.is_i64())
-    {
-        return Err(GatewayError::UnknownCaptureOperation(format!(
-            "{id} is not an operation id (a whole number)"
-        )));
-    }
-    with_kind(body, "refund")
-}
-
-fn with_kind(body: &Bytes, kind: &str) -> Result<Command, GatewayError> {
-    let mut value: Value = parse(body)?;
-    if let Some(map) = value.as_object_mut() {
-        map.insert("operation".into(), json!(kind));
-    } else {
-        return Err(GatewayError::invalid("body", "must be a JSON object"));
-    }
-    serde_json::from_value(value)
-        .map_err(|e| GatewayError::invalid("body", crate::json_error::describe(&e)))
-}
-
+/// A payment with its operations and its timeline.
+#[utoipa::path(
+    get,
+    path = "/admin/payments/{key}",
+    tag = "admin",
+    params(PaymentKey),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "The payment", body = manage::PaymentView),
+        (status = 404, description = "`payment_not_found`", body = ApiError),
+        AdminDoor,
+    )
+)]
 async fn payment(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
@@ -500,31 +760,83 @@ async fn payment(
     manage::view(&gw, &key).await.map(Json)
 }
 
-async fn review(State(gw): State<Arc<Gateway>>, _a: Admin) -> Result<Json<Value>, GatewayError> {
-    Ok(Json(json!({"jobs": gw.db.jobs_in("review").await?})))
+/// The jobs waiting for a person.
+#[derive(serde::Serialize, ToSchema)]
+struct ReviewQueue {
+    jobs: Vec<StoredJob>,
 }
 
+/// The review queue: jobs that used up their retries.
+#[utoipa::path(
+    get,
+    path = "/admin/review",
+    tag = "admin",
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses((status = 200, description = "The review queue", body = ReviewQueue), AdminDoor)
+)]
+async fn review(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+) -> Result<Json<ReviewQueue>, GatewayError> {
+    Ok(Json(ReviewQueue {
+        jobs: gw.db.jobs_in("review").await?,
+    }))
+}
+
+/// A job.
+#[utoipa::path(
+    get,
+    path = "/admin/jobs/{id}",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The job's id")),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "The job", body = StoredJob),
+        (status = 400, description = "`invalid_request`: the id is not a whole number", body = ApiError),
+        (status = 404, description = "`not_found`: no such job", body = ApiError),
+        AdminDoor,
+    )
+)]
 async fn job(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, GatewayError> {
-    let job = gw
-        .db
+) -> Result<Json<StoredJob>, GatewayError> {
+    gw.db
         .job(id)
         .await?
-        .ok_or_else(|| GatewayError::not_found(format!("job {id}")))?;
-    Ok(Json(json!(job)))
+        .map(Json)
+        .ok_or_else(|| GatewayError::not_found(format!("job {id}")))
 }
 
+#[derive(serde::Serialize, ToSchema)]
+struct Replayed {
+    /// The job queued again.
+    replayed: i64,
+}
+
+/// Queues a job of the review queue again.
+#[utoipa::path(
+    post,
+    path = "/admin/jobs/{id}/replay",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The job's id")),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Queued again", body = Replayed),
+        (status = 400, description = "`invalid_request`: the id is not a whole number", body = ApiError),
+        (status = 409, description = "`refused`: the job is not in the review queue", body = ApiError),
+        AdminDoor,
+    )
+)]
 async fn replay(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, GatewayError> {
+) -> Result<Json<Replayed>, GatewayError> {
     if gw.db.replay_job(id).await? {
         gw.wake_worker();
-        Ok(Json(json!({"replayed": id})))
+        Ok(Json(Replayed { replayed: id }))
     } else {
         Err(GatewayError::Refused(format!(
             "job {id} is not in the review queue"
@@ -532,6 +844,18 @@ async fn replay(
     }
 }
 
+/// Compares every open payment with Klarna and Odoo now, and repairs what it can.
+#[utoipa::path(
+    post,
+    path = "/admin/reconcile",
+    tag = "admin",
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "What reconcile found and did", body = reconcile::Report),
+        (status = 502, description = "`klarna_error` or `odoo_unavailable`", body = ApiError),
+        AdminDoor,
+    )
+)]
 async fn run_reconcile(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
@@ -539,185 +863,159 @@ async fn run_reconcile(
     reconcile::run(&gw).await.map(Json)
 }
 
+#[derive(serde::Serialize, ToSchema)]
+struct GatewayStatus {
+    /// Always true: the gateway answered.
+    reachable: bool,
+    /// Jobs waiting for a person.
+    review_queue: i64,
+    /// Jobs waiting to run.
+    jobs_waiting: i64,
+    /// When reconcile last ran (unix milliseconds), if it has since the gateway started.
+    last_reconcile: Option<i64>,
+    /// The gateway's version.
+    version: &'static str,
+}
+
 /// For Odoo's smart button: is the gateway there, how big is the review queue, when did
 /// reconcile last run.
-async fn status(State(gw): State<Arc<Gateway>>, _a: Admin) -> Result<Json<Value>, GatewayError> {
+#[utoipa::path(
+    get,
+    path = "/admin/status",
+    tag = "admin",
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses((status = 200, description = "The gateway's state", body = GatewayStatus), AdminDoor)
+)]
+async fn status(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+) -> Result<Json<GatewayStatus>, GatewayError> {
     let q = gw.db.queue_stats().await?;
-    Ok(Json(json!({
-        "reachable": true,
-        "review_queue": q.review,
-        "jobs_waiting": q.waiting,
-        "last_reconcile": gw.last_reconcile(),
-        "version": env!("CARGO_PKG_VERSION"),
-    })))
+    Ok(Json(GatewayStatus {
+        reachable: true,
+        review_queue: q.review,
+        jobs_waiting: q.waiting,
+        last_reconcile: gw.last_reconcile(),
+        version: env!("CARGO_PKG_VERSION"),
+    }))
 }
 
 /// `klarna-gateway doctor`'s report, from this running gateway (the addon's "Check
 /// gateway" button shows it).
+#[utoipa::path(
+    get,
+    path = "/admin/doctor",
+    tag = "admin",
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses((status = 200, description = "One line a check; `ok` when none failed", body = crate::doctor::Report), AdminDoor)
+)]
 async fn doctor(State(gw): State<Arc<Gateway>>, _a: Admin) -> Json<crate::doctor::Report> {
     Json(crate::doctor::run_in(&gw).await)
 }
 
-async fn webhook_keys(State(gw): State<Arc<Gateway>>, _a: Admin) -> Json<Value> {
-    Json(json!({"keys": signing_keys::list(&gw.secrets)}))
+/// The webhook signing keys, without their secrets.
+#[derive(serde::Serialize, ToSchema)]
+struct SigningKeys {
+    keys: Vec<signing_keys::KeyInfo>,
 }
 
-#[derive(serde::Deserialize)]
+impl SigningKeys {
+    fn of(gw: &Gateway) -> Json<Self> {
+        Json(Self {
+            keys: signing_keys::list(&gw.secrets),
+        })
+    }
+}
+
+/// The webhook signing keys.
+#[utoipa::path(
+    get,
+    path = "/admin/webhook-keys",
+    tag = "admin",
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses((status = 200, description = "The keys", body = SigningKeys), AdminDoor)
+)]
+async fn webhook_keys(State(gw): State<Arc<Gateway>>, _a: Admin) -> Json<SigningKeys> {
+    SigningKeys::of(&gw)
+}
+
+/// A signing key Klarna will sign with (added before Klarna uses it: the overlap).
+#[derive(serde::Deserialize, ToSchema)]
 struct NewKey {
+    /// Klarna's key id: 1 to 128 letters, digits or `-_.:`.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     id: String,
+    /// The key's secret: at least 16 characters.
+    #[schema(value_type = String, min_length = 16)]
     secret: zeroize::Zeroizing<String>,
 }
 
+/// Adds a webhook signing key.
+#[utoipa::path(
+    post,
+    path = "/admin/webhook-keys",
+    tag = "admin",
+    request_body = NewKey,
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "The keys, the new one with them", body = SigningKeys),
+        (status = 400, description = "`invalid_request`: the id or the secret is malformed (`field` names which)", body = ApiError),
+        (status = 409, description = "`refused`: a key with this id exists already", body = ApiError),
+        AdminDoor,
+    )
+)]
 async fn add_webhook_key(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
     ApiJson(key): ApiJson<NewKey>,
-) -> Result<Json<Value>, GatewayError> {
+) -> Result<Json<SigningKeys>, GatewayError> {
     signing_keys::add(&gw.secrets, &key.id, &key.secret).await?;
-    Ok(Json(json!({"keys": signing_keys::list(&gw.secrets)})))
+    Ok(SigningKeys::of(&gw))
 }
 
+/// Revokes a webhook signing key: events signed with it are refused from now on.
+#[utoipa::path(
+    post,
+    path = "/admin/webhook-keys/{id}/revoke",
+    tag = "admin",
+    params(("id" = String, Path, description = "Klarna's key id")),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "The keys, that one revoked", body = SigningKeys),
+        (status = 409, description = "`refused`: no key with this id", body = ApiError),
+        AdminDoor,
+    )
+)]
 async fn revoke_webhook_key(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
     Path(id): Path<String>,
-) -> Result<Json<Value>, GatewayError> {
+) -> Result<Json<SigningKeys>, GatewayError> {
     signing_keys::revoke(&gw.secrets, &id).await?;
-    Ok(Json(json!({"keys": signing_keys::list(&gw.secrets)})))
+    Ok(SigningKeys::of(&gw))
 }
 
+/// A webhook event as stored (without its body).
+#[utoipa::path(
+    get,
+    path = "/admin/webhook-events/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The event's id")),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "The event", body = StoredEvent),
+        (status = 404, description = "`not_found`: no such event", body = ApiError),
+        AdminDoor,
+    )
+)]
 async fn webhook_event(
     State(gw): State<Arc<Gateway>>,
     _a: Admin,
     Path(id): Path<String>,
-) -> Result<Json<Value>, GatewayError> {
-    let event = gw
-        .db
+) -> Result<Json<StoredEvent>, GatewayError> {
+    gw.db
         .event(&id)
         .await?
-        .ok_or_else(|| GatewayError::not_found(format!("webhook event {id}")))?;
-    Ok(Json(json!(event)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nonces_are_short_and_plain() {
-        assert!(valid_nonce("3f2b8c1e-0d4a-4c8e-9a61-2d7f6b9f0a01"));
-        assert!(valid_nonce("3f2b8c1e0d4a4c8e9a612d7f6b9f0a01"));
-        for bad in [
-            "",
-            "short",
-            "has.a.dot-0123456789",
-            "new\nline-0123456789",
-            &"a".repeat(65),
-        ] {
-            assert!(!valid_nonce(bad), "{bad:?}");
-        }
-    }
-
-    const NOW: i64 = 1_700_000_000;
-    const NONCE: &str = "3f2b8c1e-0d4a-4c8e-9a61-2d7f6b9f0a01";
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (name, value) in pairs {
-            h.insert(*name, value.parse().expect("header value"));
-        }
-        h
-    }
-
-    #[test]
-    fn odoo_signature_headers_are_judged_before_the_body() {
-        // No signature: not an Odoo-signed call (the bearer token decides).
-        assert_eq!(parse_odoo_signature(&headers(&[]), NOW), Ok(None));
-        let ts = NOW.to_string();
-        let signed = parse_odoo_signature(
-            &headers(&[
-                ("x-klarna-gateway-signature", "ab"),
-                ("x-klarna-gateway-timestamp", &format!(" {ts} ")),
-                ("x-klarna-gateway-nonce", NONCE),
-                ("idempotency-key", "odoo-capture-P-S00042"),
-            ]),
-            NOW + 300,
-        )
-        .expect("accepted")
-        .expect("signed");
-        assert_eq!(
-            (
-                signed.timestamp,
-                signed.nonce.as_str(),
-                signed.idempotency_key.as_str()
-            ),
-            (NOW, NONCE, "odoo-capture-P-S00042")
-        );
-        let refused = |pairs: &[(&'static str, &str)]| {
-            parse_odoo_signature(&headers(pairs), NOW).expect_err("refused")
-        };
-        let sig = ("x-klarna-gateway-signature", "ab");
-        let nonce = ("x-klarna-gateway-nonce", NONCE);
-        assert!(refused(&[sig, nonce]).contains("Timestamp is missing"));
-        assert!(
-            refused(&[sig, nonce, ("x-klarna-gateway-timestamp", "1.5")]).contains("whole number")
-        );
-        let stale = (NOW - 301).to_string();
-        assert!(refused(&[sig, nonce, ("x-klarna-gateway-timestamp", &stale)]).contains("300 s"));
-        let extreme = i64::MIN.to_string();
-        assert!(refused(&[sig, nonce, ("x-klarna-gateway-timestamp", &extreme)]).contains("300 s"));
-        assert!(refused(&[sig, ("x-klarna-gateway-timestamp", &ts)]).contains("Nonce"));
-        assert!(
-            refused(&[
-                sig,
-                ("x-klarna-gateway-timestamp", &ts),
-                ("x-klarna-gateway-nonce", "short")
-            ])
-            .contains("Nonce")
-        );
-    }
-
-    #[test]
-    fn an_odoo_signature_covers_method_path_query_key_and_body() {
-        let uri: Uri = "/admin/payments/p1/captures?x=1".parse().expect("uri");
-        let call = |signature: String, idempotency_key: &str| OdooSignature {
-            signature,
-            timestamp: NOW,
-            nonce: NONCE.into(),
-            idempotency_key: idempotency_key.into(),
-        };
-        let good = sign_admin(
-            "secret",
-            &AdminCall {
-                timestamp: NOW,
-                nonce: NONCE,
-                method: "POST",
-                path: "/admin/payments/p1/captures?x=1",
-                idempotency_key: "k",
-                body: b"{}",
-            },
-        );
-        let signed = call(format!(" {good}\t"), "k");
-        assert_eq!(signed.check("secret", &Method::POST, &uri, b"{}"), Ok(()));
-        let mismatch = Err("X-Klarna-Gateway-Signature does not match the request");
-        assert_eq!(signed.check("other", &Method::POST, &uri, b"{}"), mismatch);
-        assert_eq!(signed.check("secret", &Method::PUT, &uri, b"{}"), mismatch);
-        let no_query: Uri = "/admin/payments/p1/captures".parse().expect("uri");
-        assert_eq!(
-            signed.check("secret", &Method::POST, &no_query, b"{}"),
-            mismatch
-        );
-        assert_eq!(
-            signed.check("secret", &Method::POST, &uri, b"{ }"),
-            mismatch
-        );
-        assert_eq!(
-            call(good.clone(), "").check("secret", &Method::POST, &uri, b"{}"),
-            mismatch
-        );
-        assert_eq!(
-            call(good.to_uppercase(), "k").check("secret", &Method::POST, &uri, b"{}"),
-            mismatch
-        );
-    }
+        .map(Json)
+        .ok_or_else(|| GatewayError::not_found(format!("webhook event {id}")))
 }

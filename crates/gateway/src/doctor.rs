@@ -54,8 +54,9 @@ const ODOO_GROUPS_NEEDED: &str = "Invoicing: Billing (an internal user, no Sales
 /// A session id no merchant has: reading it is the harmless authenticated call.
 const NO_SESSION: &str = "00000000-0000-4000-8000-000000000000";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = CheckStatus)]
 pub enum Status {
     Pass,
     /// Works, but not as it should in production; does not fail the report.
@@ -65,7 +66,8 @@ pub enum Status {
     Skip,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DoctorCheck)]
 pub struct Check {
     pub name: &'static str,
     pub status: Status,
@@ -75,7 +77,8 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DoctorReport)]
 pub struct Report {
     /// No check failed.
     pub ok: bool,

@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod odoo;
 pub mod odoo_sync;
 pub mod odoo_update;
+pub mod openapi;
 pub mod phone;
 pub mod reconcile;
 pub mod secrets;

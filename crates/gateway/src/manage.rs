@@ -30,33 +30,23 @@ use crate::store::transactions::NewOperation;
 use crate::store::{OpKind, OpState, Operation, Transaction, TxState};
 
 /// What to do to a payment.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "operation", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum Command {
     /// One shipment: an amount (default: all that remains), and its lines and tracking.
     Capture {
-        #[serde(default)]
         amount: Option<i64>,
-        #[serde(default)]
         order_lines: Vec<OrderLine>,
-        #[serde(default)]
         shipping_info: Vec<ShippingInfo>,
-        #[serde(default)]
         description: Option<String>,
     },
     /// An amount (default: all refundable), from one capture (the gateway's
     /// `capture_operation_id`, as Odoo's refund from a capture's transaction names it, or
     /// Klarna's capture id) or from the oldest captures first, optionally by line.
     Refund {
-        #[serde(default)]
         amount: Option<i64>,
-        #[serde(default)]
         capture_id: Option<String>,
-        #[serde(default)]
         capture_operation_id: Option<i64>,
-        #[serde(default)]
         order_lines: Vec<OrderLine>,
-        #[serde(default)]
         description: Option<String>,
     },
     Cancel,
@@ -71,7 +61,7 @@ pub enum Command {
 /// a rollback on the caller's side then finds the payment changed instead of moving money
 /// again, whatever key it carries; a deliberate second capture, asked with the figures
 /// that include the first, is done.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::Args, utoipa::ToSchema)]
 pub struct Expected {
     /// Refuse unless the payment has this much captured (minor units; captures in flight
     /// count).
@@ -120,14 +110,14 @@ impl Expected {
 }
 
 /// The result of an operation request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OpOutcome {
     pub operation: Operation,
     pub payment: Transaction,
 }
 
 /// A payment with everything that happened to it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub payment: Transaction,
     pub operations: Vec<Operation>,

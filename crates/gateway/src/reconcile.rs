@@ -25,7 +25,8 @@ use crate::store::audit::Audit;
 use crate::store::transactions::NewOperation;
 use crate::store::{OpKind, OpState, Operation, Transaction, TxState};
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = ReconcileReport)]
 pub struct Report {
     pub checked: usize,
     /// What was repaired, one line each.

@@ -98,7 +98,7 @@ pub async fn save(secrets: &Secrets, keys: &[SigningKey]) -> Result<(), GatewayE
 }
 
 /// A signing key as the admin API and CLI show it: never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub id: String,
     pub revoked: bool,

@@ -19,12 +19,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use klarna_types::contract::ApiError;
 use subtle::ConstantTimeEq;
 
 use crate::db::now_ms;
 use crate::frontdoor::{ClientIp, Door};
 use crate::ingest::Stored;
+use crate::openapi::WebhookDoor;
 use crate::secrets::CLASSIC_TOKEN;
 use crate::state::Gateway;
 use crate::store::webhooks::IncomingEvent;
@@ -58,15 +59,41 @@ async fn accept(
             let status = match stored {
                 Stored::New => {
                     gw.wake_worker();
-                    "accepted"
+                    Ack::Accepted
                 }
-                Stored::Duplicate => "duplicate",
+                Stored::Duplicate => Ack::Duplicate,
             };
-            metrics::counter!("gateway_webhooks_total", "outcome" => status).increment(1);
-            Json(json!({"status": status, "event_id": event_id})).into_response()
+            metrics::counter!("gateway_webhooks_total", "outcome" => status.as_str()).increment(1);
+            Json(Acknowledged { status, event_id }).into_response()
         }
         // Not stored: not acknowledged, so Klarna sends it again.
         Err(e) => e.into_response(),
+    }
+}
+
+/// What a stored event is answered.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Acknowledged {
+    pub status: Ack,
+    /// The event's id (for a classic callback, the hash of its body).
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ack {
+    /// Stored now, with the job that applies it.
+    Accepted,
+    /// Stored before: neither stored nor applied again.
+    Duplicate,
+}
+
+impl Ack {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+        }
     }
 }
 
@@ -76,7 +103,22 @@ fn limited(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Rejection> {
     body.map_err(|_| Rejection::TooLarge)
 }
 
-/// `POST /klarna/webhook`
+/// `POST /klarna/webhook`: a webhook signed with one of Klarna's signing keys.
+#[utoipa::path(
+    post,
+    path = "/klarna/webhook",
+    tag = "webhooks",
+    params(
+        ("Klarna-Signing-Key-Id" = String, Header, description = "The id of the key that signed the event"),
+        ("Klarna-Signature" = String, Header, description = "HMAC-SHA256 of the body with that key, base64"),
+    ),
+    request_body(content = Object, content_type = "application/json", description = "Klarna's event: `metadata.event_id`, `metadata.event_type`, `metadata.occurred_at`, `payload.order_id`"),
+    responses(
+        (status = 200, description = "Stored (`accepted`) or stored before (`duplicate`): acknowledged", body = Acknowledged),
+        (status = 400, description = "Refused before it was stored: `missing_header`, `malformed_signature`, `unknown_key`, `revoked_key`, `bad_signature`, `malformed_json`, `wrong_shape`, `stale_event`, `future_event` (docs/webhooks.md)", body = ApiError),
+        WebhookDoor,
+    )
+)]
 pub async fn signed(
     State(gw): State<Arc<Gateway>>,
     ip: Option<axum::Extension<ClientIp>>,
@@ -105,6 +147,19 @@ pub async fn signed(
 }
 
 /// `POST /klarna/notification/{token}`: fraud decisions.
+#[utoipa::path(
+    post,
+    path = "/klarna/notification/{token}",
+    tag = "webhooks",
+    params(("token" = String, Path, description = "The classic callbacks' secret token (`classic_callback_token`)")),
+    request_body(content = Object, content_type = "application/json", description = "Klarna's notification: `order_id`, `event_type`"),
+    responses(
+        (status = 200, description = "Stored (`accepted`) or stored before (`duplicate`): acknowledged", body = Acknowledged),
+        (status = 400, description = "Refused before it was stored: `malformed_json`, `wrong_shape`, `stale_event`", body = ApiError),
+        (status = 404, description = "`not_found`: the token is wrong (the route does not exist for whoever does not know it)", body = ApiError),
+        WebhookDoor,
+    )
+)]
 pub async fn classic(
     State(gw): State<Arc<Gateway>>,
     ip: Option<axum::Extension<ClientIp>>,
@@ -116,6 +171,19 @@ pub async fn classic(
 }
 
 /// `POST /klarna/authorization/{token}`: the authorization callback.
+#[utoipa::path(
+    post,
+    path = "/klarna/authorization/{token}",
+    tag = "webhooks",
+    params(("token" = String, Path, description = "The classic callbacks' secret token (`classic_callback_token`)")),
+    request_body(content = Object, content_type = "application/json", description = "Klarna's authorization callback: `session_id`, `authorization_token`"),
+    responses(
+        (status = 200, description = "Stored (`accepted`) or stored before (`duplicate`): acknowledged", body = Acknowledged),
+        (status = 400, description = "Refused before it was stored: `malformed_json`, `wrong_shape`, `stale_event`", body = ApiError),
+        (status = 404, description = "`not_found`: the token is wrong (the route does not exist for whoever does not know it)", body = ApiError),
+        WebhookDoor,
+    )
+)]
 pub async fn authorization(
     State(gw): State<Arc<Gateway>>,
     ip: Option<axum::Extension<ClientIp>>,

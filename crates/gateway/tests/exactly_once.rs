@@ -384,3 +384,45 @@ async fn a_retry_under_a_new_key_finds_the_payment_changed_and_moves_no_money() 
         db.cleanup().await;
     }
 }
+
+/// A malformed `Idempotency-Key` is refused, naming the header, and nothing is recorded:
+/// the request is not done without the protection the caller asked for.
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_refused_and_moves_no_money() {
+    let db = common::sqlite();
+    let s = system(&db).await;
+    let order_id = s.paid(ORDER, TOKEN).await;
+    let path = format!("{}/admin/payments/{order_id}/captures", s.url);
+    let too_long = "k".repeat(256);
+    let not_ascii = reqwest::header::HeaderValue::from_bytes(b"caf\xe9-key").expect("obs-text");
+    for key in [
+        reqwest::header::HeaderValue::from_static(""),
+        reqwest::header::HeaderValue::from_str(&too_long).expect("a header"),
+        not_ascii,
+    ] {
+        let r = s
+            .http
+            .post(&path)
+            .bearer_auth(common::ADMIN_TOKEN)
+            .header("Idempotency-Key", key.clone())
+            .json(&json!({"amount": 10_000}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{key:?}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["code"], "invalid_request", "{body}");
+        assert_eq!(body["field"], "Idempotency-Key", "{body}");
+    }
+    assert_eq!(operations(&s, &order_id, OpKind::Capture).await, 0);
+    // The longest key that is allowed still works.
+    let (status, body) = s
+        .admin_keyed(
+            &format!("/admin/payments/{order_id}/captures"),
+            &"k".repeat(255),
+            &json!({"amount": 10_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(operations(&s, &order_id, OpKind::Capture).await, 1);
+}

@@ -8,13 +8,19 @@ use serde::{Deserialize, Serialize};
 use crate::klarna::{FraudStatus, PaymentMethodCategory};
 
 /// `POST /klarna/session`
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
+    /// The Odoo sale order's name (`S00043`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub order_reference: String,
+    /// The order's portal access token.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub access_token: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionResponse {
     pub session_id: String,
@@ -23,10 +29,14 @@ pub struct SessionResponse {
 }
 
 /// `POST /klarna/authorize`
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub session_id: String,
+    /// What Klarna's SDK gave the widget on approval.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub authorization_token: String,
 }
 
@@ -35,6 +45,7 @@ pub struct AuthorizeRequest {
 /// On the wire it is internally tagged by `outcome`. It is read through [`AuthorizeWire`]
 /// rather than serde's tagged-enum derive: that derive buffers the whole object in serde's
 /// `Content` first, which costs the widget's bundle 14 KB of code before wasm-opt.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case", try_from = "AuthorizeWire")]
 pub enum AuthorizeResponse {
@@ -90,6 +101,7 @@ impl TryFrom<AuthorizeWire> for AuthorizeResponse {
 /// (the shopper gets the generic message, the host's `klarna:error` event gets the code
 /// as sent). [`ApiError::error_code`] gives the typed view to whoever matches on it; an
 /// `Other(String)` variant would carry the same string with more code in the bundle.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     pub code: String,
@@ -111,6 +123,7 @@ pub struct ApiError {
 /// A payment's amounts as the gateway holds them, in minor units: what a `state_changed`
 /// refusal carries, so that the caller brings its own records in line instead of asking
 /// again.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentFigures {
     pub currency: String,
@@ -150,6 +163,7 @@ macro_rules! error_codes {
         /// API, front door, webhooks); `docs/gateway-api.md` and `docs/webhooks.md` say
         /// when each is used. On the wire it is the snake_case string.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum ErrorCode {
             $($(#[doc = $doc])* #[serde(rename = $wire)] $variant,)*
         }
@@ -185,6 +199,8 @@ error_codes! {
     PaymentNotFound = "payment_not_found",
     /// A missing thing that is none of the above (a job, a webhook event, a route).
     NotFound = "not_found",
+    /// The route does not take the request's method (`Allow` names those it takes).
+    MethodNotAllowed = "method_not_allowed",
     AuthorizationInProgress = "authorization_in_progress",
     /// Klarna no longer knows the authorization token.
     AuthorizationExpired = "authorization_expired",

@@ -49,6 +49,7 @@ pub struct MerchantUrls {
     pub authorization: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineType {
@@ -62,6 +63,7 @@ pub enum LineType {
     Surcharge,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +131,7 @@ pub struct Customer {
 }
 
 /// A payment method category offered for a session (`pay_later`, `pay_over_time`, ...).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentMethodCategory {
     pub identifier: String,
@@ -137,6 +140,7 @@ pub struct PaymentMethodCategory {
     pub asset_urls: AssetUrls,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetUrls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +161,7 @@ pub struct SessionCreated {
 /// Klarna's fraud decision on an order. The same strings travel in Klarna's answers, in
 /// the widget contract and in the gateway's store, so [`FraudStatus::as_str`] and
 /// [`FraudStatus::parse`] are the only place they are written outside serde's derive.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FraudStatus {
@@ -280,6 +285,7 @@ pub enum OrderStatus {
 }
 
 /// `shipping_info` of a capture: how a shipment travels.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippingInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]

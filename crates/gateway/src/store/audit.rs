@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{Db, Tx, now_ms};
 use crate::error::GatewayError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub transaction_id: Option<i64>,

@@ -37,7 +37,7 @@ pub const MAX_ATTEMPTS: i64 = RETRY_SCHEDULE.len() as i64 + 1;
 pub const PRIORITY_PAYMENT: i64 = 0;
 pub const PRIORITY_MAINTENANCE: i64 = 10;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredJob {
     pub id: i64,
     pub kind: String,

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use super::{Db, StoredSession, Tx, is_unique_violation, json_col, now_ms};
 use crate::error::GatewayError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TxState {
     /// The order is being placed at Klarna; the row is the claim against a double submit.
@@ -73,7 +73,7 @@ impl TxState {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Transaction {
     pub id: i64,
     pub session_id: String,
@@ -146,7 +146,7 @@ fn tx_from_row(r: &AnyRow) -> Result<Transaction, GatewayError> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
     Capture,
@@ -178,7 +178,7 @@ impl OpKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OpState {
     /// Persisted; Klarna may or may not have done it yet.
@@ -204,7 +204,7 @@ impl OpState {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Operation {
     pub id: i64,
     pub transaction_id: i64,

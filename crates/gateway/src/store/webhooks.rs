@@ -21,7 +21,7 @@ pub struct IncomingEvent {
     pub payload: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredEvent {
     pub event_id: String,
     pub source: String,

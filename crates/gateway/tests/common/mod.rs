@@ -344,7 +344,10 @@ impl System {
             },
         )
         .await;
-        wait_until(
+        // The queue drains at the worker's pace: a test that streamed thousands of events
+        // waits longer than a test that sent a few, on a slow machine longer still.
+        wait_until_within(
+            QUEUE_WAIT,
             &format!("[{db}] the job queue to be idle (nothing waiting, nothing running)"),
             async || {
                 let q = self.gw().db.queue_stats().await.expect("stats");
@@ -434,17 +437,29 @@ pub const ALL_ATTEMPTS_FAST: f64 = 0.000_01;
 /// How long a test waits for something the system does by itself before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// How long [`System::settle`] waits for the job queue to drain.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(60);
+
 /// Polls `check` every 20 ms until it says `Ok`; when [`WAIT`] has passed, fails the test
 /// with what it waited for and what `check` saw last, so a stuck wait never passes by.
-pub async fn wait_until<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
+pub async fn wait_until<T>(what: &str, check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    wait_until_within(WAIT, what, check).await
+}
+
+/// [`wait_until`], giving up after `wait`.
+pub async fn wait_until_within<T>(
+    wait: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let seen = match check().await {
             Ok(done) => return done,
             Err(seen) => seen,
         };
         if tokio::time::Instant::now() >= deadline {
-            panic!("gave up after {WAIT:?} waiting for {what}; last seen: {seen}");
+            panic!("gave up after {wait:?} waiting for {what}; last seen: {seen}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
