@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -535,14 +535,8 @@ fn whole_order(
         OperationErrors,
     )
 )]
-async fn capture(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(gw, headers, key, body, "captures", parse_capture).await
+async fn capture(_a: Admin, op: Operation) -> Response {
+    op.run("captures", parse_capture).await
 }
 
 /// Refunds part or all of what is captured.
@@ -560,14 +554,8 @@ async fn capture(
         OperationErrors,
     )
 )]
-async fn refund(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(gw, headers, key, body, "refunds", parse_refund).await
+async fn refund(_a: Admin, op: Operation) -> Response {
+    op.run("refunds", parse_refund).await
 }
 
 /// Cancels an authorization nothing was captured of.
@@ -584,22 +572,8 @@ async fn refund(
         OperationErrors,
     )
 )]
-async fn cancel(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(
-        gw,
-        headers,
-        key,
-        body,
-        "cancel",
-        whole_order(Command::Cancel),
-    )
-    .await
+async fn cancel(_a: Admin, op: Operation) -> Response {
+    op.run("cancel", whole_order(Command::Cancel)).await
 }
 
 /// Releases what remains authorized after partial captures.
@@ -616,22 +590,8 @@ async fn cancel(
         OperationErrors,
     )
 )]
-async fn release(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(
-        gw,
-        headers,
-        key,
-        body,
-        "release",
-        whole_order(Command::Release),
-    )
-    .await
+async fn release(_a: Admin, op: Operation) -> Response {
+    op.run("release", whole_order(Command::Release)).await
 }
 
 /// Extends the authorization's lifetime.
@@ -648,22 +608,8 @@ async fn release(
         OperationErrors,
     )
 )]
-async fn extend(
-    State(gw): State<Arc<Gateway>>,
-    _a: Admin,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    operate(
-        gw,
-        headers,
-        key,
-        body,
-        "extend",
-        whole_order(Command::Extend),
-    )
-    .await
+async fn extend(_a: Admin, op: Operation) -> Response {
+    op.run("extend", whole_order(Command::Extend)).await
 }
 
 /// The path parameter naming a payment.
@@ -714,29 +660,69 @@ impl utoipa::IntoResponses for OperationErrors {
     }
 }
 
-async fn operate(
+/// An operation's request: the payment the path names, the headers (`Idempotency-Key`)
+/// and the body, read whole (the idempotency record keeps its hash).
+struct Operation {
     gw: Arc<Gateway>,
-    headers: HeaderMap,
     key: String,
+    headers: HeaderMap,
     body: Bytes,
-    path: &str,
-    make: impl FnOnce(&Bytes) -> Result<(Command, manage::Expected), GatewayError> + Send + 'static,
-) -> Response {
-    let path = format!("/admin/payments/{key}/{path}");
-    let gw2 = gw.clone();
-    let input = body.clone();
-    once(
-        &gw,
-        &headers,
-        &Method::POST,
-        &path,
-        &body,
-        |claim| async move {
-            let (command, expected) = make(&input)?;
-            manage::run(&gw2, &key, command, expected, "admin", claim.as_deref()).await
-        },
-    )
-    .await
+}
+
+impl FromRequest<Arc<Gateway>> for Operation {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Path(key) = Path::<String>::from_request_parts(&mut parts, gw)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(axum::extract::Request::from_parts(parts, body), gw)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            gw: gw.clone(),
+            key,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Operation {
+    /// `POST /admin/payments/{key}/<path>`, once per `Idempotency-Key`: `make` reads the
+    /// body into the command and what the caller expects.
+    async fn run(
+        self,
+        path: &str,
+        make: impl FnOnce(&Bytes) -> Result<(Command, manage::Expected), GatewayError> + Send + 'static,
+    ) -> Response {
+        let Self {
+            gw,
+            key,
+            headers,
+            body,
+        } = self;
+        let path = format!("/admin/payments/{key}/{path}");
+        let worker = gw.clone();
+        let input = body.clone();
+        once(
+            &gw,
+            &headers,
+            &Method::POST,
+            &path,
+            &body,
+            |claim| async move {
+                let (command, expected) = make(&input)?;
+                manage::run(&worker, &key, command, expected, "admin", claim.as_deref()).await
+            },
+        )
+        .await
+    }
 }
 
 /// A payment with its operations and its timeline.
