@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use klarna_types::contract::ApiError;
-use klarna_types::klarna::{OrderLine, ShippingInfo};
+use klarna_types::klarna::{OrderLine, ShippingInfo, UpdateShippingInfo};
 use klarna_types::odoo_signature::{self, AdminCall, sign_admin};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(payment))
         .routes(routes!(capture))
         .routes(routes!(refund))
+        .routes(routes!(add_shipping_info))
         .routes(routes!(cancel))
         .routes(routes!(release))
         .routes(routes!(extend))
@@ -556,6 +557,38 @@ async fn capture(_a: Admin, op: Operation) -> Response {
 )]
 async fn refund(_a: Admin, op: Operation) -> Response {
     op.run("refunds", parse_refund).await
+}
+
+/// Adds shipping info to a capture after it was made: the tracking number a carrier gave
+/// once the parcel left. Klarna shows it to the shopper and uses it in disputes.
+#[utoipa::path(
+    post,
+    path = "/admin/payments/{key}/captures/{capture}/shipping-info",
+    tag = "admin",
+    params(
+        PaymentKey,
+        ("capture" = i64, Path, description = "The gateway's operation id of the capture (`operation.id` of its answer)"),
+    ),
+    request_body = UpdateShippingInfo,
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Added (`added`), or added before and not sent again", body = manage::ShippingInfoAdded),
+        (status = 400, description = "`invalid_request`: the body is malformed or breaks Klarna's limits (1 to 500 items; `shipping_company`, `tracking_number` at most 100 characters, `tracking_uri` 1024; `shipping_method` one of Klarna's); `field` names the first, nothing was sent", body = ApiError),
+        (status = 404, description = "`payment_not_found`", body = ApiError),
+        (status = 422, description = "`unknown_capture_operation`: `capture` is not a succeeded capture of this payment", body = ApiError),
+        (status = 502, description = "`klarna_error`: Klarna answered with an error", body = ApiError),
+        AdminDoor,
+    )
+)]
+async fn add_shipping_info(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path((key, capture)): Path<(String, i64)>,
+    ApiJson(info): ApiJson<UpdateShippingInfo>,
+) -> Result<Json<manage::ShippingInfoAdded>, GatewayError> {
+    manage::add_shipping_info(&gw, &key, capture, info, "admin")
+        .await
+        .map(Json)
 }
 
 /// Cancels an authorization nothing was captured of.

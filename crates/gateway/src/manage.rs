@@ -14,9 +14,11 @@
 
 use klarna_client::{ClientError, IdempotencyKey};
 use klarna_types::contract::PaymentFigures;
-use klarna_types::klarna::{CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo};
+use klarna_types::klarna::{
+    CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo, UpdateShippingInfo,
+};
 use klarna_types::payment::Payment;
-use klarna_types::rules::{RuleViolation, check_capture, check_refund};
+use klarna_types::rules::{RuleViolation, check_capture, check_refund, check_shipping_info_update};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -381,6 +383,119 @@ pub async fn run(
     gw.checkpoint("after_intent")?;
     execute(gw, op.id, actor).await?;
     outcome(gw, op.id).await
+}
+
+/// What became of shipping info added to a capture.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ShippingInfoAdded {
+    /// The gateway's operation id of the capture.
+    pub capture_operation_id: i64,
+    /// Klarna's id of the capture.
+    pub klarna_capture_id: String,
+    /// False when this very shipping info was added to this capture before: nothing was
+    /// sent again.
+    pub added: bool,
+    pub shipping_info: Vec<ShippingInfo>,
+}
+
+/// The audit action that records shipping info added to a capture.
+const SHIPPING_INFO_ADDED: &str = "shipping_info_added";
+
+/// Adds shipping info (a tracking number known only after the shipment was captured) to
+/// a succeeded capture of the payment `key`.
+///
+/// The request's content is its idempotency: Klarna gets a key made of the capture and
+/// the shipping info, so the same info sent twice — concurrently, or again after a crash
+/// between Klarna's answer and our record of it — is appended once (Klarna keeps keys 24
+/// hours); after that the payment's timeline, which records each addition with the same
+/// digest, answers `added: false` without calling Klarna.
+pub async fn add_shipping_info(
+    gw: &Gateway,
+    key: &str,
+    capture_operation_id: i64,
+    info: UpdateShippingInfo,
+    actor: &str,
+) -> Result<ShippingInfoAdded, GatewayError> {
+    let t = gw
+        .db
+        .find_transaction(key)
+        .await?
+        .ok_or_else(|| GatewayError::PaymentNotFound(key.to_owned()))?;
+    let capture = gw
+        .db
+        .operations(t.id)
+        .await?
+        .into_iter()
+        .find(|o| {
+            o.id == capture_operation_id
+                && o.kind == OpKind::Capture
+                && o.state == OpState::Succeeded
+        })
+        .and_then(|o| o.klarna_id)
+        .ok_or_else(|| {
+            GatewayError::UnknownCaptureOperation(format!(
+                "{capture_operation_id} is not a succeeded capture of this payment"
+            ))
+        })?;
+    klarnas_rules(&check_shipping_info_update(&info))?;
+    let order_id = t.klarna_order_id.clone().ok_or_else(|| {
+        GatewayError::Corrupt(format!(
+            "payment {} has a capture but no Klarna order",
+            t.id
+        ))
+    })?;
+    let digest = crate::store::hash_json(&(&order_id, &capture, &info));
+    let done_before = gw.db.timeline(t.id).await?.iter().any(|e| {
+        e.action == SHIPPING_INFO_ADDED && e.detail.as_deref().is_some_and(|d| d.contains(&digest))
+    });
+    let answer = |added| ShippingInfoAdded {
+        capture_operation_id,
+        klarna_capture_id: capture.clone(),
+        added,
+        shipping_info: info.shipping_info.clone(),
+    };
+    if done_before {
+        return Ok(answer(false));
+    }
+    let klarna_key = IdempotencyKey::from_stored(format!("shipping-info-{}", &digest[..32]));
+    gw.klarna
+        .add_shipping_info(&order_id, &capture, &info, &klarna_key)
+        .await?;
+    let mut tx = gw.db.begin_write().await?;
+    gw.db
+        .audit(
+            &mut tx,
+            Audit {
+                transaction_id: Some(t.id),
+                order_reference: Some(&t.order_reference),
+                actor,
+                action: SHIPPING_INFO_ADDED,
+                before: Some(t.state.as_str()),
+                after: Some(t.state.as_str()),
+                detail: Some(format!(
+                    "capture operation {capture_operation_id}: {} ({digest})",
+                    tracking_summary(&info.shipping_info)
+                )),
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(answer(true))
+}
+
+/// `DHL 00340434161094042557, UPS 1Z…`: what an operator reads in the timeline.
+fn tracking_summary(items: &[ShippingInfo]) -> String {
+    items
+        .iter()
+        .map(|i| {
+            let company = i.shipping_company.as_deref().unwrap_or("carrier not named");
+            match &i.tracking_number {
+                Some(number) => format!("{company} {number}"),
+                None => company.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where an operation stands, as [`run`] answers it: Klarna's refusal is an error.

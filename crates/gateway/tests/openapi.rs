@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// Every route the gateway serves: a route lost from the document, or one added to it
 /// that the gateway does not have, fails here.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 26] = [
     ("post", "/klarna/session"),
     ("post", "/klarna/authorize"),
     ("post", "/klarna/webhook"),
@@ -26,6 +26,10 @@ const ROUTES: [(&str, &str); 25] = [
     ("get", "/admin/payments/{key}"),
     ("post", "/admin/payments/{key}/captures"),
     ("post", "/admin/payments/{key}/refunds"),
+    (
+        "post",
+        "/admin/payments/{key}/captures/{capture}/shipping-info",
+    ),
     ("post", "/admin/payments/{key}/cancel"),
     ("post", "/admin/payments/{key}/release"),
     ("post", "/admin/payments/{key}/extend"),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use klarna_types::klarna::{
     Capture, CaptureRequest, CustomerTokenCreated, CustomerTokenRequest, ErrorBody, Order,
     OrderBody, OrderCreated, Refund, RefundRequest, Session, SessionCreated, UpdateAuthorization,
+    UpdateShippingInfo,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -503,6 +504,25 @@ impl KlarnaClient {
             None,
         );
         self.json::<(), _>(call, None).await
+    }
+
+    /// `POST …/captures/{capture_id}/shipping-info`: appends shipping info (a tracking
+    /// number known only after the capture) to a capture.
+    pub async fn add_shipping_info(
+        &self,
+        order_id: &str,
+        capture_id: &str,
+        body: &UpdateShippingInfo,
+        key: &IdempotencyKey,
+    ) -> Result<(), ClientError> {
+        let call = Self::om(
+            Method::POST,
+            order_id,
+            &format!("/captures/{}/shipping-info", encode(capture_id)),
+            "/ordermanagement/v1/orders/{id}/captures/{capture_id}/shipping-info",
+            Some(key),
+        );
+        self.empty(call, Some(body)).await.map(|_| ())
     }
 
     /// `POST …/refunds`: returns the `Refund-Id` Klarna assigned.

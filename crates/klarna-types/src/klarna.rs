@@ -305,6 +305,15 @@ pub struct ShippingInfo {
     pub return_tracking_uri: Option<String>,
 }
 
+/// `POST /ordermanagement/v1/orders/{id}/captures/{capture_id}/shipping-info`: shipping
+/// info added to a capture after it was made (a tracking number known only later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateShippingInfo {
+    /// 1 to 500 items.
+    pub shipping_info: Vec<ShippingInfo>,
+}
+
 /// `POST /ordermanagement/v1/orders/{id}/captures`
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureRequest {

@@ -3,7 +3,9 @@
 //! The mapping must never produce a body that fails here, and the sandbox refuses any body
 //! that does, with Klarna's `BAD_VALUE` and the offending field path.
 
-use crate::klarna::{CaptureRequest, LineType, OrderBody, OrderLine, RefundRequest, ShippingInfo};
+use crate::klarna::{
+    CaptureRequest, LineType, OrderBody, OrderLine, RefundRequest, ShippingInfo, UpdateShippingInfo,
+};
 use crate::money::MAX_AMOUNT;
 
 pub const MAX_ORDER_LINES: usize = 1000;
@@ -121,21 +123,21 @@ pub fn check_capture(req: &CaptureRequest) -> Vec<RuleViolation> {
         &req.order_lines,
         &mut out,
     );
-    if req.shipping_info.len() > MAX_SHIPPING_INFO {
-        out.push(violation(
-            "shipping_info",
-            format!(
-                "holds {} items, at most {MAX_SHIPPING_INFO}",
-                req.shipping_info.len()
-            ),
-        ));
-    }
-    for (i, info) in req.shipping_info.iter().enumerate() {
-        check_shipping_info(i, info, &mut out);
-    }
+    check_shipping_infos(&req.shipping_info, &mut out);
     if req.shipping_delay.is_some_and(|d| d < 0) {
         out.push(violation("shipping_delay", "must not be negative"));
     }
+    out
+}
+
+/// Every rule of Order Management's `UpdateShippingInfo` (shipping info added to a capture
+/// after it was made) the request breaks: 1 to 500 items, each as a capture's.
+pub fn check_shipping_info_update(req: &UpdateShippingInfo) -> Vec<RuleViolation> {
+    let mut out = Vec::new();
+    if req.shipping_info.is_empty() {
+        out.push(violation("shipping_info", "holds no items, at least 1"));
+    }
+    check_shipping_infos(&req.shipping_info, &mut out);
     out
 }
 
@@ -184,6 +186,18 @@ fn check_operation(
             "order_lines",
             format!("their total_amount add up to {sum}, not the {amount_field} {amount}"),
         ));
+    }
+}
+
+fn check_shipping_infos(items: &[ShippingInfo], out: &mut Vec<RuleViolation>) {
+    if items.len() > MAX_SHIPPING_INFO {
+        out.push(violation(
+            "shipping_info",
+            format!("holds {} items, at most {MAX_SHIPPING_INFO}", items.len()),
+        ));
+    }
+    for (i, info) in items.iter().enumerate() {
+        check_shipping_info(i, info, out);
     }
 }
 
@@ -293,6 +307,46 @@ mod tests {
 
     fn fields(v: &[RuleViolation]) -> Vec<&str> {
         v.iter().map(|v| v.field.as_str()).collect()
+    }
+
+    #[test]
+    fn shipping_info_added_later_is_one_to_five_hundred_items_each_within_limits() {
+        let item = |tracking: &str| ShippingInfo {
+            shipping_company: Some("DHL".into()),
+            shipping_method: Some("Home".into()),
+            tracking_number: Some(tracking.into()),
+            ..ShippingInfo::default()
+        };
+        let ok = UpdateShippingInfo {
+            shipping_info: vec![item(&"t".repeat(100))],
+        };
+        assert!(check_shipping_info_update(&ok).is_empty());
+        let none = UpdateShippingInfo {
+            shipping_info: Vec::new(),
+        };
+        assert_eq!(
+            fields(&check_shipping_info_update(&none)),
+            ["shipping_info"]
+        );
+        let many = UpdateShippingInfo {
+            shipping_info: vec![item("t"); MAX_SHIPPING_INFO + 1],
+        };
+        assert_eq!(
+            fields(&check_shipping_info_update(&many)),
+            ["shipping_info"]
+        );
+        let mut wrong = item(&"t".repeat(101));
+        wrong.shipping_method = Some("Drone".into());
+        let bad = UpdateShippingInfo {
+            shipping_info: vec![item("t"), wrong],
+        };
+        assert_eq!(
+            fields(&check_shipping_info_update(&bad)),
+            [
+                "shipping_info[1].tracking_number",
+                "shipping_info[1].shipping_method"
+            ]
+        );
     }
 
     #[test]

@@ -302,6 +302,18 @@ pub fn op_of(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", ["ordermanagement", "v1", "orders", _, "captures"]) => "capture",
         ("GET", ["ordermanagement", "v1", "orders", _, "captures"]) => "list_captures",
         ("GET", ["ordermanagement", "v1", "orders", _, "captures", _]) => "get_capture",
+        (
+            "POST",
+            [
+                "ordermanagement",
+                "v1",
+                "orders",
+                _,
+                "captures",
+                _,
+                "shipping-info",
+            ],
+        ) => "add_shipping_info",
         ("POST", ["ordermanagement", "v1", "orders", _, "refunds"]) => "refund",
         ("GET", ["ordermanagement", "v1", "orders", _, "refunds", _]) => "get_refund",
         ("POST", ["ordermanagement", "v1", "orders", _, "cancel"]) => "cancel_order",

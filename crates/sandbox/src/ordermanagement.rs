@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
 use klarna_types::klarna::{
     Capture, CaptureRequest, FraudStatus, Order, OrderLine, OrderStatus, Refund, RefundRequest,
-    ShippingInfo, UpdateAuthorization,
+    ShippingInfo, UpdateAuthorization, UpdateShippingInfo,
 };
 use klarna_types::money::MAX_AMOUNT;
 
-use klarna_types::rules::{RuleViolation, check_capture, check_refund};
+use klarna_types::rules::{RuleViolation, check_capture, check_refund, check_shipping_info_update};
 
 use crate::api::{KlarnaJson, MerchantAuth};
 use crate::clock::{rfc3339, unix};
@@ -34,6 +34,10 @@ pub fn routes() -> Router<Arc<Sandbox>> {
             post(capture).get(list_captures),
         )
         .route(&format!("{base}/captures/{{capture_id}}"), get(get_capture))
+        .route(
+            &format!("{base}/captures/{{capture_id}}/shipping-info"),
+            post(add_shipping_info),
+        )
         .route(&format!("{base}/refunds"), post(refund))
         .route(&format!("{base}/refunds/{{refund_id}}"), get(get_refund))
         .route(&format!("{base}/cancel"), post(cancel))
@@ -235,13 +239,44 @@ async fn get_capture(
         .iter()
         .find(|c| c.capture_id == capture_id)
         .map(|c| Reply::json(StatusCode::OK, c))
-        .ok_or_else(|| {
-            KlarnaError::new(
-                StatusCode::NOT_FOUND,
-                "NO_SUCH_CAPTURE",
-                "Capture not found",
-            )
-        })
+        .ok_or_else(no_such_capture)
+}
+
+fn no_such_capture() -> KlarnaError {
+    KlarnaError::new(
+        StatusCode::NOT_FOUND,
+        "NO_SUCH_CAPTURE",
+        "Capture not found",
+    )
+}
+
+/// `POST …/captures/{capture_id}/shipping-info`: appends to the capture's shipping info
+/// (204); 1 to 500 items a call (`UpdateShippingInfo`), each within a capture's limits;
+/// 403 `NOT_ALLOWED` on an order without captures, 404 `NO_SUCH_CAPTURE`.
+async fn add_shipping_info(
+    State(sandbox): State<Arc<Sandbox>>,
+    _auth: MerchantAuth,
+    Path((order_id, capture_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    KlarnaJson(body): KlarnaJson<UpdateShippingInfo>,
+) -> Reply {
+    idempotent(&sandbox, &headers, |state, now| {
+        let order = order(state, &order_id, now)?;
+        schema(check_shipping_info_update(&body))?;
+        if order.order.captures.is_empty() {
+            return Err(not_allowed("NOT_ALLOWED", "Order has no captures."));
+        }
+        let capture = order
+            .order
+            .captures
+            .iter_mut()
+            .find(|c| c.capture_id == capture_id)
+            .ok_or_else(no_such_capture)?;
+        capture
+            .shipping_info
+            .extend(body.shipping_info.iter().cloned());
+        Ok(Reply::empty(StatusCode::NO_CONTENT))
+    })
 }
 
 async fn refund(

@@ -10,10 +10,11 @@ use std::sync::LazyLock;
 use klarna_sandbox::SandboxConfig;
 use klarna_types::klarna::{
     CaptureRequest, MerchantUrls, OrderBody, RefundRequest, ShippingInfo, UpdateAuthorization,
+    UpdateShippingInfo,
 };
 use klarna_types::mapping::{MappingOptions, map_order};
 use klarna_types::odoo::OrderDocument;
-use klarna_types::rules::{check_capture, check_refund};
+use klarna_types::rules::{check_capture, check_refund, check_shipping_info_update};
 use serde_json::{Value, json};
 
 const FIXTURES: &str = include_str!("../../../fixtures/odoo18-orders.jsonl");
@@ -325,5 +326,51 @@ async fn what_klarnas_schema_refuses_the_sandbox_refuses() {
             "Klarna's schema takes {what}"
         );
         assert!(!check_capture(&c).is_empty(), "our check takes {what}");
+    }
+}
+
+/// Shipping info added to a capture later (`UpdateShippingInfo`): what Klarna's schema
+/// takes, `check_shipping_info_update` (the gateway's check before sending, and the
+/// sandbox's rule) takes; what it refuses, both refuse.
+#[test]
+fn shipping_info_added_later_keeps_klarnas_schema() {
+    let update = schema(&OM_DOC, "UpdateShippingInfo");
+    let ok = UpdateShippingInfo {
+        shipping_info: vec![shipping()],
+    };
+    assert_eq!(problems(&update, &ok), Vec::<String>::new());
+    assert!(check_shipping_info_update(&ok).is_empty());
+    let with = |change: &dyn Fn(&mut UpdateShippingInfo)| {
+        let mut u = ok.clone();
+        change(&mut u);
+        u
+    };
+    for (what, u) in [
+        ("no items", with(&|u| u.shipping_info.clear())),
+        (
+            "501 items",
+            with(&|u| u.shipping_info = vec![shipping(); 501]),
+        ),
+        (
+            "an unknown shipping method",
+            with(&|u| u.shipping_info[0].shipping_method = Some("Drone".into())),
+        ),
+        (
+            "a tracking number of 101",
+            with(&|u| u.shipping_info[0].tracking_number = Some("t".repeat(101))),
+        ),
+        (
+            "a return tracking URI of 1025",
+            with(&|u| u.shipping_info[0].return_tracking_uri = Some("u".repeat(1025))),
+        ),
+    ] {
+        assert!(
+            !problems(&update, &u).is_empty(),
+            "Klarna's schema takes {what}"
+        );
+        assert!(
+            !check_shipping_info_update(&u).is_empty(),
+            "our check takes {what}"
+        );
     }
 }

@@ -192,11 +192,18 @@ class PaymentTransaction(models.Model):
             return child_capture_tx
 
         amount = amount_to_capture or self.amount
-        answer = self._klarna_operation('capture', child_capture_tx, self._klarna_minor(amount))
+        # The shipment's carrier and tracking, when the capture is a delivery's
+        # (`payment_klarna_stock`): Klarna shows them to the shopper.
+        shipping_info = self.env.context.get('klarna_shipping_info')
+        extra = {'shipping_info': shipping_info} if shipping_info else {}
+        answer = self._klarna_operation(
+            'capture', child_capture_tx, self._klarna_minor(amount), **extra
+        )
         _logger.info("capture request response:\n%s", pprint.pformat(answer))
         operation = answer.get('operation') or {}
         if child_capture_tx and operation.get('id'):
             child_capture_tx.provider_reference = OPERATION_REFERENCE % operation['id']
+        self._klarna_capture_sent(child_capture_tx, operation)
         self._log_message_on_linked_documents(_(
             "The capture of %(amount)s for the transaction with reference %(ref)s was sent to "
             "Klarna (%(provider)s).",
@@ -204,6 +211,31 @@ class PaymentTransaction(models.Model):
             provider=self.provider_id.name,
         ))
         return child_capture_tx
+
+    def _klarna_capture_sent(self, child_capture_tx, operation):
+        """ Hook: the gateway accepted a capture of this payment.
+
+        :param recordset child_capture_tx: The capture's child transaction; empty for a whole
+            capture, which Odoo makes on this transaction itself.
+        :param dict operation: The gateway's operation (`id`, `kind`, `amount`, `state`).
+        """
+
+    def _klarna_add_shipping_info(self, capture_operation_id, shipping_info):
+        """ Add shipping info (a tracking number known after the capture) to a capture of
+        this payment. The gateway appends the same info once, however often it is sent.
+
+        :param int capture_operation_id: The gateway's operation id of the capture.
+        :param list shipping_info: Klarna `shipping_info` items.
+        :return: The gateway's answer (`added` false when it had it already).
+        :rtype: dict
+        :raise ValidationError: When the gateway refuses, with its reason.
+        """
+        self.ensure_one()
+        payment = self._klarna_payment_key()
+        return self.provider_id._klarna_request(
+            'POST', f'/admin/payments/{payment}/captures/{capture_operation_id}/shipping-info',
+            payload={'shipping_info': shipping_info},
+        )
 
     def _send_void_request(self, amount_to_void=None):
         """ Override of `payment` to void through the gateway: cancel an order nothing was

@@ -70,6 +70,8 @@ class FakeGateway:
             return FakeResponse({'code': 'not_found', 'message': f"no route {method} {path}"}, 404)
         action = path.removeprefix(prefix)
         body = body or {}
+        if action.startswith('captures/') and action.endswith('/shipping-info'):
+            return self._shipping_info(action.split('/')[1], body)
         if (body.get('expected_captured'), body.get('expected_refunded')) != (
             self.captured, self.refunded
         ):
@@ -115,6 +117,24 @@ class FakeGateway:
         self.next_id += 1
         self.operations.append(operation)
         return FakeResponse({'operation': dict(operation), 'payment': self._payment()})
+
+    def _shipping_info(self, capture, body):
+        """ `POST …/captures/{capture}/shipping-info`: 422 when `capture` is not a capture of
+        the payment; the same info twice is added once (`added` false). """
+        operation = self.operation(int(capture)) if capture.isdigit() else None
+        if not operation or operation['kind'] != 'capture':
+            return FakeResponse({
+                'code': 'unknown_capture_operation', 'field': 'capture_operation_id',
+                'message': f"capture_operation_id: {capture} is not a succeeded capture of this payment",
+            }, 422)
+        items = body.get('shipping_info') or []
+        shipped = operation.setdefault('shipping_info', [])
+        added = any(item not in shipped for item in items)
+        shipped.extend(item for item in items if item not in shipped)
+        return FakeResponse({
+            'capture_operation_id': operation['id'], 'klarna_capture_id': f"capture-{operation['id']}",
+            'added': added, 'shipping_info': items,
+        })
 
     def operation(self, operation_id):
         return next((op for op in self.operations if op['id'] == operation_id), None)

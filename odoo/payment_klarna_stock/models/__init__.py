@@ -1,3 +1,4 @@
 # Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 
+from . import payment_transaction
 from . import stock_picking

@@ -2,14 +2,77 @@
 
 import logging
 
-from odoo import _, models
+from odoo import _, fields, models
 from odoo.exceptions import ValidationError
 
 _logger = logging.getLogger(__name__)
 
+# Klarna's limits on a `shipping_info` item (Order Management's OpenAPI document).
+MAX_COMPANY = 100
+MAX_TRACKING_NUMBER = 100
+MAX_TRACKING_URI = 1024
+
 
 class StockPicking(models.Model):
     _inherit = 'stock.picking'
+
+    klarna_capture_operation = fields.Integer(
+        string="Klarna Capture", readonly=True, copy=False,
+        help="The gateway's operation id of the Klarna capture this delivery made.",
+    )
+    klarna_transaction_id = fields.Many2one(
+        'payment.transaction', string="Klarna Payment", readonly=True, copy=False,
+    )
+
+    def _klarna_shipping_info(self):
+        """ Klarna `shipping_info` for this delivery: its carrier, tracking number and link.
+        A value beyond Klarna's limits is left out rather than cut (a cut tracking number
+        tracks nothing), so that the capture never fails for it.
+
+        :return: No item, or one.
+        :rtype: list
+        """
+        self.ensure_one()
+        item = {}
+        if self.carrier_id:
+            item['shipping_company'] = self.carrier_id.name[:MAX_COMPANY]
+        reference = (self.carrier_tracking_ref or '').strip()
+        if reference and len(reference) <= MAX_TRACKING_NUMBER:
+            item['tracking_number'] = reference
+        url = (self.carrier_tracking_url or '').strip()
+        if url.startswith(('https://', 'http://')) and len(url) <= MAX_TRACKING_URI:
+            item['tracking_uri'] = url
+        return [item] if item else []
+
+    def write(self, vals):
+        """ Override to send a tracking number set after the delivery was captured (the
+        carrier gave it later) to that capture at Klarna. """
+        res = super().write(vals)
+        if vals.get('carrier_tracking_ref'):
+            for picking in self.filtered(lambda p: p.state == 'done' and p.klarna_capture_operation):
+                picking._klarna_send_tracking()
+        return res
+
+    def _klarna_send_tracking(self):
+        self.ensure_one()
+        shipping_info = self._klarna_shipping_info()
+        if not shipping_info or 'tracking_number' not in shipping_info[0]:
+            return
+        try:
+            self.klarna_transaction_id._klarna_add_shipping_info(
+                self.klarna_capture_operation, shipping_info,
+            )
+        except ValidationError as e:
+            # The tracking stands in Odoo; Klarna lacks it until it is set again.
+            _logger.warning("Klarna shipping info for %s failed: %s", self.name, e)
+            self.message_post(body=_(
+                "The tracking number could not be sent to Klarna: %(error)s", error=e,
+            ))
+        else:
+            self.message_post(body=_(
+                "Tracking number %(reference)s sent to Klarna for the capture of this delivery.",
+                reference=shipping_info[0]['tracking_number'],
+            ))
 
     def _action_done(self):
         """ Override of `stock` to capture, with providers set to "Capture When Delivered", what
@@ -46,7 +109,10 @@ class StockPicking(models.Model):
             if currency.compare_amounts(amount, 0) <= 0:
                 continue
             try:
-                tx._send_capture_request(
+                tx.with_context(
+                    klarna_shipping_info=self._klarna_shipping_info(),
+                    klarna_capturing_picking=self.id,
+                )._send_capture_request(
                     amount_to_capture=None if currency.compare_amounts(amount, tx.amount) == 0 else amount
                 )
             except ValidationError as e:

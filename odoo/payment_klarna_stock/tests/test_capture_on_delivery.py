@@ -113,3 +113,109 @@ class TestCaptureOnDelivery(KlarnaCommon):
             self.env['payment.transaction']._handle_notification_data('klarna', gateway.update(operation))
         self.assertEqual(tx.child_transaction_ids.mapped('state'), ['done', 'done'])
         self.assertEqual(tx.state, 'done')
+
+    def _order_with_carrier(self, tracking_ref=False):
+        """ A confirmed order of one 80.00 table, shipped by a carrier with a tracking link, and
+        its authorized Klarna payment. """
+        self.klarna.klarna_capture_on_delivery = True
+        product = self.env['product.product'].create({
+            'name': "Table", 'is_storable': True, 'list_price': 80.0, 'taxes_id': [],
+        })
+        carrier = self.env['delivery.carrier'].create({
+            'name': "DHL Paket",
+            'delivery_type': 'fixed',
+            'fixed_price': 0.0,
+            'tracking_url': 'https://www.dhl.de/track?piececode=<shipmenttrackingnumber>',
+            'product_id': self.env['product.product'].create({
+                'name': "DHL shipping", 'type': 'service', 'list_price': 0.0,
+            }).id,
+        })
+        order = self.env['sale.order'].create({
+            'partner_id': self.partner.id,
+            'pricelist_id': self.sale_order.pricelist_id.id,
+            'carrier_id': carrier.id,
+            'order_line': [(0, 0, {
+                'product_id': product.id, 'product_uom_qty': 1, 'price_unit': 80.0, 'tax_id': [],
+            })],
+        })
+        self.env['stock.quant']._update_available_quantity(
+            product, order.warehouse_id.lot_stock_id, 1
+        )
+        order.action_confirm()
+        tx = self._create_transaction(
+            'direct', sale_order_ids=[(6, 0, order.ids)], state='authorized', amount=80.0,
+            provider_reference=self.klarna_order_id, reference=order.name,
+        )
+        picking = order.picking_ids
+        picking.carrier_id = carrier
+        if tracking_ref:
+            picking.carrier_tracking_ref = tracking_ref
+        picking.move_ids.quantity = 1
+        return order, tx, picking
+
+    def test_the_capture_carries_the_deliverys_carrier_and_tracking(self):
+        _order, _tx, picking = self._order_with_carrier(tracking_ref='00340434161094042557')
+        gateway = FakeGateway(self.klarna_order_id, picking.origin, 8000)
+        with patch(REQUEST, side_effect=gateway):
+            picking.button_validate()
+        self.assertEqual(len(gateway.calls), 1)
+        self.assertEqual(gateway.calls[0][2]['shipping_info'], [{
+            'shipping_company': "DHL Paket",
+            'tracking_number': '00340434161094042557',
+            'tracking_uri': 'https://www.dhl.de/track?piececode=00340434161094042557',
+        }])
+        self.assertEqual(picking.klarna_capture_operation, gateway.last('capture')['id'])
+
+    def test_a_tracking_number_set_later_reaches_the_capture_once(self):
+        _order, tx, picking = self._order_with_carrier()
+        gateway = FakeGateway(self.klarna_order_id, picking.origin, 8000)
+        with patch(REQUEST, side_effect=gateway):
+            picking.button_validate()
+            capture = gateway.last('capture')
+            self.assertEqual(
+                gateway.calls[0][2]['shipping_info'], [{'shipping_company': "DHL Paket"}],
+                "the carrier is known at capture; its tracking number is not yet",
+            )
+            picking.carrier_tracking_ref = 'JJD000390007834'
+            picking.carrier_tracking_ref = 'JJD000390007834'  # saved twice
+        later = gateway.calls[1:]
+        self.assertEqual(
+            [path for _method, path, _body, _headers in later],
+            [f'/admin/payments/{self.klarna_order_id}/captures/{capture["id"]}/shipping-info'] * 2,
+        )
+        self.assertEqual(later[0][2], {'shipping_info': [{
+            'shipping_company': "DHL Paket",
+            'tracking_number': 'JJD000390007834',
+            'tracking_uri': 'https://www.dhl.de/track?piececode=JJD000390007834',
+        }]})
+        self.assertEqual(len(capture['shipping_info']), 1, "the gateway added it once")
+        self.assertTrue(any(
+            'JJD000390007834' in (m.body or '') and 'sent to Klarna' in m.body
+            for m in picking.message_ids
+        ))
+        self.assertEqual(picking.klarna_transaction_id, tx)
+
+    def test_a_tracking_number_beyond_klarnas_limit_is_left_out_not_cut(self):
+        _order, _tx, picking = self._order_with_carrier(tracking_ref='X' * 101)
+        gateway = FakeGateway(self.klarna_order_id, picking.origin, 8000)
+        with patch(REQUEST, side_effect=gateway):
+            picking.button_validate()
+        self.assertEqual(gateway.calls[0][2]['shipping_info'], [{
+            'shipping_company': "DHL Paket",
+            # The link is within its own limit, and tracks.
+            'tracking_uri': 'https://www.dhl.de/track?piececode=' + 'X' * 101,
+        }])
+        self.assertEqual(gateway.last('capture')['amount'], 8000, "the capture is made all the same")
+
+    def test_a_tracking_number_the_gateway_refuses_is_noted_on_the_delivery(self):
+        _order, _tx, picking = self._order_with_carrier()
+        gateway = FakeGateway(self.klarna_order_id, picking.origin, 8000)
+        with patch(REQUEST, side_effect=gateway):
+            picking.button_validate()
+        picking.klarna_capture_operation = 9999  # not a capture the gateway knows
+        with patch(REQUEST, side_effect=gateway):
+            picking.carrier_tracking_ref = 'JJD000390007834'
+        self.assertEqual(picking.carrier_tracking_ref, 'JJD000390007834', "the tracking stands")
+        self.assertTrue(any(
+            "could not be sent to Klarna" in (m.body or '') for m in picking.message_ids
+        ))
