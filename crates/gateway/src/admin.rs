@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use klarna_types::contract::ApiError;
-use klarna_types::klarna::{OrderLine, ShippingInfo, UpdateShippingInfo};
+use klarna_types::klarna::UpdateShippingInfo;
 use klarna_types::odoo_signature::{self, AdminCall, sign_admin};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -438,56 +438,27 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, GatewayError
         .map_err(|e| GatewayError::invalid("body", crate::json_error::describe(&e)))
 }
 
-/// `POST /admin/payments/{key}/captures`: one shipment.
+/// `POST /admin/payments/{key}/captures`: one shipment, and what the caller expects.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CaptureBody {
-    /// Minor units; all that remains when absent.
-    #[serde(default)]
-    amount: Option<i64>,
-    /// The shipment's lines, for Klarna's records (their total is `amount`).
-    #[serde(default)]
-    order_lines: Vec<OrderLine>,
-    /// How the shipment travels: carrier, tracking number and link.
-    #[serde(default)]
-    shipping_info: Vec<ShippingInfo>,
-    #[serde(default)]
-    description: Option<String>,
+    #[serde(flatten)]
+    capture: manage::CaptureArgs,
     #[serde(flatten)]
     expected: manage::Expected,
 }
 
-/// `POST /admin/payments/{key}/refunds`.
+/// `POST /admin/payments/{key}/refunds`: the refund, and what the caller expects.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefundBody {
-    /// Minor units; all that is refundable when absent.
-    #[serde(default)]
-    amount: Option<i64>,
-    /// Klarna's id of the capture to refund from.
-    #[serde(default)]
-    capture_id: Option<String>,
-    /// The gateway's operation id of the capture to refund from, as Odoo's refund of a
-    /// capture's transaction names it. Without either, the oldest captures first.
-    #[serde(default)]
-    capture_operation_id: Option<i64>,
-    #[serde(default)]
-    order_lines: Vec<OrderLine>,
-    #[serde(default)]
-    description: Option<String>,
+    #[serde(flatten)]
+    refund: manage::RefundArgs,
     #[serde(flatten)]
     expected: manage::Expected,
 }
 
 fn parse_capture(body: &Bytes) -> Result<(Command, manage::Expected), GatewayError> {
     let b: CaptureBody = parse(body)?;
-    Ok((
-        Command::Capture {
-            amount: b.amount,
-            order_lines: b.order_lines,
-            shipping_info: b.shipping_info,
-            description: b.description,
-        },
-        b.expected,
-    ))
+    Ok((Command::Capture(b.capture), b.expected))
 }
 
 /// A refund's body. A `capture_operation_id` that is not a whole number names no capture:
@@ -503,16 +474,7 @@ fn parse_refund(body: &Bytes) -> Result<(Command, manage::Expected), GatewayErro
         )));
     }
     let b: RefundBody = parse(body)?;
-    Ok((
-        Command::Refund {
-            amount: b.amount,
-            capture_id: b.capture_id,
-            capture_operation_id: b.capture_operation_id,
-            order_lines: b.order_lines,
-            description: b.description,
-        },
-        b.expected,
-    ))
+    Ok((Command::Refund(b.refund), b.expected))
 }
 
 /// The body of a cancel, a release or an extend: only what the caller expects.

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiJson, GatewayError};
 use crate::frontdoor::FrontDoor;
-use crate::openapi::{self, Listener, WidgetDoor};
+use crate::openapi::{self, Listener, WidgetErrors};
 use crate::secrets::{KLARNA_PASSWORD, KLARNA_USERNAME};
 use crate::state::Gateway;
 use crate::{admin, checkout, frontdoor, listener, metrics, webhook, webhook_verify};
@@ -144,12 +144,8 @@ where
     request_body = SessionRequest,
     responses(
         (status = 200, description = "The session for Klarna's SDK", body = SessionResponse),
-        (status = 400, description = "`invalid_request`: a field is missing, malformed or not part of the contract (`field` names it)", body = ApiError),
         (status = 404, description = "`order_not_found`: no sale order matches the reference and access token", body = ApiError),
-        (status = 413, description = "`too_large`: the body is larger than the widget API takes (16 KiB)", body = ApiError),
-        (status = 422, description = "`order_not_payable`: the order breaks Klarna's rules (`field`, `fields`)", body = ApiError),
-        (status = 502, description = "`klarna_error`: Klarna answered with an error; `odoo_unavailable`: Odoo could not be read", body = ApiError),
-        WidgetDoor,
+        WidgetErrors,
     )
 )]
 async fn session(
@@ -167,14 +163,10 @@ async fn session(
     request_body = AuthorizeRequest,
     responses(
         (status = 200, description = "Authorized (the order is placed) or declined", body = AuthorizeResponse),
-        (status = 400, description = "`invalid_request`: a field is missing, malformed or not part of the contract (`field` names it)", body = ApiError),
         (status = 404, description = "`session_not_found`: no such checkout session", body = ApiError),
         (status = 409, description = "`authorization_in_progress`: this session is being authorized already; `cart_changed`: the order changed in Odoo after the shopper authorized", body = ApiError),
         (status = 410, description = "`authorization_expired`: Klarna no longer knows the authorization token", body = ApiError),
-        (status = 413, description = "`too_large`: the body is larger than the widget API takes (16 KiB)", body = ApiError),
-        (status = 422, description = "`order_not_payable`: the order breaks Klarna's rules (`field`, `fields`)", body = ApiError),
-        (status = 502, description = "`klarna_error`: Klarna answered with an error; `odoo_unavailable`: Odoo could not be read", body = ApiError),
-        WidgetDoor,
+        WidgetErrors,
     )
 )]
 async fn authorize(

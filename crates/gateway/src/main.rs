@@ -320,12 +320,10 @@ async fn run(
             amount,
             expected,
         } => {
-            let capture = Op::Capture {
+            let capture = Op::Capture(manage::CaptureArgs {
                 amount,
-                order_lines: Vec::new(),
-                shipping_info: Vec::new(),
-                description: None,
-            };
+                ..Default::default()
+            });
             operate(config, initial, sandbox, &op(&payment), capture, expected).await
         }
         Command::Refund {
@@ -336,13 +334,12 @@ async fn run(
         } => {
             // Klarna's capture ids are UUIDs, never a bare number.
             let operation = capture.as_deref().and_then(|c| c.parse::<i64>().ok());
-            let refund = Op::Refund {
+            let refund = Op::Refund(manage::RefundArgs {
                 amount,
                 capture_id: capture.filter(|_| operation.is_none()),
                 capture_operation_id: operation,
-                order_lines: Vec::new(),
-                description: None,
-            };
+                ..Default::default()
+            });
             operate(config, initial, sandbox, &op(&payment), refund, expected).await
         }
         Command::Cancel { payment, expected } => {

@@ -34,26 +34,42 @@ use crate::store::{OpKind, OpState, Operation, Transaction, TxState};
 /// What to do to a payment.
 #[derive(Debug, Clone)]
 pub enum Command {
-    /// One shipment: an amount (default: all that remains), and its lines and tracking.
-    Capture {
-        amount: Option<i64>,
-        order_lines: Vec<OrderLine>,
-        shipping_info: Vec<ShippingInfo>,
-        description: Option<String>,
-    },
-    /// An amount (default: all refundable), from one capture (the gateway's
-    /// `capture_operation_id`, as Odoo's refund from a capture's transaction names it, or
-    /// Klarna's capture id) or from the oldest captures first, optionally by line.
-    Refund {
-        amount: Option<i64>,
-        capture_id: Option<String>,
-        capture_operation_id: Option<i64>,
-        order_lines: Vec<OrderLine>,
-        description: Option<String>,
-    },
+    Capture(CaptureArgs),
+    Refund(RefundArgs),
     Cancel,
     Release,
     Extend,
+}
+
+/// One shipment: an amount (default: all that remains), and its lines and tracking. The
+/// admin API's capture body is this with [`Expected`].
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct CaptureArgs {
+    /// Minor units; all that remains when absent.
+    pub amount: Option<i64>,
+    /// The shipment's lines, for Klarna's records (their total is `amount`).
+    pub order_lines: Vec<OrderLine>,
+    /// How the shipment travels: carrier, tracking number and link.
+    pub shipping_info: Vec<ShippingInfo>,
+    pub description: Option<String>,
+}
+
+/// An amount (default: all refundable), from one capture (the gateway's
+/// `capture_operation_id`, as Odoo's refund from a capture's transaction names it, or
+/// Klarna's capture id) or from the oldest captures first, optionally by line. The admin
+/// API's refund body is this with [`Expected`].
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct RefundArgs {
+    /// Minor units; all that is refundable when absent.
+    pub amount: Option<i64>,
+    /// Klarna's id of the capture to refund from.
+    pub capture_id: Option<String>,
+    /// The gateway's operation id of the capture to refund from.
+    pub capture_operation_id: Option<i64>,
+    pub order_lines: Vec<OrderLine>,
+    pub description: Option<String>,
 }
 
 /// What the caller believes the payment holds (minor units), captures and refunds it
@@ -233,12 +249,12 @@ async fn prepare(
     let idempotency_key = IdempotencyKey::new();
     let reference = op_reference(idempotency_key.as_str());
     let (kind, amount, capture_op, request) = match cmd {
-        Command::Capture {
+        Command::Capture(CaptureArgs {
             amount,
             order_lines,
             shipping_info,
             description,
-        } => {
+        }) => {
             let amount = amount
                 .or_else(|| {
                     (!order_lines.is_empty())
@@ -257,13 +273,13 @@ async fn prepare(
             klarnas_rules(&check_capture(&request))?;
             (OpKind::Capture, amount, None, json!(request))
         }
-        Command::Refund {
+        Command::Refund(RefundArgs {
             amount,
             capture_id,
             capture_operation_id,
             order_lines,
             description,
-        } => {
+        }) => {
             let by_klarna = match capture_id {
                 Some(id) => Some(capture_position(&ops, id).ok_or_else(|| {
                     GatewayError::invalid(

@@ -137,12 +137,28 @@ fn listener() -> Vec<(&'static str, Response)> {
     ]
 }
 
-/// The errors of the widget's front door and listener.
-pub struct WidgetDoor;
+/// The errors every widget route can answer: its own, its front door's and the listener's.
+pub struct WidgetErrors;
 
-impl IntoResponses for WidgetDoor {
+impl IntoResponses for WidgetErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         let mut list = listener();
+        list.push((
+            "400",
+            error("`invalid_request`: a field is missing, malformed or not part of the contract (`field` names it)"),
+        ));
+        list.push((
+            "413",
+            error("`too_large`: the body is larger than the widget API takes (16 KiB)"),
+        ));
+        list.push((
+            "422",
+            error("`order_not_payable`: the order breaks Klarna's rules (`field`, `fields`)"),
+        ));
+        list.push((
+            "502",
+            error("`klarna_error`: Klarna answered with an error; `odoo_unavailable`: Odoo could not be read"),
+        ));
         list.push((
             "403",
             error("`origin_not_allowed`: the page's origin is not a configured storefront (`allowed_origins`)"),
@@ -171,6 +187,29 @@ impl IntoResponses for WebhookDoor {
             error("`content_type`: the body is not `application/json`"),
         ));
         answers(&list)
+    }
+}
+
+/// The errors of Klarna's classic callbacks (the URL's token lets them in), besides the
+/// webhooks' door.
+pub struct CallbackErrors;
+
+impl IntoResponses for CallbackErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut answers = WebhookDoor::responses();
+        for (status, description) in [
+            (
+                "400",
+                "Refused before it was stored: `malformed_json`, `wrong_shape`, `stale_event`",
+            ),
+            (
+                "404",
+                "`not_found`: the token is wrong (the route does not exist for whoever does not know it)",
+            ),
+        ] {
+            answers.insert(status.to_owned(), error(description).into());
+        }
+        answers
     }
 }
 

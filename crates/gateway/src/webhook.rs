@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 use crate::db::now_ms;
 use crate::frontdoor::{ClientIp, Door};
 use crate::ingest::Stored;
-use crate::openapi::WebhookDoor;
+use crate::openapi::{CallbackErrors, WebhookDoor};
 use crate::secrets::CLASSIC_TOKEN;
 use crate::state::Gateway;
 use crate::store::webhooks::IncomingEvent;
@@ -155,9 +155,7 @@ pub async fn signed(
     request_body(content = Object, content_type = "application/json", description = "Klarna's notification: `order_id`, `event_type`"),
     responses(
         (status = 200, description = "Stored (`accepted`) or stored before (`duplicate`): acknowledged", body = Acknowledged),
-        (status = 400, description = "Refused before it was stored: `malformed_json`, `wrong_shape`, `stale_event`", body = ApiError),
-        (status = 404, description = "`not_found`: the token is wrong (the route does not exist for whoever does not know it)", body = ApiError),
-        WebhookDoor,
+        CallbackErrors,
     )
 )]
 pub async fn classic(
@@ -179,9 +177,7 @@ pub async fn classic(
     request_body(content = Object, content_type = "application/json", description = "Klarna's authorization callback: `session_id`, `authorization_token`"),
     responses(
         (status = 200, description = "Stored (`accepted`) or stored before (`duplicate`): acknowledged", body = Acknowledged),
-        (status = 400, description = "Refused before it was stored: `malformed_json`, `wrong_shape`, `stale_event`", body = ApiError),
-        (status = 404, description = "`not_found`: the token is wrong (the route does not exist for whoever does not know it)", body = ApiError),
-        WebhookDoor,
+        CallbackErrors,
     )
 )]
 pub async fn authorization(

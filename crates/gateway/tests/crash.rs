@@ -19,12 +19,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 fn capture(amount: i64) -> Command {
-    Command::Capture {
+    Command::Capture(manage::CaptureArgs {
         amount: Some(amount),
-        order_lines: Vec::new(),
-        shipping_info: Vec::new(),
-        description: None,
-    }
+        ..Default::default()
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
