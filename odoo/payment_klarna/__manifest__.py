@@ -1,7 +1,7 @@
 # Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 {
     'name': "Payment Provider: Klarna",
-    'version': '18.0.1.1.0',
+    'version': '18.0.1.2.0',
     'category': 'Accounting/Payment Providers',
     'sequence': 350,
     'summary': "Klarna at checkout (pay now, pay later, financing), rendered by a WebAssembly "
@@ -15,6 +15,7 @@
         'views/payment_provider_views.xml',
         'views/payment_klarna_review_views.xml',
         'views/payment_klarna_doctor_views.xml',
+        'views/sale_order_views.xml',
 
         'data/payment_provider_data.xml',  # Depends on views/payment_klarna_templates.xml
     ],

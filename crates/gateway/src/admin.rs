@@ -45,6 +45,7 @@ pub fn routes() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(cancel))
         .routes(routes!(release))
         .routes(routes!(extend))
+        .routes(routes!(update_authorization))
         .routes(routes!(review))
         .routes(routes!(job))
         .routes(routes!(replay))
@@ -141,8 +142,8 @@ pub async fn odoo_signed(
         return refused("the gateway has no Odoo shared secret");
     };
     let (mut parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024).await else {
-        return refused("the body could not be read (larger than 256 KiB?)");
+    let Ok(bytes) = axum::body::to_bytes(body, crate::http::ADMIN_BODY_LIMIT).await else {
+        return refused("the body could not be read (larger than 1 MiB?)");
     };
     if let Err(reason) = signed.check(&secret, &parts.method, &parts.uri, &bytes) {
         return refused(reason);
@@ -456,6 +457,16 @@ pub struct RefundBody {
     expected: manage::Expected,
 }
 
+/// `POST /admin/payments/{key}/authorization`: the edited order, and what the caller
+/// expects.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AuthorizationBody {
+    #[serde(flatten)]
+    edit: manage::EditArgs,
+    #[serde(flatten)]
+    expected: manage::Expected,
+}
+
 fn parse_capture(body: &Bytes) -> Result<(Command, manage::Expected), GatewayError> {
     let b: CaptureBody = parse(body)?;
     Ok((Command::Capture(b.capture), b.expected))
@@ -607,6 +618,43 @@ async fn extend(_a: Admin, op: Operation) -> Response {
     op.run("extend", whole_order(Command::Extend)).await
 }
 
+/// Updates the authorization to the order as Odoo has it now, edited before it shipped (a
+/// line removed, a quantity changed, a fee added): its amount and lines, mapped as a new
+/// order is. Klarna re-checks an increase and may refuse it; then nothing changes.
+#[utoipa::path(
+    post,
+    path = "/admin/payments/{key}/authorization",
+    tag = "admin",
+    params(PaymentKey, IdempotencyKey),
+    request_body = AuthorizationBody,
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Klarna took the new amount and lines", body = manage::OpOutcome),
+        (status = 202, description = "Recorded; Klarna has not confirmed it yet (the worker finishes it)", body = manage::OpOutcome),
+        (status = 422, description = "`order_not_payable`: the edited order breaks Klarna's rules (`fields` lists them); nothing was sent", body = ApiError),
+        OperationErrors,
+    )
+)]
+async fn update_authorization(_a: Admin, op: Operation) -> Response {
+    op.run("authorization", |body| {
+        let b: AuthorizationBody = parse(body).map_err(|e| records_at_fault(body).unwrap_or(e))?;
+        Ok((Command::UpdateAuthorization(b.edit), b.expected))
+    })
+    .await
+}
+
+/// A body whose `odoo_records` are not records by model is refused naming that field (a
+/// flattened body's error does not say where it is).
+fn records_at_fault(body: &Bytes) -> Option<GatewayError> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let records = value.get("odoo_records")?.clone();
+    let e = serde_json::from_value::<crate::odoo_order::Snapshot>(records).err()?;
+    Some(GatewayError::invalid(
+        "odoo_records",
+        format!("must be Odoo records by model ({{\"sale.order\": [{{…}}], …}}): {e}"),
+    ))
+}
+
 /// The path parameter naming a payment.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -645,7 +693,7 @@ impl utoipa::IntoResponses for OperationErrors {
             ),
             (
                 "409",
-                "The payment state machine refuses it (`capture_exceeds_remaining`, `refund_exceeds_captured`, `cancel_after_capture`, `release_without_capture`, `nothing_to_release`, `fraud_decision_pending`, `not_allowed_in_this_state`, `amount_not_positive`, `unknown_capture`, `wrong_currency`); `state_changed` (the payment is not what `expected_*` said; `payment` has the figures); `operation_in_progress`; `in_progress` (the Idempotency-Key's first request is still running); `refused` (Klarna refused it for good). Nothing was done.",
+                "The payment state machine refuses it (`capture_exceeds_remaining`, `refund_exceeds_captured`, `cancel_after_capture`, `release_without_capture`, `nothing_to_release`, `amount_below_captured`, `fraud_decision_pending`, `not_allowed_in_this_state`, `amount_not_positive`, `unknown_capture`, `wrong_currency`); `state_changed` (the payment is not what `expected_*` said; `payment` has the figures); `operation_in_progress`; `in_progress` (the Idempotency-Key's first request is still running); `refused` (Klarna refused it for good). Nothing was done.",
             ),
             ("502", "`klarna_error`: Klarna answered with an error"),
         ] {

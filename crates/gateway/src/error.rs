@@ -240,6 +240,7 @@ fn refusal_code(r: &Refusal) -> ErrorCode {
         Refusal::CancelAfterCapture => ErrorCode::CancelAfterCapture,
         Refusal::ReleaseWithoutCapture => ErrorCode::ReleaseWithoutCapture,
         Refusal::NothingToRelease => ErrorCode::NothingToRelease,
+        Refusal::AmountBelowCaptured { .. } => ErrorCode::AmountBelowCaptured,
     }
 }
 

@@ -31,7 +31,8 @@ use tokio::sync::Semaphore;
 
 /// Widget requests are a few hundred bytes; anything much larger is not ours.
 const WIDGET_BODY_LIMIT: usize = 16 * 1024;
-const ADMIN_BODY_LIMIT: usize = 256 * 1024;
+/// An order edit carries the order's records: some hundred lines fit.
+pub const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let origins: Vec<HeaderValue> = gateway

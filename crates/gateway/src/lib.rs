@@ -44,6 +44,7 @@ pub mod manage;
 pub mod mapping;
 pub mod metrics;
 pub mod odoo;
+pub mod odoo_order;
 pub mod odoo_sync;
 pub mod odoo_update;
 pub mod openapi;

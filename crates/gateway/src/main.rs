@@ -103,6 +103,16 @@ enum Command {
     },
     /// Extend the authorization period.
     Extend { payment: String },
+    /// Update the authorization to the order as Odoo has it now (edited before it
+    /// shipped): its amount and lines. Klarna may refuse an increase; then nothing changes.
+    UpdateAuthorization {
+        payment: String,
+        /// What changed, for Klarna's records.
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        expected: Expected,
+    },
     /// The review queue: jobs that failed every attempt.
     Review {
         #[command(subcommand)]
@@ -351,6 +361,17 @@ async fn run(
         Command::Extend { payment } => {
             let none = Expected::default();
             operate(config, initial, sandbox, &payment, Op::Extend, none).await
+        }
+        Command::UpdateAuthorization {
+            payment,
+            description,
+            expected,
+        } => {
+            let edit = Op::UpdateAuthorization(manage::EditArgs {
+                odoo_records: None,
+                description,
+            });
+            operate(config, initial, sandbox, &payment, edit, expected).await
         }
         Command::Review { action } => {
             let gw = open(config, initial, sandbox).await?;

@@ -1,4 +1,5 @@
-//! Order management: capture, refund, cancel, release the rest, extend.
+//! Order management: capture, refund, cancel, release the rest, extend, and update the
+//! authorization to an order edited before it shipped.
 //!
 //! Each operation runs the same four steps, and survives a crash between any two:
 //! 1. check it against the state machine (counting operations still in flight),
@@ -15,15 +16,21 @@
 use klarna_client::{ClientError, IdempotencyKey};
 use klarna_types::contract::PaymentFigures;
 use klarna_types::klarna::{
-    CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo, UpdateShippingInfo,
+    CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo, UpdateAuthorization,
+    UpdateShippingInfo,
 };
+use klarna_types::mapping::map_order;
 use klarna_types::payment::Payment;
-use klarna_types::rules::{RuleViolation, check_capture, check_refund, check_shipping_info_update};
+use klarna_types::rules::{
+    RuleViolation, check_capture, check_refund, check_shipping_info_update,
+    check_update_authorization,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::GatewayError;
 use crate::jobs::{self, Job, JobError};
+use crate::odoo_order::{Snapshot, read_document};
 use crate::odoo_sync;
 use crate::odoo_update::{Event, Notification};
 use crate::state::Gateway;
@@ -39,6 +46,23 @@ pub enum Command {
     Cancel,
     Release,
     Extend,
+    UpdateAuthorization(EditArgs),
+}
+
+/// An order edited before it shipped (a line removed, a quantity changed, a fee added):
+/// Klarna's authorization becomes the order as Odoo has it now, mapped as a new order is.
+/// The admin API's body is this with [`Expected`].
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct EditArgs {
+    /// The order's records as Odoo's `read` gives them, by model (`sale.order`,
+    /// `sale.order.line`, …; the fields `klarna_types::odoo_fields::MODEL_FIELDS` names). The
+    /// addon sends them from the transaction that edits the order, which Odoo commits only
+    /// once Klarna accepted the edit. Without them, the gateway reads the order from Odoo.
+    #[schema(value_type = Option<Object>)]
+    pub odoo_records: Option<Snapshot>,
+    /// What changed, for Klarna's records (at most 255 characters).
+    pub description: Option<String>,
 }
 
 /// One shipment: an amount (default: all that remains), and its lines and tracking. The
@@ -81,6 +105,11 @@ pub struct RefundArgs {
 /// that include the first, is done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::Args, utoipa::ToSchema)]
 pub struct Expected {
+    /// Refuse unless the payment has this much authorized (minor units): an order edit
+    /// made from what the caller saw, not from an authorization changed since.
+    #[serde(default)]
+    #[arg(long)]
+    pub expected_authorized: Option<i64>,
     /// Refuse unless the payment has this much captured (minor units; captures in flight
     /// count).
     #[serde(default)]
@@ -100,6 +129,14 @@ impl Expected {
         let captured = p.captured().minor();
         let refunded = p.refunded().minor();
         let mut differs = Vec::new();
+        let authorized = p.authorized().minor();
+        if let Some(expected) = self.expected_authorized
+            && expected != authorized
+        {
+            differs.push(format!(
+                "{authorized} authorized, not the {expected} expected"
+            ));
+        }
         if let Some(expected) = self.expected_captured
             && expected != captured
         {
@@ -117,7 +154,7 @@ impl Expected {
             differs: format!("{} {}", t.currency, differs.join(" and ")),
             payment: Box::new(PaymentFigures {
                 currency: t.currency.clone(),
-                authorized: t.authorized_amount,
+                authorized,
                 captured,
                 refunded,
                 captured_in_flight: captured - t.captured_amount,
@@ -163,7 +200,7 @@ fn projected(t: &Transaction, ops: &[Operation]) -> Result<Payment, GatewayError
         p = match op.kind {
             OpKind::Capture => p.capture(t.money(op.amount)?).map(|(p, _)| p).unwrap_or(p),
             OpKind::Refund => p.refund(t.money(op.amount)?, None).unwrap_or(p),
-            OpKind::Cancel | OpKind::Release | OpKind::Extend => {
+            OpKind::Cancel | OpKind::Release | OpKind::Extend | OpKind::UpdateAuthorization => {
                 return Err(GatewayError::OperationInProgress);
             }
         };
@@ -225,6 +262,47 @@ fn klarnas_rules(violations: &[RuleViolation]) -> Result<(), GatewayError> {
     }
 }
 
+/// The Klarna request that makes the authorization the order `t` as Odoo has it now:
+/// the addon's records of it, or else Odoo's own, mapped exactly as a new order is.
+async fn edited_order(
+    gw: &Gateway,
+    t: &Transaction,
+    edit: &EditArgs,
+) -> Result<UpdateAuthorization, GatewayError> {
+    let reference = t.order_reference.as_str();
+    let doc = match &edit.odoo_records {
+        Some(records) => read_document(records, reference, |_| true)
+            .await
+            .map_err(|e| GatewayError::invalid("odoo_records", e.to_string()))?
+            .ok_or_else(|| {
+                GatewayError::invalid(
+                    "odoo_records",
+                    format!("holds no sale.order named {reference}, this payment's order"),
+                )
+            })?,
+        None => gw
+            .odoo
+            .read_order(reference)
+            .await?
+            .ok_or(GatewayError::OrderNotFound)?,
+    };
+    let body = map_order(&doc, &gw.mapping_options())?;
+    if body.purchase_currency != t.currency {
+        return Err(GatewayError::invalid(
+            "currency_id",
+            format!(
+                "the order is in {}, the payment in {}",
+                body.purchase_currency, t.currency
+            ),
+        ));
+    }
+    Ok(UpdateAuthorization {
+        order_amount: body.order_amount,
+        description: edit.description.clone(),
+        order_lines: body.order_lines,
+    })
+}
+
 /// Steps 1 and 2: check, then persist the intent (naming it in the admin request's
 /// `claim`, when there is one, in the same transaction). Returns the pending operation.
 async fn prepare(
@@ -240,6 +318,11 @@ async fn prepare(
         .find_transaction(key)
         .await?
         .ok_or_else(|| GatewayError::PaymentNotFound(key.to_owned()))?;
+    // Odoo is read before anything is locked.
+    let edited = match cmd {
+        Command::UpdateAuthorization(edit) => Some(edited_order(gw, &found, edit).await?),
+        _ => None,
+    };
     let _lock = gw.lock_payment(found.id).await;
     let mut tx = gw.db.begin_write().await?;
     let t = gw.db.lock_transaction(&mut tx, found.id).await?;
@@ -338,6 +421,18 @@ async fn prepare(
         Command::Extend => {
             p.extend()?;
             (OpKind::Extend, 0, None, json!({}))
+        }
+        Command::UpdateAuthorization(_) => {
+            let request = edited
+                .ok_or_else(|| GatewayError::Internal("an order edit without its order".into()))?;
+            p.update_authorization(t.money(request.order_amount)?)?;
+            klarnas_rules(&check_update_authorization(&request))?;
+            (
+                OpKind::UpdateAuthorization,
+                request.order_amount,
+                None,
+                json!(request),
+            )
         }
     };
     if t.klarna_order_id.is_none() {
@@ -566,6 +661,11 @@ async fn execute(gw: &Gateway, op_id: i64, actor: &str) -> Result<(), GatewayErr
             );
             Ok(())
         }
+        // The caller is waiting and is told; nothing changed on either side, and nothing
+        // needs a person.
+        Err(e) if op.kind == OpKind::UpdateAuthorization => {
+            persist_refused_edit(gw, op_id, &e.to_string(), actor).await
+        }
         Err(e) => persist_failure(gw, op_id, &e.to_string(), actor).await,
     }
 }
@@ -583,6 +683,7 @@ enum Request {
     Cancel,
     Release,
     Extend,
+    UpdateAuthorization(UpdateAuthorization),
 }
 
 /// Reads what `op` sends. A row that cannot be read is an error, never a guess: no
@@ -615,6 +716,9 @@ async fn call(gw: &Gateway, op: &Operation) -> Result<Call, GatewayError> {
         OpKind::Cancel => Request::Cancel,
         OpKind::Release => Request::Release,
         OpKind::Extend => Request::Extend,
+        OpKind::UpdateAuthorization => Request::UpdateAuthorization(
+            serde_json::from_value(op.request.clone()).map_err(stored)?,
+        ),
     };
     Ok(Call {
         order_id,
@@ -636,6 +740,10 @@ async fn send(gw: &Gateway, call: &Call) -> Result<Option<String>, ClientError> 
             .map(|()| None),
         Request::Extend => k
             .extend_authorization_time(order_id, key)
+            .await
+            .map(|()| None),
+        Request::UpdateAuthorization(req) => k
+            .update_authorization(order_id, req, key)
             .await
             .map(|()| None),
     }
@@ -690,6 +798,7 @@ pub async fn persist_success(
         OpKind::Cancel => p.cancel(),
         OpKind::Release => p.release_remaining(),
         OpKind::Extend => p.extend(),
+        OpKind::UpdateAuthorization => p.update_authorization(amount),
     };
     let (event, event_amount) = match op.kind {
         OpKind::Capture => (Some(Event::Captured), op.amount),
@@ -697,10 +806,12 @@ pub async fn persist_success(
         OpKind::Cancel => (Some(Event::Cancelled), 0),
         OpKind::Release => (Some(Event::Released), op.amount),
         OpKind::Extend => (None, 0),
+        OpKind::UpdateAuthorization => (Some(Event::AuthorizationUpdated), op.amount),
     };
     match next {
         Ok(next) => {
             t.state = TxState::from_status(next.status());
+            t.authorized_amount = next.authorized().minor();
             t.captured_amount = next.captured().minor();
             t.refunded_amount = next.refunded().minor();
             t.released_amount = next.released().minor();
@@ -808,6 +919,44 @@ pub async fn persist_failure(
     Ok(())
 }
 
+/// Klarna refused an order edit while its caller waited: the operation failed and the
+/// timeline says why; the payment is as it was, and the caller (Odoo, which then keeps
+/// its order as Klarna has it) is told in the answer, not by an update.
+async fn persist_refused_edit(
+    gw: &Gateway,
+    op_id: i64,
+    reason: &str,
+    actor: &str,
+) -> Result<(), GatewayError> {
+    let op = operation(gw, op_id).await?;
+    let _lock = gw.lock_payment(op.transaction_id).await;
+    let mut tx = gw.db.begin_write().await?;
+    let t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;
+    gw.db
+        .finish_operation(&mut tx, op_id, OpState::Failed, None, Some(reason))
+        .await?;
+    gw.db
+        .audit(
+            &mut tx,
+            Audit {
+                transaction_id: Some(t.id),
+                order_reference: Some(&t.order_reference),
+                actor,
+                action: "update_authorization_refused",
+                before: Some(t.state.as_str()),
+                after: Some(t.state.as_str()),
+                detail: Some(format!(
+                    "operation {op_id}, amount {} {}: {reason}",
+                    op.amount, t.currency
+                )),
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    metrics::counter!("gateway_operations_total", "kind" => op.kind.as_str(), "outcome" => "failed").increment(1);
+    Ok(())
+}
+
 /// Finishes a pending operation after a crash, a timeout or an outage (the resume job).
 /// `Err` means "not yet": the job retries later.
 pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), JobError> {
@@ -849,6 +998,13 @@ pub async fn resume(gw: &Gateway, op_id: i64) -> Result<(), JobError> {
             && order.captured_amount < order.original_order_amount)
             .then_some(None),
         OpKind::Extend => None,
+        // An edit sets the amount (and lines): Klarna having them is Klarna having done it.
+        OpKind::UpdateAuthorization => match &call.request {
+            Request::UpdateAuthorization(req) => (order.order_amount == req.order_amount
+                && (req.order_lines.is_empty() || order.order_lines == req.order_lines))
+                .then_some(None),
+            _ => None,
+        },
     };
     if let Some(klarna_id) = done {
         return Ok(persist_success(gw, op_id, klarna_id.as_deref(), "worker").await?);

@@ -29,6 +29,9 @@ pub enum Event {
     Expired,
     /// Something failed for good: `error` with the message, shown on the order.
     Error,
+    /// The order was edited before it shipped and Klarna took the new amount
+    /// (`amount_minor`): the payment's transaction carries it.
+    AuthorizationUpdated,
 }
 
 impl Event {
@@ -43,6 +46,7 @@ impl Event {
             Self::Released => "released",
             Self::Expired => "expired",
             Self::Error => "error",
+            Self::AuthorizationUpdated => "authorization_updated",
         }
     }
 }
@@ -133,6 +137,7 @@ mod tests {
             Event::Released,
             Event::Expired,
             Event::Error,
+            Event::AuthorizationUpdated,
         ] {
             assert_eq!(serde_json::to_value(e).ok(), Some(e.as_str().into()));
         }

@@ -532,6 +532,29 @@ async fn apply_order(
             events.push((Event::Cancelled, 0, None));
         }
     }
+    // An order edited at Klarna (in its portal, or an edit whose answer we lost): while
+    // the authorization is open, Klarna's amount is the authorization.
+    let open = |s: TxState| matches!(s, TxState::Authorized | TxState::PartCaptured);
+    if open(state_of(order))
+        && open(TxState::from_status(p.status()))
+        && order.order_amount != p.authorized().minor()
+    {
+        match p.update_authorization(now.money(order.order_amount)?) {
+            Ok(next) => {
+                notes.push(format!(
+                    "authorization {} → {} (Klarna: the order was edited)",
+                    p.authorized().minor(),
+                    order.order_amount
+                ));
+                events.push((Event::AuthorizationUpdated, order.order_amount, None));
+                p = next;
+            }
+            Err(r) => conflicts.push(format!(
+                "Klarna's order amount is {} but our records refuse it: {r}",
+                order.order_amount
+            )),
+        }
+    }
     let target = state_of(order);
     if TxState::from_status(p.status()) != target {
         let step = match target {
@@ -580,7 +603,10 @@ async fn apply_order(
     now.fraud_status = Some(order.fraud_status);
     now.captured_amount = order.captured_amount;
     now.refunded_amount = order.refunded_amount;
-    now.released_amount = (order.original_order_amount - order.order_amount).max(0);
+    now.authorized_amount = p.authorized().minor();
+    // Klarna lowers `order_amount` to what was captured when the rest is released; the
+    // edits before it are in `authorized_amount`.
+    now.released_amount = (now.authorized_amount - order.order_amount).max(0);
     if !conflicts.is_empty() {
         now.attention = Some(conflicts.join("; "));
     } else if !notes.is_empty() {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// Every route the gateway serves: a route lost from the document, or one added to it
 /// that the gateway does not have, fails here.
-const ROUTES: [(&str, &str); 26] = [
+const ROUTES: [(&str, &str); 27] = [
     ("post", "/klarna/session"),
     ("post", "/klarna/authorize"),
     ("post", "/klarna/webhook"),
@@ -33,6 +33,7 @@ const ROUTES: [(&str, &str); 26] = [
     ("post", "/admin/payments/{key}/cancel"),
     ("post", "/admin/payments/{key}/release"),
     ("post", "/admin/payments/{key}/extend"),
+    ("post", "/admin/payments/{key}/authorization"),
     ("get", "/admin/review"),
     ("get", "/admin/jobs/{id}"),
     ("post", "/admin/jobs/{id}/replay"),

@@ -222,6 +222,8 @@ error_codes! {
     CancelAfterCapture = "cancel_after_capture",
     ReleaseWithoutCapture = "release_without_capture",
     NothingToRelease = "nothing_to_release",
+    /// An order edit would authorize less than was already captured.
+    AmountBelowCaptured = "amount_below_captured",
     /// A cancel, release or extend of this payment is in flight.
     OperationInProgress = "operation_in_progress",
     /// Another admin request with the same `Idempotency-Key` is being worked on.

@@ -18,6 +18,7 @@ pub mod klarna;
 pub mod mapping;
 pub mod money;
 pub mod odoo;
+pub mod odoo_fields;
 pub mod odoo_signature;
 pub mod payment;
 pub mod rules;

@@ -67,6 +67,8 @@ pub enum Refusal {
     ReleaseWithoutCapture,
     #[error("the order is fully captured: there is no remaining authorization")]
     NothingToRelease,
+    #[error("the new order amount {requested} is less than the {captured} already captured")]
+    AmountBelowCaptured { requested: i64, captured: i64 },
 }
 
 impl Payment {
@@ -280,6 +282,30 @@ impl Payment {
         Ok(self.clone())
     }
 
+    /// The order was edited before it shipped: the authorization becomes `amount` (Klarna
+    /// re-checks an increase, and may refuse it). Never below what was captured; an order
+    /// edited down to what was captured is fully captured.
+    pub fn update_authorization(&self, amount: Money) -> Result<Self, Refusal> {
+        self.open()?;
+        let requested = self.amount(amount)?;
+        let captured = self.captured().minor();
+        if requested < captured {
+            return Err(Refusal::AmountBelowCaptured {
+                requested,
+                captured,
+            });
+        }
+        Ok(Self {
+            status: match (requested == captured, captured > 0) {
+                (true, _) => Status::Captured,
+                (false, true) => Status::PartCaptured,
+                (false, false) => Status::Authorized,
+            },
+            authorized: requested,
+            ..self.clone()
+        })
+    }
+
     /// The authorization ran out: what was not captured can no longer be.
     pub fn expire(&self) -> Result<Self, Refusal> {
         self.open()?;
@@ -374,6 +400,45 @@ mod tests {
     }
 
     #[test]
+    fn an_edited_order_is_never_authorized_below_what_was_captured() {
+        let p = authorized(10_000, FraudStatus::Accepted);
+        let lower = p.update_authorization(eur(8_000)).expect("lower");
+        assert_eq!(
+            (lower.authorized(), lower.status()),
+            (eur(8_000), Status::Authorized)
+        );
+        let (part, _) = lower.capture(eur(3_000)).expect("capture");
+        assert_eq!(
+            part.update_authorization(eur(2_999)),
+            Err(Refusal::AmountBelowCaptured {
+                requested: 2_999,
+                captured: 3_000
+            })
+        );
+        let more = part.update_authorization(eur(9_000)).expect("higher");
+        assert_eq!(
+            (more.remaining(), more.status()),
+            (eur(6_000), Status::PartCaptured)
+        );
+        // Edited down to what shipped: nothing is left to capture.
+        let done = part.update_authorization(eur(3_000)).expect("to captured");
+        assert_eq!(
+            (done.remaining(), done.status()),
+            (eur(0), Status::Captured)
+        );
+        assert_eq!(
+            done.update_authorization(eur(4_000)),
+            Err(Refusal::WrongStatus(Status::Captured))
+        );
+        let cancelled = p.cancel().expect("cancel");
+        assert_eq!(
+            cancelled.update_authorization(eur(1_000)),
+            Err(Refusal::WrongStatus(Status::Cancelled))
+        );
+        assert_eq!(p.update_authorization(eur(0)), Err(Refusal::NotPositive));
+    }
+
+    #[test]
     fn amounts_must_be_positive_and_in_the_payments_currency() {
         let p = authorized(5_000, FraudStatus::Accepted);
         assert_eq!(p.capture(eur(0)).map(|_| ()), Err(Refusal::NotPositive));
@@ -390,6 +455,7 @@ mod tests {
         Extend,
         Expire,
         Fraud(FraudStatus),
+        Update(i64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -406,6 +472,7 @@ mod tests {
             1 => Just(Op::Extend),
             1 => Just(Op::Expire),
             1 => fraud.prop_map(Op::Fraud),
+            2 => (-10i64..12_000).prop_map(Op::Update),
         ]
     }
 
@@ -418,6 +485,7 @@ mod tests {
             Op::Extend => p.extend(),
             Op::Expire => p.expire(),
             Op::Fraud(f) => p.decide_fraud(*f),
+            Op::Update(a) => p.update_authorization(eur(*a)),
         }
     }
 
@@ -451,7 +519,11 @@ mod tests {
                         prop_assert_ne!(f, FraudStatus::Accepted);
                     }
                     Err(Refusal::CancelAfterCapture) => prop_assert!(!p.captures().is_empty()),
-                    Err(Refusal::NotPositive) => prop_assert!(matches!(op, Op::Capture(a) | Op::Refund(a, _) if *a <= 0)),
+                    Err(Refusal::NotPositive) => prop_assert!(matches!(op, Op::Capture(a) | Op::Refund(a, _) | Op::Update(a) if *a <= 0)),
+                    Err(Refusal::AmountBelowCaptured { requested, captured }) => {
+                        prop_assert_eq!(captured, p.captured().minor());
+                        prop_assert!(requested < captured);
+                    }
                     Err(other) => {
                         if let Op::Capture(a) = op {
                             prop_assert!(

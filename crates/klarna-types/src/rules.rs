@@ -4,7 +4,8 @@
 //! that does, with Klarna's `BAD_VALUE` and the offending field path.
 
 use crate::klarna::{
-    CaptureRequest, LineType, OrderBody, OrderLine, RefundRequest, ShippingInfo, UpdateShippingInfo,
+    CaptureRequest, LineType, OrderBody, OrderLine, RefundRequest, ShippingInfo,
+    UpdateAuthorization, UpdateShippingInfo,
 };
 use crate::money::MAX_AMOUNT;
 
@@ -138,6 +139,20 @@ pub fn check_shipping_info_update(req: &UpdateShippingInfo) -> Vec<RuleViolation
         out.push(violation("shipping_info", "holds no items, at least 1"));
     }
     check_shipping_infos(&req.shipping_info, &mut out);
+    out
+}
+
+/// Every rule of Order Management's `Update authorization` schema (an order edited
+/// before it shipped) the request breaks.
+pub fn check_update_authorization(req: &UpdateAuthorization) -> Vec<RuleViolation> {
+    let mut out = Vec::new();
+    check_operation(
+        ("order_amount", req.order_amount),
+        req.description.as_deref(),
+        None,
+        &req.order_lines,
+        &mut out,
+    );
     out
 }
 

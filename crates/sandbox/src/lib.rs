@@ -39,6 +39,7 @@ pub mod oauth;
 pub mod odoo;
 pub mod odoo_backoffice;
 pub mod odoo_db;
+pub mod odoo_edit;
 pub mod odoo_payment;
 pub mod ordermanagement;
 pub mod payments;

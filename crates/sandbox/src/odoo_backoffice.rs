@@ -1,8 +1,8 @@
 //! The Odoo stand-in's back office, for tests and the demo (`/_sandbox/odoo/…`): the
 //! merchant's Capture, Refund and Void buttons on a payment transaction, which call the
-//! gateway's admin API signed exactly as the payment_klarna addon signs them; the refund
-//! wizard's figures; the order confirmations sent; and the provider's settings and the
-//! gateway user's rights. What the buttons do to Odoo's transactions is
+//! gateway's admin API signed exactly as the payment_klarna addon signs them; an edit of a
+//! confirmed order, sent the same way ([`crate::odoo_edit`]); the refund wizard's figures;
+//! the order confirmations sent; and the provider's settings and the gateway user's rights. What the buttons do to Odoo's transactions is
 //! [`crate::odoo_payment`]'s.
 
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::odoo_db::{Mail, OdooSettings};
-use crate::odoo_payment::{Button, RefundWizard};
+use crate::odoo_edit::Edit;
+use crate::odoo_payment::{Button, GatewayCall, RefundWizard};
 use crate::state::Sandbox;
 
 pub fn routes() -> Router<Arc<Sandbox>> {
@@ -37,6 +38,8 @@ pub fn routes() -> Router<Arc<Sandbox>> {
             "/_sandbox/odoo/transactions/{id}/refund-wizard",
             get(refund_wizard),
         )
+        .route("/_sandbox/odoo/orders/{name}/records", get(order_records))
+        .route("/_sandbox/odoo/orders/{name}/edit", post(edit_order))
         .route("/_sandbox/odoo/mails", get(mails))
         .route("/_sandbox/odoo/settings", get(settings).put(set_settings))
 }
@@ -93,21 +96,58 @@ async fn press(sandbox: &Sandbox, id: i64, button: Button, amount: Amount) -> An
         Ok(a) => a,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e),
     };
-    let settings = sandbox.odoo.settings();
-    let Some(gateway) = settings
-        .gateway_url
-        .or_else(|| sandbox.config.gateway_url.clone())
-    else {
-        return refused(
-            StatusCode::CONFLICT,
-            "the Klarna provider has no gateway URL (PUT /_sandbox/odoo/settings)",
-        );
+    let gateway = match gateway_url(sandbox) {
+        Ok(url) => url,
+        Err(refusal) => return refusal,
     };
     let call = match sandbox.odoo.press(id, button, amount) {
         Ok(call) => call,
         // Odoo's wizard refuses (a UserError): nothing was created.
         Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, e),
     };
+    let (status, answer) = match send(sandbox, &gateway, &call).await {
+        Ok(answered) => answered,
+        Err(e) => {
+            sandbox.odoo.answered(&call, None);
+            return refused(StatusCode::BAD_GATEWAY, e);
+        }
+    };
+    let operation = answer["operation"]["id"].as_i64();
+    sandbox
+        .odoo
+        .answered(&call, operation.filter(|_| status.is_success()));
+    (
+        status,
+        Json(json!({
+            "transaction": call.draft.filter(|_| status.is_success()),
+            "idempotency_key": call.idempotency_key,
+            "request": call.body,
+            "gateway": answer,
+        })),
+    )
+}
+
+fn gateway_url(sandbox: &Sandbox) -> Result<String, Answer> {
+    sandbox
+        .odoo
+        .settings()
+        .gateway_url
+        .or_else(|| sandbox.config.gateway_url.clone())
+        .ok_or_else(|| {
+            refused(
+                StatusCode::CONFLICT,
+                "the Klarna provider has no gateway URL (PUT /_sandbox/odoo/settings)",
+            )
+        })
+}
+
+/// The addon's signed call to the gateway's admin API: the gateway's status (a 2xx is
+/// 200) and answer, or why it could not be reached.
+async fn send(
+    sandbox: &Sandbox,
+    gateway: &str,
+    call: &GatewayCall,
+) -> Result<(StatusCode, Value), String> {
     let body = serde_json::to_vec(&call.body).unwrap_or_default();
     let timestamp = i64::try_from(crate::clock::unix(std::time::SystemTime::now())).unwrap_or(0);
     let nonce = uuid::Uuid::new_v4().to_string();
@@ -134,36 +174,61 @@ async fn press(sandbox: &Sandbox, id: i64, button: Button, amount: Amount) -> An
         .body(body)
         .send()
         .await;
-    let (status, answer) = match sent {
-        Ok(r) => {
-            let status = r.status();
-            (status, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-        Err(e) => {
-            sandbox.odoo.answered(&call, None);
-            return refused(
-                StatusCode::BAD_GATEWAY,
-                format!("could not reach the Klarna gateway: {e}"),
-            );
-        }
-    };
-    let operation = answer["operation"]["id"].as_i64();
-    sandbox
-        .odoo
-        .answered(&call, operation.filter(|_| status.is_success()));
+    let response = sent.map_err(|e| format!("could not reach the Klarna gateway: {e}"))?;
+    let status = response.status();
+    let answer = response.json::<Value>().await.unwrap_or(Value::Null);
     let status = if status.is_success() {
         StatusCode::OK
     } else {
         StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY)
     };
+    Ok((status, answer))
+}
+
+/// The order's records as the addon sends them with an edit (`_klarna_order_records`).
+async fn order_records(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Answer> {
+    sandbox
+        .odoo
+        .order_records(&name)
+        .map(|r| Json(Value::Object(r)))
+        .map_err(|e| refused(StatusCode::NOT_FOUND, e))
+}
+
+/// The merchant edits a confirmed order and saves: the edit goes to the gateway from the
+/// transaction that makes it, and is stored only when Klarna took it — otherwise the order
+/// stays as Klarna has it and the merchant sees why. Answers `{request, gateway}`.
+async fn edit_order(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(name): Path<String>,
+    Json(edit): Json<Edit>,
+) -> Answer {
+    let gateway = match gateway_url(&sandbox) {
+        Ok(url) => url,
+        Err(refusal) => return refusal,
+    };
+    let edited = match sandbox.odoo.edit_order(&name, &edit) {
+        Ok(edited) => edited,
+        Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    let (status, answer) = match send(&sandbox, &gateway, &edited.call).await {
+        Ok(answered) => answered,
+        Err(e) => return refused(StatusCode::BAD_GATEWAY, e),
+    };
+    if status.is_success() && answer["operation"]["state"] == "succeeded" {
+        let decimals = edited.records["res.currency"][0]["decimal_places"]
+            .as_i64()
+            .unwrap_or(2);
+        let minor = answer["payment"]["authorized_amount"].as_i64().unwrap_or(0);
+        #[allow(clippy::cast_precision_loss)]
+        let authorized = minor as f64 / 10f64.powi(i32::try_from(decimals).unwrap_or(2));
+        sandbox.odoo.store_edit(&edited, authorized);
+    }
     (
         status,
-        Json(json!({
-            "transaction": call.draft.filter(|_| status.is_success()),
-            "idempotency_key": call.idempotency_key,
-            "request": call.body,
-            "gateway": answer,
-        })),
+        Json(json!({"request": edited.call.body, "gateway": answer})),
     )
 }
 

@@ -242,6 +242,21 @@ fn expected(txs: &Txs, source: i64, sending: Option<i64>, decimals: u32) -> (i64
 }
 
 impl Database {
+    /// [`expected`] of the payment whose source transaction is `source`, nothing being sent.
+    pub(crate) fn expected_of(&self, source: &Record, decimals: u32) -> (i64, i64) {
+        let tables = self
+            .models
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (
+            tables.get("payment.transaction"),
+            source.get("id").and_then(Value::as_i64),
+        ) {
+            (Some(txs), Some(id)) => expected(txs, id, None, decimals),
+            _ => (0, 0),
+        }
+    }
+
     /// The Klarna provider's settings and the gateway user's rights, now.
     pub fn settings(&self) -> OdooSettings {
         self.settings
@@ -494,6 +509,7 @@ impl Database {
                 | "cancelled"
                 | "expired"
                 | "error"
+                | "authorization_updated"
         ) {
             return Err("the update's event is not one the addon knows".to_owned());
         }
@@ -704,6 +720,12 @@ impl Database {
                 }
             }
             "cancelled" | "expired" => set_state(txs, source, "cancel"),
+            // The order was edited: the payment is for the new amount.
+            "authorization_updated" => {
+                if let Some(s) = txs.get_mut(&source) {
+                    s.insert("amount".into(), json!(amount));
+                }
+            }
             _ => {}
         }
         if let Some(s) = txs.get_mut(&source)

@@ -489,6 +489,20 @@ class PaymentTransaction(models.Model):
                 else _("The authorization was cancelled in Klarna (not from Odoo): the shopper "
                        "will not be charged.")
             )
+        elif event == 'authorization_updated':
+            # The order was edited and Klarna took the new amount (an edit from Odoo already set
+            # it; one from Klarna's portal or the gateway's CLI sets it now).
+            amount = self._klarna_amount(notification_data, source)
+            if source.currency_id.compare_amounts(source.amount, amount) != 0:
+                was = source.amount
+                source.amount = amount
+                source._log_message_on_linked_documents(_(
+                    "Klarna's authorization of the transaction with reference %(ref)s changed "
+                    "from %(was)s to %(amount)s: the order was edited.",
+                    ref=source.reference,
+                    was=format_amount(self.env, was, source.currency_id),
+                    amount=format_amount(self.env, amount, source.currency_id),
+                ))
         elif event == 'error':
             if self.state in ('draft', 'pending'):
                 # The shopper sees this on the payment status page.

@@ -45,6 +45,8 @@ class FakeGateway:
         self.authorized = authorized_minor
         self.next_id = first_id
         self.operations = []  # dicts: id, kind, amount, capture_operation_id
+        # Klarna re-checks an increase of the authorization: refused above this (minor units).
+        self.max_authorization = None
         self.calls = []  # (method, path, body dict or None, headers)
 
     @property
@@ -72,6 +74,8 @@ class FakeGateway:
         body = body or {}
         if action.startswith('captures/') and action.endswith('/shipping-info'):
             return self._shipping_info(action.split('/')[1], body)
+        if action == 'authorization':
+            return self._update_authorization(body)
         if (body.get('expected_captured'), body.get('expected_refunded')) != (
             self.captured, self.refunded
         ):
@@ -134,6 +138,42 @@ class FakeGateway:
         return FakeResponse({
             'capture_operation_id': operation['id'], 'klarna_capture_id': f"capture-{operation['id']}",
             'added': added, 'shipping_info': items,
+        })
+
+    def _update_authorization(self, body):
+        """ `POST …/authorization`: the order edited in Odoo, from its records; 409
+        `state_changed` on stale figures, `refused` when Klarna declines the increase. """
+        if body.get('expected_authorized') not in (None, self.authorized):
+            return FakeResponse({
+                'code': 'state_changed',
+                'message': f"the payment changed: {self.currency} {self.authorized} authorized, "
+                           f"not the {body.get('expected_authorized')} expected",
+                'payment': self._payment(),
+            }, 409)
+        orders = (body.get('odoo_records') or {}).get('sale.order') or []
+        order = next((o for o in orders if o.get('name') == self.reference), None)
+        if not order:
+            return FakeResponse({
+                'code': 'invalid_request', 'field': 'odoo_records',
+                'message': f"odoo_records: holds no sale.order named {self.reference}",
+            }, 400)
+        amount = round(order['amount_total'] * 100)
+        if self.max_authorization is not None and amount > self.max_authorization:
+            return FakeResponse({
+                'code': 'refused',
+                'message': "Klarna refused the update_authorization: Klarna declined the "
+                           "increase of the order amount.",
+            }, 409)
+        self.authorized = amount
+        operation = {
+            'id': self.next_id, 'kind': 'update_authorization', 'amount': amount,
+            'state': 'succeeded', 'capture_operation_id': None, 'requested_by': 'odoo',
+        }
+        self.next_id += 1
+        self.operations.append(operation)
+        return FakeResponse({
+            'operation': dict(operation),
+            'payment': {**self._payment(), 'authorized_amount': amount},
         })
 
     def operation(self, operation_id):

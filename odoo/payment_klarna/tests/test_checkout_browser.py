@@ -13,6 +13,7 @@ import unittest
 import urllib.request
 from pathlib import Path
 
+from odoo.exceptions import UserError
 from odoo.tests import Form, HttpCase, tagged
 
 _logger = logging.getLogger(__name__)
@@ -437,6 +438,37 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         self._settled(lambda: refunds().filtered(lambda t: t.state == 'done'), "the refund")
         self.assertEqual(refunds().mapped('amount'), [-10.0])
 
+    def _edit_the_order(self, tx):
+        """ The merchant edits the confirmed order before it ships, against the real gateway
+        and Klarna's stand-in: a lower price is taken and the payment follows; three lamps
+        instead of one is an increase Klarna declines — the save fails with Klarna's reason and
+        the order stays as Klarna has it. """
+        order = tx.sale_order_ids
+        self.assertEqual(order.state, 'sale')
+        lamp = lambda: order.order_line.filtered(  # noqa: E731
+            lambda l: l.product_template_id == self.product
+        )
+
+        def lower():
+            with Form(order) as edit:
+                with edit.order_line.edit(order.order_line.ids.index(lamp().id)) as line:
+                    line.price_unit = 100.0
+            self.env.cr.flush()  # The request ends: the precommit hook sends the edit.
+        self._merchant(lower)
+        self.assertEqual(tx.amount, order.amount_total)
+        self.assertEqual(lamp().price_unit, 100.0)
+        self.assertFalse(order.klarna_authorization_differs)
+        self.assertIn("follows the edited order", order.message_ids[0].body)
+
+        def three_lamps():
+            with self.assertRaises(UserError) as refused:
+                lamp().product_uom_qty = 3
+                self.env.cr.flush()
+            self.assertIn("declined the increase", str(refused.exception))
+        self._merchant(three_lamps)
+        self.env.invalidate_all()
+        self.assertEqual((lamp().product_uom_qty, tx.amount), (1, order.amount_total))
+
     def test_inline_wrong_details_then_paid_then_captured_whole_and_refunded_at_phone_width(self):
         tx = self._pay('inline', 375)
         self._capture_all_then_refund(tx)
@@ -481,5 +513,7 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
     def test_modal_wrong_details_then_paid_at_phone_width(self):
         self._pay('modal', 375)
 
-    def test_modal_wrong_details_then_paid_at_desktop_width(self):
-        self._pay('modal', 1280)
+    def test_modal_wrong_details_then_paid_then_edited_then_captured_at_desktop_width(self):
+        tx = self._pay('modal', 1280)
+        self._edit_the_order(tx)
+        self._capture_all_then_refund(tx)

@@ -257,3 +257,76 @@ class KlarnaMerchantFlowTest(KlarnaCommon, PaymentHttpCommon):
         self.klarna.klarna_confirmation_mail = 'capture'
         self._capture_with_wizard(tx, 100.0)
         self.assertEqual(self._mails(), (1, 0))
+
+    # === Order edits after authorization ===
+
+    def _edit_price(self, price):
+        """ The merchant changes the line's price on the confirmed order and saves; the request
+        ends (its precommit hooks run, as at the end of a request in production). """
+        with patch(REQUEST, side_effect=self.gateway):
+            with Form(self.sale_order) as order:
+                with order.order_line.edit(0) as line:
+                    line.price_unit = price
+            self.env.cr.flush()
+
+    def test_an_edit_on_save_sends_the_order_and_the_payment_follows(self):
+        tx = self._authorized()
+        self.assertEqual(self.sale_order.state, 'sale')
+        calls = len(self.gateway.calls)
+        self._edit_price(80.0)
+        self.assertEqual(len(self.gateway.calls), calls + 1, "one request for the edit")
+        _method, path, body, headers = self.gateway.calls[-1]
+        self.assertEqual(path, f'/admin/payments/{self.klarna_order_id}/authorization')
+        self.assertEqual(
+            (body['expected_authorized'], body['expected_captured'], body['expected_refunded']),
+            (10000, 0, 0),
+        )
+        records = body['odoo_records']
+        self.assertEqual(
+            (records['sale.order'][0]['name'], records['sale.order'][0]['amount_total']),
+            (self.reference, 80.0),
+            "the edit as this transaction sees it, before Odoo commits it",
+        )
+        self.assertEqual([l['price_unit'] for l in records['sale.order.line']], [80.0])
+        self.assertTrue(headers['Idempotency-Key'].startswith('odoo-edit-'))
+        self.assertEqual(tx.amount, 80.0, "the payment is for the edited order")
+        self.assertFalse(self.sale_order.klarna_authorization_differs)
+        self.assertIn("Klarna's authorization follows the edited order", self.sale_order.message_ids[0].body)
+
+    def test_an_edit_klarna_refuses_is_undone_with_the_reason(self):
+        tx = self._authorized()
+        self.gateway.max_authorization = 11000
+        with self.assertRaises(UserError) as refused:
+            self._edit_price(150.0)
+        self.assertIn("the order was not changed", str(refused.exception))
+        self.assertIn("declined the increase", str(refused.exception))
+        self.env.invalidate_all()
+        self.assertEqual(
+            (self.sale_order.amount_total, tx.amount, self.gateway.authorized),
+            (100.0, 100.0, 10000),
+            "the order stays as Klarna has it",
+        )
+
+    def test_a_write_that_changes_no_amount_sends_nothing(self):
+        self._authorized()
+        calls = len(self.gateway.calls)
+        with patch(REQUEST, side_effect=self.gateway):
+            self.sale_order.order_line.name = "Kaffebryggare (svart)"
+            self.env.cr.flush()
+        self.assertEqual(len(self.gateway.calls), calls)
+
+    def test_the_update_button_sends_an_edit_klarna_was_not_told_of(self):
+        tx = self._authorized()
+        self.sale_order.order_line.with_context(klarna_no_edit_sync=True).price_unit = 90.0
+        self.env.cr.flush()
+        self.assertTrue(self.sale_order.klarna_authorization_differs)
+        with patch(REQUEST, side_effect=self.gateway):
+            self.sale_order.action_klarna_update_authorization()
+        self.assertEqual((tx.amount, self.gateway.authorized), (90.0, 9000))
+        self.assertFalse(self.sale_order.klarna_authorization_differs)
+
+    def test_an_edit_made_elsewhere_reaches_the_payment_by_the_gateways_update(self):
+        tx = self._authorized()
+        self._post_update(self._update('authorization_updated', amount_minor=9500))
+        self.assertEqual(tx.amount, 95.0)
+        self.assertTrue(self.sale_order.klarna_authorization_differs, "the order itself was not edited")

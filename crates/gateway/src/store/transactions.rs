@@ -154,6 +154,8 @@ pub enum OpKind {
     Cancel,
     Release,
     Extend,
+    /// The order was edited before it shipped: a new amount and lines.
+    UpdateAuthorization,
 }
 
 impl OpKind {
@@ -164,17 +166,26 @@ impl OpKind {
             Self::Cancel => "cancel",
             Self::Release => "release",
             Self::Extend => "extend",
+            Self::UpdateAuthorization => "update_authorization",
         }
     }
 
-    fn parse(s: &str) -> Self {
-        match s {
+    /// A kind this build does not know is an error, never a guess: a row written by a
+    /// newer version must not be resumed as something else.
+    fn parse(s: &str) -> Result<Self, GatewayError> {
+        Ok(match s {
             "capture" => Self::Capture,
             "refund" => Self::Refund,
             "cancel" => Self::Cancel,
             "release" => Self::Release,
-            _ => Self::Extend,
-        }
+            "extend" => Self::Extend,
+            "update_authorization" => Self::UpdateAuthorization,
+            other => {
+                return Err(GatewayError::Corrupt(format!(
+                    "an operation of unknown kind {other:?}"
+                )));
+            }
+        })
     }
 }
 
@@ -232,7 +243,7 @@ fn op_from_row(r: &AnyRow) -> Result<Operation, GatewayError> {
     Ok(Operation {
         id: r.try_get("id")?,
         transaction_id: r.try_get("transaction_id")?,
-        kind: OpKind::parse(&kind),
+        kind: OpKind::parse(&kind)?,
         amount: r.try_get("amount")?,
         capture_operation_id: r.try_get("capture_id")?,
         request: json_col(&request)?,
