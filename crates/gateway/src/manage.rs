@@ -664,7 +664,7 @@ async fn execute(gw: &Gateway, op_id: i64, actor: &str) -> Result<(), GatewayErr
         // The caller is waiting and is told; nothing changed on either side, and nothing
         // needs a person.
         Err(e) if op.kind == OpKind::UpdateAuthorization => {
-            persist_refused_edit(gw, op_id, &e.to_string(), actor).await
+            fail(gw, op_id, &e.to_string(), actor, Told::Caller).await
         }
         Err(e) => persist_failure(gw, op_id, &e.to_string(), actor).await,
     }
@@ -883,16 +883,39 @@ pub async fn persist_failure(
     reason: &str,
     actor: &str,
 ) -> Result<(), GatewayError> {
+    fail(gw, op_id, reason, actor, Told::Everyone).await
+}
+
+/// Who learns that an operation failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Told {
+    /// Only its caller, in the answer: Klarna refused an order edit while its caller
+    /// waited, the payment is as it was, and Odoo keeps its order as Klarna has it —
+    /// nothing for a person to do.
+    Caller,
+    /// The payment needs a person, and Odoo shows why.
+    Everyone,
+}
+
+async fn fail(
+    gw: &Gateway,
+    op_id: i64,
+    reason: &str,
+    actor: &str,
+    told: Told,
+) -> Result<(), GatewayError> {
     let op = operation(gw, op_id).await?;
     let _lock = gw.lock_payment(op.transaction_id).await;
     let mut tx = gw.db.begin_write().await?;
     let mut t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;
     let message = format!("{} {} failed: {reason}", op.kind.as_str(), op_id);
-    t.attention = Some(message.clone());
     gw.db
         .finish_operation(&mut tx, op_id, OpState::Failed, None, Some(reason))
         .await?;
-    gw.db.save_transaction(&mut tx, &t).await?;
+    if told == Told::Everyone {
+        t.attention = Some(message.clone());
+        gw.db.save_transaction(&mut tx, &t).await?;
+    }
     gw.db
         .audit(
             &mut tx,
@@ -900,59 +923,26 @@ pub async fn persist_failure(
                 transaction_id: Some(t.id),
                 order_reference: Some(&t.order_reference),
                 actor,
-                action: &format!("{}_failed", op.kind.as_str()),
+                action: &match told {
+                    Told::Everyone => format!("{}_failed", op.kind.as_str()),
+                    Told::Caller => format!("{}_refused", op.kind.as_str()),
+                },
                 before: Some(t.state.as_str()),
                 after: Some(t.state.as_str()),
                 detail: Some(message.clone()),
             },
         )
         .await?;
-    odoo_sync::enqueue(
-        &gw.db,
-        &mut tx,
-        &Notification::new(&t, Event::Error, op.amount, Some(op_id), Some(message)),
-    )
-    .await?;
-    tx.commit().await?;
-    gw.wake_worker();
-    metrics::counter!("gateway_operations_total", "kind" => op.kind.as_str(), "outcome" => "failed").increment(1);
-    Ok(())
-}
-
-/// Klarna refused an order edit while its caller waited: the operation failed and the
-/// timeline says why; the payment is as it was, and the caller (Odoo, which then keeps
-/// its order as Klarna has it) is told in the answer, not by an update.
-async fn persist_refused_edit(
-    gw: &Gateway,
-    op_id: i64,
-    reason: &str,
-    actor: &str,
-) -> Result<(), GatewayError> {
-    let op = operation(gw, op_id).await?;
-    let _lock = gw.lock_payment(op.transaction_id).await;
-    let mut tx = gw.db.begin_write().await?;
-    let t = gw.db.lock_transaction(&mut tx, op.transaction_id).await?;
-    gw.db
-        .finish_operation(&mut tx, op_id, OpState::Failed, None, Some(reason))
-        .await?;
-    gw.db
-        .audit(
+    if told == Told::Everyone {
+        odoo_sync::enqueue(
+            &gw.db,
             &mut tx,
-            Audit {
-                transaction_id: Some(t.id),
-                order_reference: Some(&t.order_reference),
-                actor,
-                action: "update_authorization_refused",
-                before: Some(t.state.as_str()),
-                after: Some(t.state.as_str()),
-                detail: Some(format!(
-                    "operation {op_id}, amount {} {}: {reason}",
-                    op.amount, t.currency
-                )),
-            },
+            &Notification::new(&t, Event::Error, op.amount, Some(op_id), Some(message)),
         )
         .await?;
+    }
     tx.commit().await?;
+    gw.wake_worker();
     metrics::counter!("gateway_operations_total", "kind" => op.kind.as_str(), "outcome" => "failed").increment(1);
     Ok(())
 }
