@@ -534,3 +534,113 @@ async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
 fn system_dir(name: &str) -> PathBuf {
     support::screenshot_dir().join(format!("{name}.png"))
 }
+
+/// Types `value` into the field `css` (cleared first), as a shopper does.
+async fn type_into(client: &fantoccini::Client, css: &str, value: &str) {
+    let field = wait_for(client, css).await;
+    field.clear().await.expect("clear");
+    field.send_keys(value).await.expect("type");
+}
+
+/// The placement once Klarna's (stand-in) script rendered it for `minor`: its text.
+async fn placement_for(client: &fantoccini::Client, minor: i64) -> String {
+    wait_for(
+        client,
+        &format!("klarna-placement[data-rendered-amount=\"{minor}\"] [role=note]"),
+    )
+    .await
+    .text()
+    .await
+    .expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: run `cargo xtask test`"]
+async fn price_messaging_follows_the_quantity_on_product_and_cart_pages_under_a_strict_csp() {
+    let dist = PathBuf::from(
+        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
+    );
+    let driver = start_driver().await;
+    let database = Database::sqlite();
+    let system = start_system(dist, &database.url).await;
+    // A coffee maker of S09001 (SEK, Swedish customer): 499.00 SEK.
+    let product = format!("{}/shop/product/900101", system.sandbox_url);
+    let cart = format!("{}/shop/cart/S09001", system.sandbox_url);
+    let page = reqwest::get(&product).await.expect("page");
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval';"),
+        "{csp}"
+    );
+    assert!(
+        !page.text().await.expect("html").contains("<script>"),
+        "no inline script"
+    );
+
+    for width in [375, 1280] {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let client = browser(&driver, profile.path(), width).await;
+        let name = |state: &str| format!("messaging-{width}-{state}");
+
+        // The product page: a third of the price, then of three times the price.
+        client.goto(&product).await.expect("product page");
+        let text = placement_for(&client, 49_900).await;
+        assert!(text.contains("166,33"), "[{width}] {text}");
+        screenshot(&client, &name("product")).await;
+        type_into(&client, "input[name=add_qty]", "3").await;
+        let text = placement_for(&client, 149_700).await;
+        assert!(text.contains("499,00"), "[{width}] {text}");
+        screenshot(&client, &name("product-3")).await;
+
+        // The cart: one coffee maker fewer, the total and the placement follow.
+        client.goto(&cart).await.expect("cart page");
+        placement_for(&client, 135_796).await;
+        type_into(
+            &client,
+            "tr[data-unit-minor=\"49900\"] input[name=qty]",
+            "1",
+        )
+        .await;
+        let text = placement_for(&client, 85_896).await;
+        assert!(text.contains("286,32"), "[{width}] {text}");
+        screenshot(&client, &name("cart")).await;
+        assert_eq!(
+            js(
+                &client,
+                "return document.documentElement.scrollWidth <= window.innerWidth"
+            )
+            .await,
+            json!(true),
+            "[{width}] horizontal scrolling"
+        );
+        let errors = console_errors(&client).await;
+        assert!(
+            errors.is_empty(),
+            "[{width}] console errors (CSP): {errors:#?}"
+        );
+
+        // Switched off: no placement, and Klarna's script is not even fetched.
+        client
+            .goto(&format!("{product}?messaging=off"))
+            .await
+            .expect("product page without messaging");
+        wait_for(&client, ".oe_price").await;
+        assert_eq!(
+            js(
+                &client,
+                "return [document.querySelectorAll('klarna-placement').length, \
+                 performance.getEntriesByType('resource').filter((r) => /klarna/.test(r.name)).length]"
+            )
+            .await,
+            json!([0, 0]),
+            "[{width}]"
+        );
+        client.close().await.expect("close the browser");
+    }
+    system.running.shutdown().await;
+}

@@ -120,7 +120,7 @@ pub fn run(args: &[String]) -> Result {
         return Err("the sandbox or the gateway did not start listening within 15 s".into());
     }
     println!(
-        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S09001  (add ?mode=modal for the modal)\n  Gateway:     {gateway_url}  (SQLite: {})\n  Admin API:   curl -H 'Authorization: Bearer {ADMIN_TOKEN}' {gateway_url}/admin/payments/S09001\n  Edit it:     curl -H 'Content-Type: application/json' -d '{{\"remove_lines\": [900103]}}' {storefront}/_sandbox/odoo/orders/S09001/edit\n               (once paid: the cookbook is out of stock, and Klarna's authorization follows the order)\n  Metrics:     http://127.0.0.1:{}/metrics\n  Webhook:     cargo run -q -p klarna-sandbox -- trigger completed --order <klarna order id>\n\n  Ctrl-C stops everything.\n",
+        "\n  Demo shop:   {storefront}/shop\n  Pay one:     {storefront}/shop/payment/S09001  (add ?mode=modal for the modal)\n  Messaging:   {storefront}/shop/product/900101 and {storefront}/shop/cart/S09001  (Klarna's price messaging; change the quantity)\n  Gateway:     {gateway_url}  (SQLite: {})\n  Admin API:   curl -H 'Authorization: Bearer {ADMIN_TOKEN}' {gateway_url}/admin/payments/S09001\n  Edit it:     curl -H 'Content-Type: application/json' -d '{{\"remove_lines\": [900103]}}' {storefront}/_sandbox/odoo/orders/S09001/edit\n               (once paid: the cookbook is out of stock, and Klarna's authorization follows the order)\n  Metrics:     http://127.0.0.1:{}/metrics\n  Webhook:     cargo run -q -p klarna-sandbox -- trigger completed --order <klarna order id>\n\n  Ctrl-C stops everything.\n",
         data_dir.join("gateway.db").display(),
         gateway_port + 1
     );

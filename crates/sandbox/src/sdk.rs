@@ -18,17 +18,23 @@ use crate::state::{Authorization, Sandbox, SessionStatus};
 
 const API_JS: &str = include_str!("assets/api.js");
 const FRAME_JS: &str = include_str!("assets/frame.js");
+/// The stand-in for Klarna's on-site messaging script.
+const OSM_JS: &str = include_str!("assets/osm.js");
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
         .route("/kp/lib/v1/api.js", get(api_js))
         .route("/kp/frame.js", get(frame_js))
+        .route(
+            "/web-sdk/v1/klarna.js",
+            get(|| async { javascript(OSM_JS) }),
+        )
         .route("/kp/frame/decision", post(authorize))
         .route("/kp/frame/{kind}", get(frame))
         .route("/kp/assets/{file}", get(asset))
 }
 
-fn javascript(body: &'static str) -> Response {
+pub(crate) fn javascript(body: &'static str) -> Response {
     (
         [
             (
