@@ -230,6 +230,7 @@ fn addon_checks() -> Result {
             .current_dir(crate::util::root())
             .arg("odoo/check_addon.py")
             .arg("odoo/payment_klarna")
-            .arg("odoo/payment_klarna_stock"),
+            .arg("odoo/payment_klarna_stock")
+            .arg("odoo/payment_klarna_website_sale"),
     )
 }

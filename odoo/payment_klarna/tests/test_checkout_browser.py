@@ -95,16 +95,21 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
                 "Klarna browser checkout: no widget bundle in %s (run `cargo xtask addon`)"
                 % WIDGET_DIR
             )
+        cls._find_chromium(cls)
+        if cls.env['ir.module.module']._get('website_sale').state != 'installed':
+            raise unittest.SkipTest("Klarna browser checkout: website_sale is not installed")
+
+    @staticmethod
+    def _find_chromium(cls):
+        """ Names Chromium and chromedriver on `cls`, or skips its tests saying why. """
         cls.chromium = os.environ.get('KLARNA_CHROMIUM') or next(
             filter(None, map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome'))), None)
         cls.chromedriver = os.environ.get('KLARNA_CHROMEDRIVER') or shutil.which('chromedriver')
         if not (cls.chromium and cls.chromedriver):
             raise unittest.SkipTest(
-                "Klarna browser checkout: no Chromium or chromedriver on the PATH"
+                "Klarna browser tests: no Chromium or chromedriver on the PATH"
                 " (KLARNA_CHROMIUM / KLARNA_CHROMEDRIVER name them)"
             )
-        if cls.env['ir.module.module']._get('website_sale').state != 'installed':
-            raise unittest.SkipTest("Klarna browser checkout: website_sale is not installed")
 
     def setUp(self):
         super().setUp()

@@ -1,0 +1,3 @@
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
+
+from . import models

@@ -1,0 +1,4 @@
+# Part of payment_klarna. See LICENSE file for full copyright and licensing details.
+
+from . import payment_provider
+from . import website
