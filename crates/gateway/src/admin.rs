@@ -34,6 +34,10 @@ use crate::store::webhooks::StoredEvent;
 use crate::store::{OpState, hash_json};
 use crate::{reconcile, signing_keys};
 
+/// The largest admin request body: an order edit carries the order's records (some
+/// hundred lines fit).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
 pub fn routes() -> OpenApiRouter<Arc<Gateway>> {
     OpenApiRouter::new()
         .routes(routes!(status))
@@ -142,7 +146,7 @@ pub async fn odoo_signed(
         return refused("the gateway has no Odoo shared secret");
     };
     let (mut parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, crate::http::ADMIN_BODY_LIMIT).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return refused("the body could not be read (larger than 1 MiB?)");
     };
     if let Err(reason) = signed.check(&secret, &parts.method, &parts.uri, &bytes) {

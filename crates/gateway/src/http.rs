@@ -31,8 +31,6 @@ use tokio::sync::Semaphore;
 
 /// Widget requests are a few hundred bytes; anything much larger is not ours.
 const WIDGET_BODY_LIMIT: usize = 16 * 1024;
-/// An order edit carries the order's records: some hundred lines fit.
-pub const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let origins: Vec<HeaderValue> = gateway
@@ -70,7 +68,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             gateway.clone(),
             admin::odoo_signed,
         ))
-        .layer(RequestBodyLimitLayer::new(ADMIN_BODY_LIMIT));
+        .layer(RequestBodyLimitLayer::new(admin::BODY_LIMIT));
     let admin = behind_door(admin, &gateway, frontdoor::admin_guard);
     let (health, health_api) = OpenApiRouter::new()
         .routes(routes!(healthz))

@@ -9,15 +9,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use klarna_types::odoo::{OrderDocument, SaleOrder};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
-
-use klarna_types::odoo_fields::ORDER_FIELDS;
-
-use crate::odoo_order::{Records, read_document};
 
 /// Where the Odoo password or API key comes from, each time it is needed.
 #[derive(Clone)]
@@ -161,7 +156,7 @@ impl OdooClient {
             .copied()
     }
 
-    async fn execute_kw(
+    pub(crate) async fn execute_kw(
         &self,
         model: &str,
         method: &str,
@@ -177,6 +172,63 @@ impl OdooClient {
             json!([c.db, uid, password.as_str(), model, method, args, kwargs]),
         )
         .await
+    }
+
+    /// `read` of `ids` of `model`: each record's `id` and `fields`.
+    pub(crate) async fn read_records(
+        &self,
+        model: &str,
+        ids: &BTreeSet<i64>,
+        fields: &[&str],
+    ) -> Result<Vec<Map<String, Value>>, OdooError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().copied().collect();
+        let rows = self
+            .execute_kw(model, "read", json!([ids]), json!({"fields": fields}))
+            .await?;
+        records(rows, model)
+    }
+
+    /// Which of `wanted` exist on `model` in this Odoo, asked once per model.
+    pub(crate) async fn existing_fields(
+        &self,
+        model: &'static str,
+        wanted: &[&'static str],
+    ) -> Result<Vec<&'static str>, OdooError> {
+        let known = {
+            let cached = self.fields.lock().await.get(model).cloned();
+            match cached {
+                Some(k) => k,
+                None => {
+                    let answer = self
+                        .execute_kw(
+                            model,
+                            "fields_get",
+                            json!([]),
+                            json!({"attributes": ["type"]}),
+                        )
+                        .await?;
+                    let known: BTreeSet<String> = answer
+                        .as_object()
+                        .ok_or_else(|| {
+                            OdooError::Shape(format!("{model}.fields_get did not return an object"))
+                        })?
+                        .keys()
+                        .cloned()
+                        .collect();
+                    let known = Arc::new(known);
+                    self.fields.lock().await.insert(model, known.clone());
+                    known
+                }
+            }
+        };
+        Ok(wanted
+            .iter()
+            .copied()
+            .filter(|f| known.contains(*f))
+            .collect())
     }
 
     /// Odoo's version (`common.version`, no login needed): whether Odoo answers at all.
@@ -295,95 +347,6 @@ impl OdooClient {
         }
         Ok(states)
     }
-
-    /// The sale order named `reference` with everything the mapping needs, or `None`.
-    pub async fn read_order(&self, reference: &str) -> Result<Option<OrderDocument>, OdooError> {
-        read_document(self, reference, |_| true).await
-    }
-
-    /// [`Self::read_order`], when `admit` accepts the order record itself
-    /// ([`read_document`]).
-    pub async fn read_order_if(
-        &self,
-        reference: &str,
-        admit: impl FnOnce(&SaleOrder) -> bool,
-    ) -> Result<Option<OrderDocument>, OdooError> {
-        read_document(self, reference, admit).await
-    }
-}
-
-impl Records for OdooClient {
-    async fn find_order(&self, reference: &str) -> Result<Option<SaleOrder>, OdooError> {
-        let found = self
-            .execute_kw(
-                "sale.order",
-                "search_read",
-                json!([[["name", "=", reference]]]),
-                json!({"fields": ORDER_FIELDS, "limit": 1}),
-            )
-            .await?;
-        records(found, "sale.order")?
-            .into_iter()
-            .next()
-            .map(|r| decode("sale.order", r))
-            .transpose()
-    }
-
-    async fn read(
-        &self,
-        model: &str,
-        ids: &BTreeSet<i64>,
-        fields: &[&str],
-    ) -> Result<Vec<Map<String, Value>>, OdooError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = ids.iter().copied().collect();
-        let rows = self
-            .execute_kw(model, "read", json!([ids]), json!({"fields": fields}))
-            .await?;
-        records(rows, model)
-    }
-
-    /// Asked once per model.
-    async fn existing(
-        &self,
-        model: &'static str,
-        wanted: &[&'static str],
-    ) -> Result<Vec<&'static str>, OdooError> {
-        let known = {
-            let cached = self.fields.lock().await.get(model).cloned();
-            match cached {
-                Some(k) => k,
-                None => {
-                    let answer = self
-                        .execute_kw(
-                            model,
-                            "fields_get",
-                            json!([]),
-                            json!({"attributes": ["type"]}),
-                        )
-                        .await?;
-                    let known: BTreeSet<String> = answer
-                        .as_object()
-                        .ok_or_else(|| {
-                            OdooError::Shape(format!("{model}.fields_get did not return an object"))
-                        })?
-                        .keys()
-                        .cloned()
-                        .collect();
-                    let known = Arc::new(known);
-                    self.fields.lock().await.insert(model, known.clone());
-                    known
-                }
-            }
-        };
-        Ok(wanted
-            .iter()
-            .copied()
-            .filter(|f| known.contains(*f))
-            .collect())
-    }
 }
 
 /// One record as its type; a shape we cannot read names the model and the field.
@@ -395,7 +358,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
         .map_err(|e| OdooError::Shape(format!("{model}: {e}")))
 }
 
-fn records(value: Value, model: &str) -> Result<Vec<Map<String, Value>>, OdooError> {
+pub(crate) fn records(value: Value, model: &str) -> Result<Vec<Map<String, Value>>, OdooError> {
     match value {
         Value::Array(rows) => rows
             .into_iter()

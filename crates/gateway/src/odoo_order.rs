@@ -14,14 +14,14 @@ use klarna_types::odoo::{
     SaleOrder, SaleOrderLine, Tax,
 };
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use klarna_types::odoo_fields::{
-    ATTRIBUTE_VALUE_FIELDS, CURRENCY_FIELDS, LINE_FIELDS, PARTNER_FIELDS, PRODUCT_FIELDS,
-    PROGRAM_FIELDS, REWARD_FIELDS, STATE_FIELDS, TAX_FIELDS,
+    ATTRIBUTE_VALUE_FIELDS, CURRENCY_FIELDS, LINE_FIELDS, ORDER_FIELDS, PARTNER_FIELDS,
+    PRODUCT_FIELDS, PROGRAM_FIELDS, REWARD_FIELDS, STATE_FIELDS, TAX_FIELDS,
 };
 
-use crate::odoo::{OdooError, decode};
+use crate::odoo::{OdooClient, OdooError, decode, records};
 
 /// Where Odoo records come from.
 pub(crate) trait Records {
@@ -278,6 +278,58 @@ fn ids_of(value: Option<&Value>) -> BTreeSet<i64> {
         .map(|a| a.iter().filter_map(Value::as_i64).collect())
         .unwrap_or_default()
 }
+impl Records for OdooClient {
+    async fn find_order(&self, reference: &str) -> Result<Option<SaleOrder>, OdooError> {
+        let found = self
+            .execute_kw(
+                "sale.order",
+                "search_read",
+                json!([[["name", "=", reference]]]),
+                json!({"fields": ORDER_FIELDS, "limit": 1}),
+            )
+            .await?;
+        records(found, "sale.order")?
+            .into_iter()
+            .next()
+            .map(|r| decode("sale.order", r))
+            .transpose()
+    }
+
+    async fn read(
+        &self,
+        model: &str,
+        ids: &BTreeSet<i64>,
+        fields: &[&str],
+    ) -> Result<Vec<Map<String, Value>>, OdooError> {
+        self.read_records(model, ids, fields).await
+    }
+
+    async fn existing(
+        &self,
+        model: &'static str,
+        wanted: &[&'static str],
+    ) -> Result<Vec<&'static str>, OdooError> {
+        self.existing_fields(model, wanted).await
+    }
+}
+
+impl OdooClient {
+    /// The sale order named `reference` with everything the mapping needs, or `None`.
+    pub async fn read_order(&self, reference: &str) -> Result<Option<OrderDocument>, OdooError> {
+        read_document(self, reference, |_| true).await
+    }
+
+    /// [`Self::read_order`], when `admit` accepts the order record itself
+    /// ([`read_document`]).
+    pub async fn read_order_if(
+        &self,
+        reference: &str,
+        admit: impl FnOnce(&SaleOrder) -> bool,
+    ) -> Result<Option<OrderDocument>, OdooError> {
+        read_document(self, reference, admit).await
+    }
+}
+
 /// The records of one sale order as the addon read them in Odoo's own transaction, by
 /// model: each as Odoo's `read` answers it, its `id` and the fields of [`MODEL_FIELDS`](klarna_types::odoo_fields::MODEL_FIELDS)
 /// (those this Odoo has). The addon sends them with an order edit because the gateway

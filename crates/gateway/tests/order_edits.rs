@@ -275,6 +275,58 @@ async fn an_edit_whose_answer_was_lost_is_recorded_once_and_a_cancelled_order_ta
         );
         assert_eq!(s.payment(&order_id).await.1.len(), ops.len(), "[{}]", s.db);
 
+        // Two edits at once, each made from the authorization as it is: one is done, the
+        // other refused — never both, whatever order Klarna would have got them in.
+        // (The fault left for the retries is spent first: Klarna answers again.)
+        let cleared = s
+            .http
+            .put(format!(
+                "{}/_sandbox/faults/update_authorization",
+                s.sandbox_url
+            ))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("fault");
+        assert!(cleared.status().is_success());
+        let one = edit_body(&s, json!({"remove_lines": [135]}));
+        let other = edit_body(&s, json!({"remove_lines": [136]}));
+        let (t, _) = s.payment(&order_id).await;
+        assert_eq!(
+            one["expected_authorized"], t.authorized_amount,
+            "[{}]",
+            s.db
+        );
+        let sent = s.sandbox.faults.count("update_authorization");
+        let (a, b) = tokio::join!(s.admin(&path, &one), s.admin(&path, &other));
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "[{}] {} / {}",
+            s.db,
+            a.1,
+            b.1
+        );
+        let refused = if a.0 == StatusCode::CONFLICT {
+            &a.1
+        } else {
+            &b.1
+        };
+        assert!(
+            ["operation_in_progress", "state_changed"]
+                .contains(&refused["code"].as_str().unwrap_or("")),
+            "[{}] {refused}",
+            s.db
+        );
+        assert_eq!(
+            s.sandbox.faults.count("update_authorization"),
+            sent + 1,
+            "[{}] one edit reached Klarna",
+            s.db
+        );
+
         // Cancelled: no edit.
         let (status, cancelled) = s
             .admin(&format!("/admin/payments/{order_id}/cancel"), &json!({}))
