@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use klarna_types::klarna::{
-    Capture, CaptureRequest, CustomerTokenCreated, CustomerTokenRequest, ErrorBody, Order,
-    OrderBody, OrderCreated, Refund, RefundRequest, Session, SessionCreated, UpdateAuthorization,
-    UpdateShippingInfo,
+    Capture, CaptureRequest, CustomerToken, CustomerTokenCreated, CustomerTokenRequest, ErrorBody,
+    Order, OrderBody, OrderCreated, Refund, RefundRequest, Session, SessionCreated, TokenOrder,
+    TokenStatus, TokenStatusUpdate, UpdateAuthorization, UpdateShippingInfo,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -440,6 +440,55 @@ impl KlarnaClient {
             Replay::NotProcessedOnly,
         );
         self.json(call, Some(body)).await
+    }
+
+    // ---- Customer Token API v1 ----------------------------------------------------
+
+    /// `GET /customer-token/v1/tokens/{token}`: whether a saved payment method can be
+    /// charged.
+    pub async fn get_customer_token(&self, token: &str) -> Result<CustomerToken, ClientError> {
+        let call = Self::call(
+            Method::GET,
+            format!("/customer-token/v1/tokens/{}", encode(token)),
+            "/customer-token/v1/tokens/{token}",
+            Replay::Safe,
+        );
+        self.json::<(), _>(call, None).await
+    }
+
+    /// `POST /customer-token/v1/tokens/{token}/order`: charges the saved payment method,
+    /// once per `key` (Klarna keeps it 24 hours).
+    pub async fn create_token_order(
+        &self,
+        token: &str,
+        body: &TokenOrder,
+        key: &IdempotencyKey,
+    ) -> Result<OrderCreated, ClientError> {
+        let call = Call {
+            key: Some(key),
+            ..Self::call(
+                Method::POST,
+                format!("/customer-token/v1/tokens/{}/order", encode(token)),
+                "/customer-token/v1/tokens/{token}/order",
+                Replay::Safe,
+            )
+        };
+        self.json(call, Some(body)).await
+    }
+
+    /// `PATCH /customer-token/v1/tokens/{token}/status` to `CANCELLED`: the saved payment
+    /// method can no longer be charged (Klarna answers 202; cancelling again is harmless).
+    pub async fn cancel_customer_token(&self, token: &str) -> Result<(), ClientError> {
+        let call = Self::call(
+            Method::PATCH,
+            format!("/customer-token/v1/tokens/{}/status", encode(token)),
+            "/customer-token/v1/tokens/{token}/status",
+            Replay::Safe,
+        );
+        let body = TokenStatusUpdate {
+            status: TokenStatus::Cancelled,
+        };
+        self.empty(call, Some(&body)).await.map(|_| ())
     }
 
     // ---- Order Management API v1 -------------------------------------------------

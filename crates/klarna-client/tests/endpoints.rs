@@ -7,8 +7,8 @@ use common::{order_body, sandbox, sandbox_with};
 use klarna_client::{ErrorKind, IdempotencyKey};
 use klarna_sandbox::SandboxConfig;
 use klarna_types::klarna::{
-    CaptureRequest, CustomerTokenRequest, FraudStatus, OrderStatus, RefundRequest, ShippingInfo,
-    UpdateAuthorization,
+    CaptureRequest, CustomerTokenRequest, FraudStatus, OrderBody, OrderStatus, RefundRequest,
+    ShippingInfo, TokenOrder, TokenStatus, UpdateAuthorization,
 };
 
 #[tokio::test]
@@ -134,6 +134,10 @@ async fn authorizations_can_be_cancelled_or_tokenized() {
         .expect_err("cancelled");
     assert_eq!(e.kind, ErrorKind::NotFound);
 
+    let body = OrderBody {
+        intent: Some("tokenize".into()),
+        ..body
+    };
     let session = client.create_session(&body).await.expect("session");
     let token = s.approve(&session.session_id).await;
     let request = CustomerTokenRequest {
@@ -590,4 +594,178 @@ async fn requests_name_the_integration_and_carry_their_idempotency_key() {
             .expect("ascii")
             .starts_with("Basic ")
     );
+}
+
+fn token_request() -> CustomerTokenRequest {
+    CustomerTokenRequest {
+        purchase_country: "SE".into(),
+        purchase_currency: "SEK".into(),
+        locale: "sv-SE".into(),
+        description: "Coffee subscription".into(),
+        intended_use: "SUBSCRIPTION".into(),
+        billing_address: None,
+        customer: None,
+    }
+}
+
+/// A charge of `body`'s cart to a customer token.
+fn charge(body: &OrderBody) -> TokenOrder {
+    TokenOrder {
+        purchase_currency: body.purchase_currency.clone(),
+        order_amount: body.order_amount,
+        order_tax_amount: body.order_tax_amount,
+        order_lines: body.order_lines.clone(),
+        locale: body.locale.clone(),
+        merchant_reference1: Some("S00100".into()),
+        merchant_reference2: None,
+        merchant_urls: None,
+        auto_capture: None,
+        shipping_address: None,
+    }
+}
+
+/// A session made to buy and save the payment method.
+async fn buy_and_tokenize(s: &common::Setup, email: &str) -> (OrderBody, String) {
+    let body = OrderBody {
+        intent: Some("buy_and_tokenize".into()),
+        ..order_body(email)
+    };
+    let session = s.client().create_session(&body).await.expect("session");
+    (body, s.approve(&session.session_id).await)
+}
+
+#[tokio::test]
+async fn a_customer_token_is_charged_until_it_is_cancelled() {
+    let s = sandbox().await;
+    let client = s.client();
+
+    // One authorization, with buy_and_tokenize: the order and the token, each once.
+    let (body, authorization) = buy_and_tokenize(&s, "anna@example.se").await;
+    client
+        .create_order(&authorization, &body)
+        .await
+        .expect("the shopper's order");
+    let token = client
+        .create_customer_token(&authorization, &token_request())
+        .await
+        .expect("the token")
+        .token_id;
+    let e = client
+        .create_customer_token(&authorization, &token_request())
+        .await
+        .expect_err("one token per authorization");
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    let read = client.get_customer_token(&token).await.expect("read");
+    assert_eq!(
+        (read.status, read.payment_method_type.as_str()),
+        (TokenStatus::Active, "INVOICE")
+    );
+
+    // Charged with no shopper present: once per idempotency key; the order is Klarna's
+    // like any other.
+    let key = IdempotencyKey::new();
+    let first = client
+        .create_token_order(&token, &charge(&body), &key)
+        .await
+        .expect("first charge");
+    let again = client
+        .create_token_order(&token, &charge(&body), &key)
+        .await
+        .expect("the same charge again");
+    assert_eq!(first.order_id, again.order_id);
+    let second = client
+        .create_token_order(&token, &charge(&body), &IdempotencyKey::new())
+        .await
+        .expect("second charge");
+    assert_ne!(first.order_id, second.order_id);
+    let order = client.get_order(&second.order_id).await.expect("order");
+    assert_eq!(
+        (
+            order.status,
+            order.order_amount,
+            order.merchant_reference1.as_deref()
+        ),
+        (OrderStatus::Authorized, body.order_amount, Some("S00100"))
+    );
+
+    // Refused before anything is charged: another currency, lines that do not add up.
+    let mut euros = charge(&body);
+    euros.purchase_currency = "EUR".into();
+    let mut short = charge(&body);
+    short.order_amount -= 1;
+    for bad in [euros, short] {
+        let e = client
+            .create_token_order(&token, &bad, &IdempotencyKey::new())
+            .await
+            .expect_err("refused");
+        assert_eq!(e.kind, ErrorKind::Validation, "{e}");
+    }
+
+    // Suspended (the payment method stopped working): refused until it is active again.
+    let http = reqwest::Client::new();
+    let set = |status: &'static str| {
+        let (http, url) = (
+            http.clone(),
+            format!("{}/_sandbox/tokens/{token}/status", s.url),
+        );
+        async move {
+            http.post(url)
+                .json(&serde_json::json!({"status": status}))
+                .send()
+                .await
+                .expect("control")
+                .status()
+        }
+    };
+    assert!(set("SUSPENDED").await.is_success());
+    let e = client
+        .create_token_order(&token, &charge(&body), &IdempotencyKey::new())
+        .await
+        .expect_err("suspended");
+    assert_eq!(e.kind, ErrorKind::NotAllowed, "{e}");
+    assert!(set("ACTIVE").await.is_success());
+
+    // Cancelled for good: read as such, every charge refused, cancelling again harmless.
+    client.cancel_customer_token(&token).await.expect("cancel");
+    client.cancel_customer_token(&token).await.expect("again");
+    let read = client.get_customer_token(&token).await.expect("read");
+    assert_eq!(read.status, TokenStatus::Cancelled);
+    let e = client
+        .create_token_order(&token, &charge(&body), &IdempotencyKey::new())
+        .await
+        .expect_err("cancelled");
+    assert_eq!(e.kind, ErrorKind::NotAllowed, "{e}");
+    assert!(!set("ACTIVE").await.is_success(), "cancelled is for good");
+
+    let e = client
+        .get_customer_token("no-such-token")
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.kind, ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn a_declined_shopper_s_token_charges_fail_and_a_buy_session_saves_nothing() {
+    let s = sandbox().await;
+    let client = s.client();
+    let (body, authorization) = buy_and_tokenize(&s, "anna+reject@example.se").await;
+    let token = client
+        .create_customer_token(&authorization, &token_request())
+        .await
+        .expect("the token")
+        .token_id;
+    let e = client
+        .create_token_order(&token, &charge(&body), &IdempotencyKey::new())
+        .await
+        .expect_err("declined");
+    assert_eq!(e.kind, ErrorKind::Rejected, "{e}");
+
+    let body = order_body("anna@example.se");
+    let session = client.create_session(&body).await.expect("session");
+    let authorization = s.approve(&session.session_id).await;
+    let e = client
+        .create_customer_token(&authorization, &token_request())
+        .await
+        .expect_err("intent buy");
+    assert_eq!(e.kind, ErrorKind::Validation, "{e}");
 }

@@ -270,6 +270,56 @@ pub struct CustomerTokenCreated {
 }
 
 // ---------------------------------------------------------------------------------------
+// Customer Token API v1: a saved Klarna payment method, charged with no shopper present
+
+/// A customer token's state: only an `ACTIVE` token can be charged; `CANCELLED` is for
+/// good; `SUSPENDED` (the payment method behind it stopped working, a card expired) may
+/// come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TokenStatus {
+    Active,
+    Suspended,
+    Cancelled,
+}
+
+/// `GET /customer-token/v1/tokens/{token}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerToken {
+    pub status: TokenStatus,
+    /// `INVOICE`, `CARD`, `DIRECT_DEBIT`, …
+    pub payment_method_type: String,
+}
+
+/// `POST /customer-token/v1/tokens/{token}/order`: an order charged to the saved payment
+/// method. Answered with an [`OrderCreated`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenOrder {
+    pub purchase_currency: String,
+    pub order_amount: i64,
+    pub order_tax_amount: i64,
+    pub order_lines: Vec<OrderLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_reference1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_reference2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_urls: Option<MerchantUrls>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_capture: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+}
+
+/// `PATCH /customer-token/v1/tokens/{token}/status`: only `CANCELLED` may be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenStatusUpdate {
+    pub status: TokenStatus,
+}
+
+// ---------------------------------------------------------------------------------------
 // Order Management API v1
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -340,6 +340,9 @@ pub fn op_of(method: &Method, path: &str) -> Option<&'static str> {
         ("PATCH", ["ordermanagement", "v1", "orders", _, "authorization"]) => {
             "update_authorization"
         }
+        ("GET", ["customer-token", "v1", "tokens", _]) => "get_customer_token",
+        ("POST", ["customer-token", "v1", "tokens", _, "order"]) => "token_order",
+        ("PATCH", ["customer-token", "v1", "tokens", _, "status"]) => "cancel_customer_token",
         _ => return None,
     })
 }

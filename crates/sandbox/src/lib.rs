@@ -48,6 +48,7 @@ pub mod sdk;
 pub mod server;
 pub mod state;
 pub mod storefront;
+pub mod tokens;
 pub mod webhooks;
 
 pub use config::{Region, SandboxConfig};

@@ -71,7 +71,7 @@ fn order<'a>(
 }
 
 /// Runs a write once per idempotency key: a repeated key gets the first answer again.
-fn idempotent(
+pub(crate) fn idempotent(
     sandbox: &Sandbox,
     headers: &HeaderMap,
     work: impl FnOnce(&mut Memory, SystemTime) -> Result<Reply, KlarnaError>,

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use klarna_types::klarna::{
     AssetUrls, AuthorizedPaymentMethod, CustomerTokenCreated, CustomerTokenRequest, FraudStatus,
     Order, OrderBody, OrderCreated, OrderStatus, PaymentMethodCategory, SessionCreated,
+    TokenStatus,
 };
 use klarna_types::rules::check_amounts;
 use serde_json::json;
@@ -26,8 +27,8 @@ use crate::api::{KlarnaJson, MerchantAuth};
 use crate::clock::{rfc3339, unix};
 use crate::reply::{KlarnaError, Reply, new_id};
 use crate::state::{
-    AUTHORIZATION_TTL, Memory, ORDER_AUTHORIZATION, SESSION_TTL, Sandbox, SandboxOrder, Session,
-    SessionStatus,
+    AUTHORIZATION_TTL, CustomerToken, Memory, ORDER_AUTHORIZATION, SESSION_TTL, Sandbox,
+    SandboxOrder, Session, SessionStatus,
 };
 use crate::webhooks;
 
@@ -388,88 +389,139 @@ async fn create_order(
                 "Rejected",
             ));
         }
-        let pending = pending_scenario(&authorization.email);
-        let order_id = new_id();
-        let auto_capture = body.auto_capture == Some(true);
-        let mut order = SandboxOrder {
-            order: Order {
-                order_id: order_id.clone(),
-                status: OrderStatus::Authorized,
-                fraud_status: if pending.is_some() {
-                    FraudStatus::Pending
-                } else {
-                    FraudStatus::Accepted
-                },
+        let (order, placed) = place(
+            &sandbox,
+            now,
+            &authorization.session_id,
+            &authorization.category,
+            &authorization.email,
+            Placement {
                 order_amount: body.order_amount,
-                original_order_amount: body.order_amount,
-                captured_amount: 0,
-                refunded_amount: 0,
-                remaining_authorized_amount: body.order_amount,
-                purchase_currency: body.purchase_currency.to_ascii_uppercase(),
-                purchase_country: Some(body.purchase_country.to_ascii_uppercase()),
+                purchase_currency: body.purchase_currency.clone(),
+                purchase_country: body.purchase_country.clone(),
                 locale: body.locale.clone(),
                 order_lines: body.order_lines.clone(),
-                captures: Vec::new(),
-                refunds: Vec::new(),
-                klarna_reference: Some(order_id[..8].to_ascii_uppercase()),
                 merchant_reference1: body.merchant_reference1.clone(),
                 merchant_reference2: body.merchant_reference2.clone(),
-                expires_at: None,
-                created_at: Some(rfc3339(now)),
                 billing_address: body.billing_address.clone(),
                 shipping_address: body.shipping_address.clone(),
-                initial_payment_method: Some(
-                    json!({"type": payment_type(&authorization.category), "description": authorization.category}),
-                ),
+                merchant_urls: body.merchant_urls.clone(),
+                auto_capture: body.auto_capture == Some(true),
             },
-            session_id: authorization.session_id.clone(),
-            notification_url: body
-                .merchant_urls
-                .as_ref()
-                .and_then(|u| u.notification.clone())
-                .or_else(|| sandbox.config.notification_url.clone())
-                .map(|u| {
-                    u.replace("{order.id}", &order_id)
-                        .replace("{session.id}", &authorization.session_id)
-                }),
-            created: now,
-            expires: now,
-            decision: pending.map(|(after, decision)| (now + after, decision)),
-            extended_on: None,
-        };
-        order.set_expiry(now + ORDER_AUTHORIZATION);
-        if auto_capture && pending.is_none() {
-            crate::ordermanagement::apply_capture(
-                &mut order,
-                body.order_amount,
-                None,
-                Vec::new(),
-                Vec::new(),
-                now,
-            );
-        }
+        );
+        let order_id = order.order.order_id.clone();
         if let Some(a) = state.authorizations.get_mut(&token) {
             a.consumed = true;
         }
         if let Some(s) = state.sessions.get_mut(&authorization.session_id) {
             s.status = SessionStatus::Complete;
         }
-        let placed = OrderCreated {
-            order_id: order_id.clone(),
-            redirect_url: None,
-            fraud_status: order.order.fraud_status,
-            authorized_payment_method: Some(AuthorizedPaymentMethod::Detailed {
-                kind: payment_type(&authorization.category).into(),
-                number_of_days: (authorization.category == "pay_later").then_some(30),
-                number_of_installments: (authorization.category == "pay_over_time").then_some(12),
-            }),
-        };
         let event = order.order.clone();
         state.orders.insert(order_id, order);
         (placed, event)
     };
     webhooks::state_change(&sandbox, "authorized", &event);
     Ok(Reply::json(StatusCode::OK, &order))
+}
+
+/// What an order is placed with: an authorization's order body, or an order charged to a
+/// customer token.
+pub(crate) struct Placement {
+    pub order_amount: i64,
+    pub purchase_currency: String,
+    pub purchase_country: String,
+    pub locale: Option<String>,
+    pub order_lines: Vec<klarna_types::klarna::OrderLine>,
+    pub merchant_reference1: Option<String>,
+    pub merchant_reference2: Option<String>,
+    pub billing_address: Option<klarna_types::klarna::Address>,
+    pub shipping_address: Option<klarna_types::klarna::Address>,
+    pub merchant_urls: Option<klarna_types::klarna::MerchantUrls>,
+    pub auto_capture: bool,
+}
+
+/// Klarna's order for `p`, placed at `now` for the shopper of `session_id` who chose
+/// `category` (their e-mail selects a scenario: a pending fraud decision), with its expiry
+/// and, with `auto_capture`, its capture; and Klarna's answer to the placement.
+pub(crate) fn place(
+    sandbox: &Sandbox,
+    now: std::time::SystemTime,
+    session_id: &str,
+    category: &str,
+    email: &str,
+    p: Placement,
+) -> (SandboxOrder, OrderCreated) {
+    let pending = pending_scenario(email);
+    let order_id = new_id();
+    let auto_capture = p.auto_capture;
+    let mut order = SandboxOrder {
+        order: Order {
+            order_id: order_id.clone(),
+            status: OrderStatus::Authorized,
+            fraud_status: if pending.is_some() {
+                FraudStatus::Pending
+            } else {
+                FraudStatus::Accepted
+            },
+            order_amount: p.order_amount,
+            original_order_amount: p.order_amount,
+            captured_amount: 0,
+            refunded_amount: 0,
+            remaining_authorized_amount: p.order_amount,
+            purchase_currency: p.purchase_currency.to_ascii_uppercase(),
+            purchase_country: Some(p.purchase_country.to_ascii_uppercase()),
+            locale: p.locale,
+            order_lines: p.order_lines,
+            captures: Vec::new(),
+            refunds: Vec::new(),
+            klarna_reference: Some(order_id[..8].to_ascii_uppercase()),
+            merchant_reference1: p.merchant_reference1.clone(),
+            merchant_reference2: p.merchant_reference2.clone(),
+            expires_at: None,
+            created_at: Some(rfc3339(now)),
+            billing_address: p.billing_address.clone(),
+            shipping_address: p.shipping_address.clone(),
+            initial_payment_method: Some(
+                json!({"type": payment_type(category), "description": category}),
+            ),
+        },
+        session_id: session_id.to_owned(),
+        notification_url: p
+            .merchant_urls
+            .as_ref()
+            .and_then(|u| u.notification.clone())
+            .or_else(|| sandbox.config.notification_url.clone())
+            .map(|u| {
+                u.replace("{order.id}", &order_id)
+                    .replace("{session.id}", session_id)
+            }),
+        created: now,
+        expires: now,
+        decision: pending.map(|(after, decision)| (now + after, decision)),
+        extended_on: None,
+    };
+    order.set_expiry(now + ORDER_AUTHORIZATION);
+    if auto_capture && pending.is_none() {
+        crate::ordermanagement::apply_capture(
+            &mut order,
+            p.order_amount,
+            None,
+            Vec::new(),
+            Vec::new(),
+            now,
+        );
+    }
+    let placed = OrderCreated {
+        order_id: order_id.clone(),
+        redirect_url: None,
+        fraud_status: order.order.fraud_status,
+        authorized_payment_method: Some(AuthorizedPaymentMethod::Detailed {
+            kind: payment_type(category).into(),
+            number_of_days: (category == "pay_later").then_some(30),
+            number_of_installments: (category == "pay_over_time").then_some(12),
+        }),
+    };
+    (order, placed)
 }
 
 fn payment_type(category: &str) -> &'static str {
@@ -507,10 +559,23 @@ async fn customer_token(
         .authorizations
         .get(&token)
         .filter(|a| {
-            !a.consumed && now.duration_since(a.created_at).unwrap_or_default() < AUTHORIZATION_TTL
+            // With `buy_and_tokenize` the authorization places the order and makes the token,
+            // each once.
+            let buys_too = a.body.intent.as_deref() == Some("buy_and_tokenize");
+            !a.tokenized
+                && (!a.consumed || buys_too)
+                && now.duration_since(a.created_at).unwrap_or_default() < AUTHORIZATION_TTL
         })
         .cloned()
         .ok_or_else(invalid_token)?;
+    if !matches!(
+        authorization.body.intent.as_deref(),
+        Some("tokenize" | "buy_and_tokenize")
+    ) {
+        return Err(KlarnaError::bad_value(vec![
+            "Bad value: intent (the session was not created to tokenize)".into(),
+        ]));
+    }
     if body.intended_use != "SUBSCRIPTION"
         || body.description.is_empty()
         || body.description.chars().count() > 255
@@ -531,11 +596,28 @@ async fn customer_token(
         ));
     }
     let token_id = new_id();
-    state
-        .customer_tokens
-        .insert(token_id.clone(), authorization.session_id);
+    state.customer_tokens.insert(
+        token_id.clone(),
+        CustomerToken {
+            session_id: authorization.session_id.clone(),
+            status: TokenStatus::Active,
+            category: authorization.category.clone(),
+            email: authorization.email.clone(),
+            purchase_country: body.purchase_country.to_ascii_uppercase(),
+            purchase_currency: body.purchase_currency.to_ascii_uppercase(),
+            locale: body.locale.clone(),
+            billing_address: body
+                .billing_address
+                .clone()
+                .or_else(|| authorization.body.billing_address.clone()),
+        },
+    );
     if let Some(a) = state.authorizations.get_mut(&token) {
-        a.consumed = true;
+        a.tokenized = true;
+        // A token-only session places no order.
+        if authorization.body.intent.as_deref() == Some("tokenize") {
+            a.consumed = true;
+        }
     }
     Ok(Reply::json(
         StatusCode::OK,

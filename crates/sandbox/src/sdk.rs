@@ -283,6 +283,7 @@ async fn authorize(
                     email,
                     created_at: now,
                     consumed: false,
+                    tokenized: false,
                 },
             );
             Ok(Json(

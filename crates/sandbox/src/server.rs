@@ -12,6 +12,7 @@ use crate::config::{Region, SandboxConfig};
 use crate::state::Sandbox;
 use crate::{
     control, faults, oauth, odoo, odoo_backoffice, ordermanagement, payments, sdk, storefront,
+    tokens,
 };
 
 /// All of the sandbox's routes, with the fault layer in front of Klarna's.
@@ -22,6 +23,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .nest("/oc", klarna_api(Region::Oc))
         .merge(sdk::routes())
         .merge(control::routes())
+        .merge(tokens::control_routes())
         .merge(odoo::routes())
         .merge(odoo_backoffice::routes())
         .merge(storefront::routes(&sandbox.config))
@@ -37,6 +39,7 @@ fn klarna_api(region: Region) -> Router<Arc<Sandbox>> {
     Router::new()
         .merge(payments::routes())
         .merge(ordermanagement::routes())
+        .merge(tokens::routes())
         .merge(oauth::routes())
         .layer(axum::Extension(region))
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use klarna_types::klarna::{FraudStatus, Order, OrderBody, OrderStatus};
+use klarna_types::klarna::{Address, FraudStatus, Order, OrderBody, OrderStatus, TokenStatus};
 
 use crate::clock::{Clock, rfc3339};
 use crate::config::SandboxConfig;
@@ -44,7 +44,8 @@ pub struct Memory {
     pub orders: HashMap<String, SandboxOrder>,
     /// Sessions whose authorization waits for `finalize()`.
     pub awaiting_finalize: HashSet<String>,
-    pub customer_tokens: HashMap<String, String>,
+    /// Saved payment methods, by customer token.
+    pub customer_tokens: HashMap<String, CustomerToken>,
     /// `Klarna-Idempotency-Key` → the answer given, and when.
     pub idempotency: HashMap<String, (SystemTime, Reply)>,
     pub bearer_tokens: HashMap<String, SystemTime>,
@@ -78,7 +79,27 @@ pub struct Authorization {
     /// The shopper's e-mail, which selects a test scenario (`+denied`, `+pend-accept-5`).
     pub email: String,
     pub created_at: SystemTime,
+    /// An order was placed from it (or it was cancelled).
     pub consumed: bool,
+    /// A customer token was made from it (a session with intent `tokenize` or
+    /// `buy_and_tokenize`).
+    pub tokenized: bool,
+}
+
+/// A saved payment method: what a customer token stands for.
+#[derive(Debug, Clone)]
+pub struct CustomerToken {
+    pub session_id: String,
+    pub status: TokenStatus,
+    /// The category the shopper chose (`pay_later`, …).
+    pub category: String,
+    /// The shopper's e-mail, which selects a test scenario: `+reject@` declines every
+    /// order charged to the token.
+    pub email: String,
+    pub purchase_country: String,
+    pub purchase_currency: String,
+    pub locale: String,
+    pub billing_address: Option<Address>,
 }
 
 /// An order as Klarna's Order Management sees it, with what the sandbox needs besides.
