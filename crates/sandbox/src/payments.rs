@@ -524,7 +524,7 @@ pub(crate) fn place(
     (order, placed)
 }
 
-fn payment_type(category: &str) -> &'static str {
+pub(crate) fn payment_type(category: &str) -> &'static str {
     match category {
         "pay_over_time" => "fixed_amount",
         "pay_now" => "direct_debit",

@@ -57,6 +57,21 @@ const CART_JS: &str = include_str!("assets/cart.js");
 /// nothing without one).
 pub const MESSAGING_CLIENT_ID: &str = "sandbox-osm-client-id";
 
+/// An order's lines, in the order's order.
+fn order_lines(
+    sandbox: &Sandbox,
+    order: &serde_json::Map<String, Value>,
+) -> Vec<serde_json::Map<String, Value>> {
+    order
+        .get("order_line")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_i64)
+        .filter_map(|id| sandbox.odoo.get("sale.order.line", id))
+        .collect()
+}
+
 fn text<'a>(record: &'a serde_json::Map<String, Value>, field: &str) -> &'a str {
     record.get(field).and_then(Value::as_str).unwrap_or("")
 }
@@ -152,17 +167,7 @@ async fn payment_page(
     let order = &order;
     let currency = many2one_name(order, "currency_id");
     let mut summary = String::new();
-    for id in order
-        .get("order_line")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_i64)
-    {
-        let Some(line) = sandbox.odoo.get("sale.order.line", id) else {
-            continue;
-        };
-        let line = &line;
+    for line in &order_lines(&sandbox, order) {
         if line.get("display_type").and_then(Value::as_str).is_some() {
             continue;
         }
@@ -376,16 +381,7 @@ async fn cart_page(
         return (StatusCode::NOT_FOUND, "no currency").into_response();
     };
     let mut rows = String::new();
-    for id in order
-        .get("order_line")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_i64)
-    {
-        let Some(line) = sandbox.odoo.get("sale.order.line", id) else {
-            continue;
-        };
+    for line in order_lines(&sandbox, &order) {
         let Some((unit, _)) = unit_price(&line, currency) else {
             continue;
         };

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::api::{KlarnaJson, MerchantAuth};
 use crate::ordermanagement::idempotent;
-use crate::payments::{Placement, place};
+use crate::payments::{Placement, payment_type, place};
 use crate::reply::{KlarnaError, Reply};
 use crate::state::Sandbox;
 use crate::webhooks;
@@ -45,14 +45,6 @@ fn unknown() -> KlarnaError {
     )
 }
 
-fn payment_method_type(category: &str) -> &'static str {
-    match category {
-        "pay_now" => "DIRECT_DEBIT",
-        "pay_over_time" => "FIXED_AMOUNT",
-        _ => "INVOICE",
-    }
-}
-
 async fn read(
     State(sandbox): State<Arc<Sandbox>>,
     _auth: MerchantAuth,
@@ -64,7 +56,8 @@ async fn read(
         StatusCode::OK,
         &CustomerToken {
             status: t.status,
-            payment_method_type: payment_method_type(&t.category).into(),
+            // The payment method type the order API names, as the token API spells it.
+            payment_method_type: payment_type(&t.category).to_ascii_uppercase(),
         },
     ))
 }
