@@ -340,3 +340,75 @@ async fn an_edit_whose_answer_was_lost_is_recorded_once_and_a_cancelled_order_ta
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_at_klarna_is_adopted_by_reconcile_and_captured_as_it_stands() {
+    use klarna_client::IdempotencyKey;
+    use klarna_types::klarna::UpdateAuthorization;
+
+    for db in databases().await {
+        let s = system(&db).await;
+        let order_id = s.paid(ORDER, TOKEN).await;
+        s.settle().await;
+        // The merchant lowers the order in Klarna's portal, not through us.
+        let lower = ORDER_TOTAL - 10_000;
+        s.gw()
+            .klarna
+            .update_authorization(
+                &order_id,
+                &UpdateAuthorization {
+                    order_amount: lower,
+                    description: None,
+                    order_lines: Vec::new(),
+                },
+                &IdempotencyKey::new(),
+            )
+            .await
+            .expect("an edit at Klarna");
+        let (status, report) = s.admin("/admin/reconcile", &json!({})).await;
+        assert_eq!(status, StatusCode::OK, "[{}] {report}", s.db);
+        let (t, _) = s.payment(&order_id).await;
+        assert_eq!(
+            (
+                t.authorized_amount,
+                t.released_amount,
+                t.attention.as_deref()
+            ),
+            (lower, 0, None),
+            "[{}] {report}",
+            s.db
+        );
+        s.settle().await;
+        let txs = s.odoo_transactions(ORDER).await;
+        assert_eq!(
+            txs[0]["amount"].as_f64(),
+            Some(lower as f64 / 100.0),
+            "[{}] Odoo's payment follows",
+            s.db
+        );
+
+        // Capturing what remains captures the order as it stands, and nothing is left
+        // released or owed.
+        let (status, captured) = s
+            .admin(&format!("/admin/payments/{order_id}/captures"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{}] {captured}", s.db);
+        assert_eq!(captured["operation"]["amount"], lower, "[{}]", s.db);
+        let order = s.sandbox.state().orders[&order_id].order.clone();
+        assert_eq!(
+            (order.captured_amount, order.remaining_authorized_amount),
+            (lower, 0),
+            "[{}]",
+            s.db
+        );
+        let (t, _) = s.payment(&order_id).await;
+        assert_eq!(
+            (t.state.as_str(), t.captured_amount, t.released_amount),
+            ("captured", lower, 0),
+            "[{}]",
+            s.db
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
