@@ -81,6 +81,11 @@ class SaleOrder(models.Model):
             self.env.cr.precommit.add(self._klarna_follow_edits)
         data[EDITED_ORDERS].update(orders.ids)
 
+    def _klarna_forget_edit(self):
+        """ These orders' edits are settled otherwise (Klarna declined a delivery's real cost,
+        and the delivery stands): the end of the transaction does not send them again. """
+        self.env.cr.precommit.data.get(EDITED_ORDERS, set()).difference_update(self.ids)
+
     def _klarna_follow_edits(self):
         """ The precommit hook of `_klarna_watch_edit`. """
         ids = self.env.cr.precommit.data.pop(EDITED_ORDERS, set())

@@ -3,7 +3,7 @@
 import logging
 
 from odoo import _, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 _logger = logging.getLogger(__name__)
 
@@ -74,6 +74,24 @@ class StockPicking(models.Model):
                 reference=shipping_info[0]['tracking_number'],
             ))
 
+    def _klarna_follow_order_total(self, order):
+        """ The order's total rose while it shipped (a carrier invoiced at its real cost adds or
+        raises the delivery line as the delivery is validated): Klarna's authorization follows
+        before the capture, so that the capture takes the order as it now stands. When Klarna
+        declines, the delivery stands all the same and its capture takes what Klarna authorized;
+        the order says so. """
+        if not (order.klarna_authorization_differs and order._klarna_open_payment()):
+            return
+        try:
+            order._klarna_update_authorization()
+        except UserError as e:
+            order._klarna_forget_edit()
+            order.message_post(body=_(
+                "Klarna did not take the order's new total, so the capture of delivery "
+                "%(picking)s takes what Klarna authorized: %(error)s",
+                picking=self.name, error=e,
+            ))
+
     def _action_done(self):
         """ Override of `stock` to capture, with providers set to "Capture When Delivered", what
         each validated delivery of a Klarna-paid order ships (the original design's "capture when
@@ -86,6 +104,7 @@ class StockPicking(models.Model):
     def _klarna_capture_shipped(self):
         self.ensure_one()
         order = self.sale_id
+        self._klarna_follow_order_total(order)
         txs = order.transaction_ids.filtered(
             lambda tx: tx.provider_code == 'klarna' and tx.state == 'authorized'
             and not tx.source_transaction_id and tx.provider_id.klarna_capture_on_delivery

@@ -219,3 +219,69 @@ class TestCaptureOnDelivery(KlarnaCommon):
         self.assertTrue(any(
             "could not be sent to Klarna" in (m.body or '') for m in picking.message_ids
         ))
+
+    def _order_shipping_at_a_higher_total(self, gateway):
+        """ An order of two chairs (100.00) paid with Klarna whose total rose to 110.00 as it
+        shipped, Klarna not told yet (a carrier invoiced at its real cost adds its line when
+        the delivery is validated). """
+        self.klarna.klarna_capture_on_delivery = True
+        product = self.env['product.product'].create({
+            'name': "Chair", 'is_storable': True, 'list_price': 50.0, 'taxes_id': [],
+        })
+        fee = self.env['product.product'].create({
+            'name': "Freight", 'type': 'service', 'list_price': 10.0, 'taxes_id': [],
+        })
+        order = self.env['sale.order'].create({
+            'partner_id': self.partner.id,
+            'pricelist_id': self.sale_order.pricelist_id.id,
+            'order_line': [(0, 0, {
+                'product_id': product.id, 'product_uom_qty': 2, 'price_unit': 50.0, 'tax_id': [],
+            })],
+        })
+        self.env['stock.quant']._update_available_quantity(
+            product, order.warehouse_id.lot_stock_id, 2
+        )
+        order.action_confirm()
+        tx = self._create_transaction(
+            'direct', sale_order_ids=[(6, 0, order.ids)], state='authorized', amount=100.0,
+            provider_reference=self.klarna_order_id, reference=order.name,
+        )
+        order.with_context(klarna_no_edit_sync=True).write({'order_line': [(0, 0, {
+            'product_id': fee.id, 'product_uom_qty': 1, 'price_unit': 10.0, 'tax_id': [],
+        })]})
+        self.assertTrue(order.klarna_authorization_differs)
+        return order, tx
+
+    def test_klarna_follows_a_total_that_rose_as_the_order_shipped_then_captures_it(self):
+        gateway = FakeGateway(self.klarna_order_id, 'placeholder', 10000)
+        order, tx = self._order_shipping_at_a_higher_total(gateway)
+        gateway.reference = order.name
+        with patch(REQUEST, side_effect=gateway):
+            order.picking_ids.button_validate()
+            self.env.cr.flush()  # The request ends: nothing is left for the precommit hook.
+        self.assertEqual(
+            [path.rsplit('/', 1)[-1] for _method, path, _body, _headers in gateway.calls],
+            ['authorization', 'captures'],
+        )
+        self.assertEqual(gateway.calls[-1][2]['amount'], 11000, "the order as it shipped")
+        self.assertEqual(tx.amount, 110.0)
+
+    def test_a_declined_higher_total_leaves_the_delivery_and_captures_what_was_authorized(self):
+        gateway = FakeGateway(self.klarna_order_id, 'placeholder', 10000)
+        gateway.max_authorization = 10500
+        order, tx = self._order_shipping_at_a_higher_total(gateway)
+        gateway.reference = order.name
+        with patch(REQUEST, side_effect=gateway):
+            order.picking_ids.button_validate()
+            self.env.cr.flush()
+        self.assertEqual(order.picking_ids.state, 'done', "the delivery stands")
+        self.assertEqual(
+            [path.rsplit('/', 1)[-1] for _method, path, _body, _headers in gateway.calls],
+            ['authorization', 'captures'],
+            "declined once, and not asked again at the end of the request",
+        )
+        self.assertEqual(gateway.calls[-1][2]['amount'], 10000, "what Klarna authorized")
+        self.assertEqual(tx.amount, 100.0)
+        self.assertTrue(any(
+            "did not take the order's new total" in m.body for m in order.message_ids
+        ), order.message_ids.mapped('body'))
