@@ -49,3 +49,14 @@ def to_minor(amount, currency):
     :rtype: int
     """
     return int(round(currency.round(amount) * 10 ** currency.decimal_places))
+
+
+def from_minor(minor, currency):
+    """ Minor units from the gateway as an Odoo amount of `currency`.
+
+    :param int minor: The amount in minor units.
+    :param recordset currency: The `res.currency`.
+    :return: The amount.
+    :rtype: float
+    """
+    return currency.round(minor / 10 ** currency.decimal_places)

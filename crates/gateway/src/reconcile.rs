@@ -534,9 +534,8 @@ async fn apply_order(
     }
     // An order edited at Klarna (in its portal, or an edit whose answer we lost): while
     // the authorization is open, Klarna's amount is the authorization.
-    let open = |s: TxState| matches!(s, TxState::Authorized | TxState::PartCaptured);
-    if open(state_of(order))
-        && open(TxState::from_status(p.status()))
+    if state_of(order).is_open()
+        && TxState::from_status(p.status()).is_open()
         && order.order_amount != p.authorized().minor()
     {
         match p.update_authorization(now.money(order.order_amount)?) {

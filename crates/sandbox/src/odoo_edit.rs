@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::odoo_db::{Database, Record};
-use crate::odoo_payment::{GatewayCall, to_minor};
+use crate::odoo_payment::{GatewayCall, parent_of, str_of, to_minor};
 
 /// What the merchant changes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,6 +32,8 @@ pub struct Edit {
 #[derive(Debug, Clone)]
 pub struct EditedOrder {
     pub records: Map<String, Value>,
+    /// The payment's transaction, whose amount follows when Klarna takes the edit.
+    pub source_transaction: i64,
     pub call: GatewayCall,
 }
 
@@ -174,13 +176,9 @@ impl Database {
             .records("payment.transaction")
             .into_iter()
             .filter(|t| {
-                t.get("sale_order_name").and_then(Value::as_str) == Some(reference)
-                    && t.get("source_transaction_id")
-                        .is_none_or(|p| p.is_null() || p == &json!(false))
-                    && matches!(
-                        t.get("state").and_then(Value::as_str),
-                        Some("authorized" | "pending")
-                    )
+                str_of(t, "sale_order_name") == reference
+                    && parent_of(t).is_none()
+                    && matches!(str_of(t, "state"), "authorized" | "pending")
             })
             .max_by_key(|t| t.get("id").and_then(Value::as_i64).unwrap_or(0))
             .ok_or_else(|| format!("{reference} has no Klarna authorization that can change"))?;
@@ -201,6 +199,7 @@ impl Database {
         }
         let digest = request_digest(&body);
         Ok(EditedOrder {
+            source_transaction: source.get("id").and_then(Value::as_i64).unwrap_or(0),
             records: body["odoo_records"]
                 .as_object()
                 .cloned()
@@ -247,15 +246,9 @@ impl Database {
                 stored.insert(field.into(), order[field].clone());
             }
         }
-        let reference = order["name"].as_str().unwrap_or("");
-        if let Some(txs) = tables.get_mut("payment.transaction")
-            && let Some(source) = txs.values_mut().find(|t| {
-                t.get("sale_order_name").and_then(Value::as_str) == Some(reference)
-                    && matches!(
-                        t.get("state").and_then(Value::as_str),
-                        Some("authorized" | "pending")
-                    )
-            })
+        if let Some(source) = tables
+            .get_mut("payment.transaction")
+            .and_then(|t| t.get_mut(&edited.source_transaction))
         {
             source.insert("amount".into(), json!(authorized));
         }

@@ -63,7 +63,7 @@ pub struct RefundWizard {
 
 type Txs = BTreeMap<i64, Record>;
 
-fn str_of<'a>(t: &'a Record, field: &str) -> &'a str {
+pub(crate) fn str_of<'a>(t: &'a Record, field: &str) -> &'a str {
     t.get(field).and_then(Value::as_str).unwrap_or("")
 }
 
@@ -71,7 +71,7 @@ fn amount_of(t: &Record) -> f64 {
     t.get("amount").and_then(Value::as_f64).unwrap_or(0.0)
 }
 
-fn parent_of(t: &Record) -> Option<i64> {
+pub(crate) fn parent_of(t: &Record) -> Option<i64> {
     t.get("source_transaction_id")?.get(0)?.as_i64()
 }
 

@@ -99,7 +99,7 @@ pub(crate) fn idempotent(
     reply
 }
 
-fn lines_total(lines: &[OrderLine]) -> i64 {
+pub(crate) fn lines_total(lines: &[OrderLine]) -> i64 {
     lines.iter().map(|l| l.total_amount).sum()
 }
 

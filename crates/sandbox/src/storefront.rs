@@ -180,14 +180,7 @@ async fn payment_page(
             escape(&amount(line, "price_total", currency)),
         ));
     }
-    let partner_lang = order
-        .get("partner_id")
-        .and_then(|p| p.get(0))
-        .and_then(Value::as_i64)
-        .and_then(|id| sandbox.odoo.get("res.partner", id))
-        .map(|p| text(&p, "lang").replace('_', "-"))
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "en-US".into());
+    let partner_lang = order_locale(&sandbox, order);
     let mode = match query.mode.as_deref() {
         Some("modal") => "modal",
         _ => "inline",
@@ -228,6 +221,12 @@ async fn payment_page(
     let page = values
         .iter()
         .fold(template, |page, (key, value)| page.replace(key, value));
+    under_csp(&sandbox, page)
+}
+
+/// A page served with the checkout's Content-Security-Policy.
+fn under_csp(sandbox: &Sandbox, page: String) -> Response {
+    let gateway = sandbox.config.gateway_url.clone().unwrap_or_default();
     (
         [(
             axum::http::header::CONTENT_SECURITY_POLICY,
@@ -268,20 +267,15 @@ fn shop_page(sandbox: &Sandbox, title: &str, body: &str, messaging: bool) -> Res
     } else {
         String::new()
     };
-    let gateway = sandbox.config.gateway_url.clone().unwrap_or_default();
-    (
-        [(
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            content_security_policy(gateway.trim_end_matches('/')),
-        )],
-        Html(format!(
+    under_csp(
+        sandbox,
+        format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">{scripts}</head>\
 <body><main id=\"wrap\">{body}</main></body></html>",
             escape(title)
-        )),
+        ),
     )
-        .into_response()
 }
 
 /// The placement as the addon's template writes it.

@@ -19,7 +19,7 @@ use klarna_types::money::MAX_AMOUNT;
 use serde_json::json;
 
 use crate::api::{KlarnaJson, MerchantAuth};
-use crate::ordermanagement::idempotent;
+use crate::ordermanagement::{idempotent, lines_total};
 use crate::payments::{Placement, payment_type, place};
 use crate::reply::{KlarnaError, Reply};
 use crate::state::Sandbox;
@@ -80,9 +80,7 @@ async fn order(
         if !(1..=MAX_AMOUNT).contains(&body.order_amount) {
             bad.push("Bad value: order_amount".to_owned());
         }
-        if body.order_lines.is_empty()
-            || body.order_lines.iter().map(|l| l.total_amount).sum::<i64>() != body.order_amount
-        {
+        if body.order_lines.is_empty() || lines_total(&body.order_lines) != body.order_amount {
             bad.push("Bad value: order_lines".to_owned());
         }
         if body.order_tax_amount < 0 {

@@ -432,7 +432,7 @@ class PaymentTransaction(models.Model):
                 "The update is not in the transaction's currency, %(tx_currency)s.",
                 tx_currency=source.currency_id.name,
             ))
-        return source.currency_id.round(minor / 10 ** source.currency_id.decimal_places)
+        return klarna_utils.from_minor(minor, source.currency_id)
 
     def _process_notification_data(self, notification_data):
         """ Override of `payment` to apply a gateway update through Odoo's own state methods,

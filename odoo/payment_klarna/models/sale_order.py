@@ -9,6 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import format_amount
 
 from odoo.addons.payment_klarna import const
+from odoo.addons.payment_klarna import utils as klarna_utils
 
 _logger = logging.getLogger(__name__)
 
@@ -169,9 +170,7 @@ class SaleOrder(models.Model):
         if (answer.get('operation') or {}).get('state') == 'succeeded':
             minor = (answer.get('payment') or {}).get('authorized_amount')
             if isinstance(minor, int):
-                tx.sudo().amount = self.currency_id.round(
-                    minor / 10 ** self.currency_id.decimal_places
-                )
+                tx.sudo().amount = klarna_utils.from_minor(minor, self.currency_id)
             self.message_post(body=_(
                 "Klarna's authorization follows the edited order: %(amount)s (was %(was)s).",
                 amount=format_amount(self.env, tx.amount, self.currency_id),

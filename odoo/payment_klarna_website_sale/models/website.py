@@ -2,6 +2,8 @@
 
 from odoo import models
 
+from odoo.addons.payment_klarna import utils as klarna_utils
+
 
 class Website(models.Model):
     _inherit = 'website'
@@ -45,4 +47,4 @@ class Website(models.Model):
 
     def _klarna_minor(self, amount, currency):
         """ An amount as Klarna's `data-purchase-amount`: minor units. """
-        return round(currency.round(amount) * 10 ** currency.decimal_places)
+        return klarna_utils.to_minor(amount, currency)
