@@ -1,7 +1,7 @@
 # Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 {
     'name': "Payment Provider: Klarna",
-    'version': '18.0.1.2.0',
+    'version': '18.0.1.3.0',
     'category': 'Accounting/Payment Providers',
     'sequence': 350,
     'summary': "Klarna at checkout (pay now, pay later, financing), rendered by a WebAssembly "

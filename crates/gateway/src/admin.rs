@@ -32,7 +32,7 @@ use crate::store::idempotency::Claim;
 use crate::store::jobs::StoredJob;
 use crate::store::webhooks::StoredEvent;
 use crate::store::{OpState, hash_json};
-use crate::{reconcile, signing_keys};
+use crate::{reconcile, saved_klarna, signing_keys};
 
 /// The largest admin request body: an order edit carries the order's records (some
 /// hundred lines fit).
@@ -57,6 +57,9 @@ pub fn routes() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(webhook_keys, add_webhook_key))
         .routes(routes!(revoke_webhook_key))
         .routes(routes!(webhook_event))
+        .routes(routes!(saved_token))
+        .routes(routes!(charge_saved_token))
+        .routes(routes!(cancel_saved_token))
 }
 
 /// A request carrying the admin token.
@@ -791,6 +794,100 @@ async fn payment(
     Path(key): Path<String>,
 ) -> Result<Json<manage::PaymentView>, GatewayError> {
     manage::view(&gw, &key).await.map(Json)
+}
+
+/// The path parameter naming a saved Klarna.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the OpenAPI document only
+struct TokenReference {
+    /// The saved Klarna's reference (Odoo's `payment.token.provider_ref`), as Odoo's update
+    /// of the checkout that saved it named it.
+    reference: String,
+}
+
+/// A shopper's saved Klarna: its state and its charges (never the token).
+#[utoipa::path(
+    get,
+    path = "/admin/tokens/{reference}",
+    tag = "admin",
+    params(TokenReference),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "The saved Klarna", body = saved_klarna::TokenView),
+        (status = 404, description = "`not_found`: no saved Klarna has this reference", body = ApiError),
+        AdminDoor,
+    )
+)]
+async fn saved_token(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(reference): Path<String>,
+) -> Result<Json<saved_klarna::TokenView>, GatewayError> {
+    saved_klarna::show(&gw, &reference).await.map(Json)
+}
+
+/// Charges a saved Klarna, with no shopper present, for a sale order as Odoo holds it:
+/// Klarna places an order that is then captured, refunded or cancelled like any other
+/// (its Klarna order id is the payment's key). One order per `transaction_reference`: a
+/// repeat gets the first answer.
+#[utoipa::path(
+    post,
+    path = "/admin/tokens/{reference}/charges",
+    tag = "admin",
+    params(TokenReference),
+    request_body = saved_klarna::ChargeRequest,
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "`authorized` (Klarna placed the order; `fraud_status` PENDING waits for Klarna's decision) or `declined`", body = klarna_types::contract::AuthorizeResponse),
+        (status = 400, description = "`invalid_request`: the body is malformed, or the order is in another currency than the saved Klarna's (`field` names which)", body = ApiError),
+        (status = 404, description = "`not_found`: no saved Klarna has this reference; `order_not_found`: no such sale order", body = ApiError),
+        (status = 409, description = "`token_not_chargeable`: the saved Klarna was cancelled (here or at Klarna) or is suspended; `refused`: a charge with this reference went unanswered for more than a day; `authorization_in_progress`. Nothing was charged.", body = ApiError),
+        (status = 422, description = "`order_not_payable`: the order breaks Klarna's rules", body = ApiError),
+        (status = 502, description = "`klarna_error` or `odoo_unavailable`", body = ApiError),
+        (status = 503, description = "`klarna_unavailable`: Klarna did not answer; asking again with the same `transaction_reference` sends the same idempotency key, so Klarna places one order", body = ApiError),
+        AdminDoor,
+    )
+)]
+async fn charge_saved_token(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(reference): Path<String>,
+    ApiJson(req): ApiJson<saved_klarna::ChargeRequest>,
+) -> Result<Json<klarna_types::contract::AuthorizeResponse>, GatewayError> {
+    let work = async move { saved_klarna::charge(&gw, &reference, req).await };
+    // Its own task: a caller hanging up does not stop it between Klarna's answer and our
+    // record of it.
+    tokio::spawn(work)
+        .await
+        .map_err(|e| GatewayError::Internal(format!("a charge's task: {e}")))?
+        .map(Json)
+}
+
+/// Cancels a saved Klarna, at Klarna and here (Odoo deleted or archived its token): it can
+/// never be charged again. Cancelling it again answers it as it is.
+#[utoipa::path(
+    post,
+    path = "/admin/tokens/{reference}/cancel",
+    tag = "admin",
+    params(TokenReference),
+    security(("admin_token" = []), ("odoo_signature" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = saved_klarna::TokenView),
+        (status = 404, description = "`not_found`: no saved Klarna has this reference", body = ApiError),
+        (status = 502, description = "`klarna_error`: Klarna answered with an error; the token stays active", body = ApiError),
+        (status = 503, description = "`klarna_unavailable`: Klarna did not answer; the token stays active", body = ApiError),
+        AdminDoor,
+    )
+)]
+async fn cancel_saved_token(
+    State(gw): State<Arc<Gateway>>,
+    _a: Admin,
+    Path(reference): Path<String>,
+) -> Result<Json<saved_klarna::TokenView>, GatewayError> {
+    saved_klarna::cancel(&gw, &reference, "admin")
+        .await
+        .map(Json)
 }
 
 /// The jobs waiting for a person.

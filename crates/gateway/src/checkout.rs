@@ -13,13 +13,16 @@ use subtle::ConstantTimeEq;
 
 use crate::db::now_ms;
 use crate::error::GatewayError;
+use crate::odoo_order::{Snapshot, read_document};
 use crate::odoo_sync;
+use crate::odoo_update::SavedToken;
 use crate::odoo_update::{Event, Notification};
 use crate::state::Gateway;
 use crate::store::audit::Audit;
 use crate::store::sessions::body_hash;
 use crate::store::transactions::Claim;
 use crate::store::{StoredSession, Transaction, TxState};
+use crate::token_saving;
 
 /// Longest order reference / token / id the gateway accepts from a browser.
 const MAX_FIELD: usize = 255;
@@ -49,12 +52,40 @@ pub fn check_session_request(req: &SessionRequest) -> Result<(), GatewayError> {
     check_field("access_token", &req.access_token)
 }
 
-/// Odoo's order, checked against the access token the browser holds, as a Klarna body.
-async fn odoo_body(
+/// An order as Klarna's body: from the records Odoo sent (as the transaction sending them
+/// sees them — an edit, or an order made in the same transaction as its payment), or else
+/// read from Odoo. Mapped exactly as at checkout.
+pub(crate) async fn records_body(
+    gw: &Gateway,
+    reference: &str,
+    records: Option<&Snapshot>,
+) -> Result<OrderBody, GatewayError> {
+    let doc = match records {
+        Some(records) => read_document(records, reference, |_| true)
+            .await
+            .map_err(|e| GatewayError::invalid("odoo_records", e.to_string()))?
+            .ok_or_else(|| {
+                GatewayError::invalid(
+                    "odoo_records",
+                    format!("holds no sale.order named {reference}"),
+                )
+            })?,
+        None => gw
+            .odoo
+            .read_order(reference)
+            .await?
+            .ok_or(GatewayError::OrderNotFound)?,
+    };
+    Ok(map_order(&doc, &gw.mapping_options())?)
+}
+
+/// Odoo's order, checked against the access token the browser holds (when one is given),
+/// as a Klarna body, with its Odoo id.
+async fn read_order(
     gw: &Gateway,
     reference: &str,
     access_token: Option<&str>,
-) -> Result<OrderBody, GatewayError> {
+) -> Result<(OrderBody, i64), GatewayError> {
     // Odoo's portal access token proves the browser was given this order. It is compared
     // on the first read, so an unknown order and a wrong token answer the same, at the
     // same cost: order names cannot be probed, by the answer or by its time.
@@ -69,7 +100,23 @@ async fn odoo_body(
         .read_order_if(reference, admit)
         .await?
         .ok_or(GatewayError::OrderNotFound)?;
-    Ok(map_order(&doc, &gw.mapping_options())?)
+    Ok((map_order(&doc, &gw.mapping_options())?, doc.order.id))
+}
+
+/// The body of a checkout: Odoo's order, and — when Odoo's checkout transaction asks to
+/// save the payment method (the shopper ticked "Save my payment details"; read from Odoo,
+/// never from the browser) — Klarna's intent to save it as well. The intent is part of the
+/// cart's fingerprint: a box ticked or cleared after the session updates the session.
+async fn checkout_body(
+    gw: &Gateway,
+    reference: &str,
+    access_token: Option<&str>,
+) -> Result<OrderBody, GatewayError> {
+    let (mut body, order_id) = read_order(gw, reference, access_token).await?;
+    if gw.odoo.checkout_tokenizes(order_id).await? {
+        body.intent = Some(token_saving::BUY_AND_TOKENIZE.into());
+    }
+    Ok(body)
 }
 
 /// Creates the Klarna session for an order, updates it when the cart changed, or reuses
@@ -79,7 +126,7 @@ pub async fn start_session(
     req: SessionRequest,
 ) -> Result<SessionResponse, GatewayError> {
     check_session_request(&req)?;
-    let body = odoo_body(gw, &req.order_reference, Some(&req.access_token)).await?;
+    let body = checkout_body(gw, &req.order_reference, Some(&req.access_token)).await?;
     let hash = body_hash(&body);
     let open = gw
         .db
@@ -136,7 +183,7 @@ fn response(s: StoredSession) -> SessionResponse {
     }
 }
 
-fn authorized(t: &Transaction) -> Option<AuthorizeResponse> {
+pub(crate) fn authorized(t: &Transaction) -> Option<AuthorizeResponse> {
     match (t.state, &t.klarna_order_id, t.fraud_status) {
         (TxState::Placing, _, _) | (_, None, _) | (_, _, None) => None,
         (_, Some(order_id), Some(fraud_status)) => Some(AuthorizeResponse::Authorized {
@@ -145,6 +192,13 @@ fn authorized(t: &Transaction) -> Option<AuthorizeResponse> {
             fraud_status,
         }),
     }
+}
+
+/// Who placed an order, what the audit entry adds, and the saved Klarna the checkout made.
+pub(crate) struct PlacedBy<'a> {
+    pub actor: &'a str,
+    pub note: &'a str,
+    pub saved: Option<SavedToken>,
 }
 
 /// Records the order Klarna placed for a payment that was being placed: its id, its fraud
@@ -157,9 +211,9 @@ pub(crate) async fn record_placed(
     t: &mut Transaction,
     order_id: &str,
     fraud_status: FraudStatus,
-    actor: &str,
-    note: &str,
+    by: PlacedBy<'_>,
 ) -> Result<(), GatewayError> {
+    let PlacedBy { actor, note, saved } = by;
     t.state = if fraud_status == FraudStatus::Rejected {
         TxState::Cancelled
     } else {
@@ -190,12 +244,9 @@ pub(crate) async fn record_placed(
             },
         )
         .await?;
-    odoo_sync::enqueue(
-        &gw.db,
-        tx,
-        &Notification::new(t, event, t.authorized_amount, None, None),
-    )
-    .await
+    let mut notification = Notification::new(t, event, t.authorized_amount, None, None);
+    notification.token = saved;
+    odoo_sync::enqueue(&gw.db, tx, &notification).await
 }
 
 /// Places the Klarna order for an approved authorization, exactly once per session, and
@@ -230,7 +281,7 @@ pub async fn authorize(
         }
     };
     // Amounts come from Odoo: the cart must not have changed since the session.
-    let current = match odoo_body(gw, &session.order_reference, None).await {
+    let current = match checkout_body(gw, &session.order_reference, None).await {
         Ok(body) => body,
         Err(e) => {
             gw.db.release_claim(&session.id).await?;
@@ -262,6 +313,19 @@ pub async fn authorize(
     {
         Ok(order) => {
             gw.checkpoint("after_create_order")?;
+            // The shopper asked to save the payment method: Klarna makes the token from the
+            // same authorization (a failure there leaves the order as it is).
+            let saved = if order.fraud_status == FraudStatus::Rejected {
+                None
+            } else {
+                token_saving::save(
+                    gw,
+                    &req.authorization_token,
+                    &current,
+                    &session.order_reference,
+                )
+                .await
+            };
             let mut t = claimed.clone();
             t.authorized_amount = session.order_amount;
             let mut tx = gw.db.begin_write().await?;
@@ -272,14 +336,21 @@ pub async fn authorize(
                 tx.commit().await?;
                 return authorized(&current).ok_or(GatewayError::AuthorizationInProgress);
             }
+            let saved = match &saved {
+                Some(saved) => Some(token_saving::record(gw, &mut tx, &t, saved).await?),
+                None => None,
+            };
             record_placed(
                 gw,
                 &mut tx,
                 &mut t,
                 &order.order_id,
                 order.fraud_status,
-                "widget",
-                "",
+                PlacedBy {
+                    actor: "widget",
+                    note: "",
+                    saved,
+                },
             )
             .await?;
             tx.commit().await?;

@@ -57,6 +57,9 @@ pub enum GatewayError {
     OperationInProgress,
     #[error("{0}")]
     Refused(String),
+    /// A saved Klarna that Klarna will not charge (cancelled, suspended).
+    #[error("{0}")]
+    TokenNotChargeable(String),
     #[error("missing or wrong admin token")]
     Unauthorized,
     /// An Odoo-signed admin request refused, and why (nothing secret is in the reason).
@@ -146,6 +149,7 @@ impl GatewayError {
             Self::Refusal(r) => (StatusCode::CONFLICT, refusal_code(r)),
             Self::OperationInProgress => (StatusCode::CONFLICT, ErrorCode::OperationInProgress),
             Self::Refused(_) => (StatusCode::CONFLICT, ErrorCode::Refused),
+            Self::TokenNotChargeable(_) => (StatusCode::CONFLICT, ErrorCode::TokenNotChargeable),
             Self::Unauthorized | Self::SignatureRefused(_) => {
                 (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized)
             }

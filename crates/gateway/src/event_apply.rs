@@ -147,8 +147,11 @@ async fn adopt(gw: &Gateway, order_id: &str) -> Result<Option<Transaction>, Gate
         &mut t,
         &order.order_id,
         order.fraud_status,
-        "webhook",
-        "; adopted from a webhook: the authorize that placed it never recorded it",
+        checkout::PlacedBy {
+            actor: "webhook",
+            note: "; adopted from a webhook: the authorize that placed it never recorded it",
+            saved: None,
+        },
     )
     .await?;
     tx.commit().await?;

@@ -31,7 +31,7 @@ const ODOO_SYNC: &str = "odoo_sync";
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
 pub enum Job {
     /// Post a signed update to Odoo.
-    OdooSync(Notification),
+    OdooSync(Box<Notification>),
     /// Finish an operation left pending by a crash, a timeout or an outage.
     ResumeOperation { operation_id: i64 },
     /// Apply a stored Klarna event (webhook or classic callback).
@@ -128,7 +128,7 @@ pub async fn revive_odoo_updates(
         .await?
         .into_iter()
         .filter_map(|row| match Job::from_stored(&row) {
-            Ok(Job::OdooSync(n)) => Some((row.id, n, row.last_error)),
+            Ok(Job::OdooSync(n)) => Some((row.id, *n, row.last_error)),
             _ => None,
         })
         .collect())
@@ -142,7 +142,7 @@ pub async fn odoo_updates_in_review(db: &Db) -> Result<Vec<Notification>, Gatewa
         .iter()
         .filter(|row| row.kind == ODOO_SYNC)
         .filter_map(|row| match Job::from_stored(row) {
-            Ok(Job::OdooSync(n)) => Some(n),
+            Ok(Job::OdooSync(n)) => Some(*n),
             _ => None,
         })
         .collect())
@@ -155,7 +155,7 @@ pub async fn unfinished_odoo_updates(db: &Db) -> Result<Vec<Notification>, Gatew
         .await?
         .iter()
         .filter_map(|row| match Job::from_stored(row) {
-            Ok(Job::OdooSync(n)) => Some(n),
+            Ok(Job::OdooSync(n)) => Some(*n),
             _ => None,
         })
         .collect())
@@ -224,13 +224,15 @@ mod tests {
             capture_operation_id: None,
             message: None,
             occurred_at: 1,
+            transaction_reference: None,
+            token: None,
         }
     }
 
     #[test]
     fn every_job_survives_its_row_and_keeps_the_stored_kind_names() {
         let jobs = [
-            Job::OdooSync(notification()),
+            Job::OdooSync(Box::new(notification())),
             Job::ResumeOperation { operation_id: 9 },
             Job::WebhookEvent {
                 event_id: "e-1".into(),
@@ -277,7 +279,10 @@ mod tests {
             "odoo_sync",
             serde_json::to_value(notification()).expect("json"),
         );
-        assert_eq!(Job::from_stored(&sync), Ok(Job::OdooSync(notification())));
+        assert_eq!(
+            Job::from_stored(&sync),
+            Ok(Job::OdooSync(Box::new(notification())))
+        );
     }
 
     #[test]
@@ -303,7 +308,9 @@ mod tests {
             Some("resume-op-4")
         );
         assert_eq!(
-            Job::OdooSync(notification()).dedupe_key().as_deref(),
+            Job::OdooSync(Box::new(notification()))
+                .dedupe_key()
+                .as_deref(),
             Some("odoo-n-1")
         );
         assert_eq!(Job::Reconcile {}.dedupe_key(), None);

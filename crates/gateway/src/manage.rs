@@ -19,7 +19,6 @@ use klarna_types::klarna::{
     CaptureRequest, OrderLine, OrderStatus, RefundRequest, ShippingInfo, UpdateAuthorization,
     UpdateShippingInfo,
 };
-use klarna_types::mapping::map_order;
 use klarna_types::payment::Payment;
 use klarna_types::rules::{
     RuleViolation, check_capture, check_refund, check_shipping_info_update,
@@ -30,7 +29,7 @@ use serde_json::json;
 
 use crate::error::GatewayError;
 use crate::jobs::{self, Job, JobError};
-use crate::odoo_order::{Snapshot, read_document};
+use crate::odoo_order::Snapshot;
 use crate::odoo_sync;
 use crate::odoo_update::{Event, Notification};
 use crate::state::Gateway;
@@ -177,6 +176,9 @@ pub struct PaymentView {
     pub payment: Transaction,
     pub operations: Vec<Operation>,
     pub timeline: Vec<AuditEntry>,
+    /// The saved Klarna this checkout made (its reference, `GET /admin/tokens/{reference}`),
+    /// if the shopper saved it.
+    pub saved_token: Option<String>,
 }
 
 pub async fn view(gw: &Gateway, key: &str) -> Result<PaymentView, GatewayError> {
@@ -188,6 +190,11 @@ pub async fn view(gw: &Gateway, key: &str) -> Result<PaymentView, GatewayError> 
     Ok(PaymentView {
         operations: gw.db.operations(payment.id).await?,
         timeline: gw.db.timeline(payment.id).await?,
+        saved_token: gw
+            .db
+            .token_of_checkout(payment.id)
+            .await?
+            .map(|t| t.reference),
         payment,
     })
 }
@@ -269,24 +276,8 @@ async fn edited_order(
     t: &Transaction,
     edit: &EditArgs,
 ) -> Result<UpdateAuthorization, GatewayError> {
-    let reference = t.order_reference.as_str();
-    let doc = match &edit.odoo_records {
-        Some(records) => read_document(records, reference, |_| true)
-            .await
-            .map_err(|e| GatewayError::invalid("odoo_records", e.to_string()))?
-            .ok_or_else(|| {
-                GatewayError::invalid(
-                    "odoo_records",
-                    format!("holds no sale.order named {reference}, this payment's order"),
-                )
-            })?,
-        None => gw
-            .odoo
-            .read_order(reference)
-            .await?
-            .ok_or(GatewayError::OrderNotFound)?,
-    };
-    let body = map_order(&doc, &gw.mapping_options())?;
+    let body =
+        crate::checkout::records_body(gw, &t.order_reference, edit.odoo_records.as_ref()).await?;
     if body.purchase_currency != t.currency {
         return Err(GatewayError::invalid(
             "currency_id",

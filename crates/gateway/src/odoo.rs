@@ -300,6 +300,30 @@ impl OdooClient {
             .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned)))
     }
 
+    /// Whether Odoo's Klarna checkout transaction for a sale order (the latest draft, made
+    /// when the shopper pressed Pay) asks to save the payment method (`tokenize`: the
+    /// shopper ticked "Save my payment details", or the order needs a token).
+    pub async fn checkout_tokenizes(&self, sale_order_id: i64) -> Result<bool, OdooError> {
+        let found = self
+            .execute_kw(
+                "payment.transaction",
+                "search_read",
+                json!([[
+                    ["sale_order_ids", "in", [sale_order_id]],
+                    ["provider_code", "=", "klarna"],
+                    ["state", "=", "draft"],
+                    ["source_transaction_id", "=", false]
+                ]]),
+                json!({"fields": ["tokenize"], "order": "id desc", "limit": 1}),
+            )
+            .await?;
+        Ok(records(found, "payment.transaction")?
+            .into_iter()
+            .next()
+            .and_then(|r| r.get("tokenize").and_then(Value::as_bool))
+            .unwrap_or(false))
+    }
+
     /// The state of each of Odoo's transactions for the gateway's operations (the capture
     /// and refund transactions the addon keeps, children or grandchildren of the payment's,
     /// whose `provider_reference` is `klarna-op-<operation id>`), by operation id. An

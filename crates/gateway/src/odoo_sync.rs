@@ -15,7 +15,7 @@ use crate::state::Gateway;
 
 /// Queues a notification inside the caller's transaction.
 pub async fn enqueue(db: &Db, tx: &mut Tx, n: &Notification) -> Result<(), GatewayError> {
-    jobs::enqueue(db, tx, &Job::OdooSync(n.clone())).await
+    jobs::enqueue(db, tx, &Job::OdooSync(Box::new(n.clone()))).await
 }
 
 /// A POST of `body` to the addon's route, signed with the shared secret over

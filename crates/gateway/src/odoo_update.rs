@@ -51,6 +51,15 @@ impl Event {
     }
 }
 
+/// What the checkout saved, as Odoo's update carries it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedToken {
+    /// Odoo's `payment.token.provider_ref`: what the gateway charges and cancels by.
+    pub reference: String,
+    /// What the shopper saved, for `payment.token.payment_details` ("Klarna (invoice)").
+    pub payment_method: String,
+}
+
 /// The signed body the gateway posts to Odoo.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -77,6 +86,14 @@ pub struct Notification {
     pub capture_operation_id: Option<i64>,
     pub message: Option<String>,
     pub occurred_at: i64,
+    /// For a charge of a saved Klarna: Odoo's `payment.transaction.reference` the charge was
+    /// asked for (its first update finds that transaction, not the order's latest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_reference: Option<String>,
+    /// On the `authorized` or `pending` update of a checkout that saved the payment method:
+    /// Odoo makes its `payment.token` of it. Never the token itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SavedToken>,
 }
 
 fn decimal(minor: i64, currency: &str) -> String {
@@ -109,6 +126,8 @@ impl Notification {
             capture_operation_id: None,
             message,
             occurred_at: now_ms(),
+            transaction_reference: crate::store::tokens::charged_for(t).map(str::to_owned),
+            token: None,
         }
     }
 

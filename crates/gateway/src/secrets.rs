@@ -21,6 +21,12 @@ pub const SIGNING_KEYS: &str = "webhook.signing_keys";
 /// The secret path segment of the classic callbacks' URLs.
 pub const CLASSIC_TOKEN: &str = "webhook.classic_token";
 
+/// The name a shopper's saved Klarna is sealed under (bound into its ciphertext); the
+/// token itself lives in `customer_tokens`, not among these secrets.
+pub fn customer_token_name(reference: &str) -> String {
+    format!("customer_token.{reference}")
+}
+
 pub struct Secrets {
     db: Db,
     vault: RwLock<Vault>,
@@ -86,6 +92,17 @@ impl Secrets {
         }
     }
 
+    /// Seals a value kept outside the `secrets` table (a shopper's saved Klarna, in
+    /// `customer_tokens`), under the active key, with `name` bound in.
+    pub fn seal(&self, name: &str, plaintext: &str) -> Result<Sealed, GatewayError> {
+        read(&self.vault).seal(name, plaintext.as_bytes())
+    }
+
+    /// Opens a value [`Secrets::seal`] sealed; the error names the secret, never its value.
+    pub fn open(&self, name: &str, sealed: &Sealed) -> Result<Zeroizing<String>, GatewayError> {
+        read(&self.vault).open_sealed(name, sealed)
+    }
+
     /// What identifies the secret's current sealed value (its nonce, fresh for every
     /// seal): a copy opened under another version is stale.
     pub fn version(&self, name: &str) -> Option<String> {
@@ -109,14 +126,21 @@ impl Secrets {
             .collect()
     }
 
-    /// A new active master key, and every secret sealed again under it. Old keys stay
-    /// usable until removed, so running instances keep working.
+    /// A new active master key, and every secret — the saved Klarna tokens too — sealed
+    /// again under it. Old keys stay usable until removed, so running instances keep
+    /// working.
     pub async fn rotate(&self) -> Result<String, GatewayError> {
         let new_id = write(&self.vault).add_key()?.to_owned();
         let names = self.names();
         for name in names {
             let value = self.require(&name)?;
             self.set(&name, &value).await?;
+        }
+        for token in self.db.tokens().await? {
+            let name = customer_token_name(&token.reference);
+            let value = self.open(&name, &token.sealed)?;
+            let sealed = self.seal(&name, &value)?;
+            self.db.reseal_token(token.id, &sealed).await?;
         }
         Ok(new_id)
     }

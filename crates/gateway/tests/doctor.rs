@@ -269,7 +269,7 @@ async fn a_good_set_up_is_green_and_each_broken_one_names_its_fault() {
     assert!(
         check(&report, "odoo.addon")["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("18.0.1.2.0"))
+            .is_some_and(|d| d.contains("18.0.1.3.0"))
     );
 
     // An Odoo user without Invoicing / Billing may not read payment.transaction.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// Every route the gateway serves: a route lost from the document, or one added to it
 /// that the gateway does not have, fails here.
-const ROUTES: [(&str, &str); 27] = [
+const ROUTES: [(&str, &str); 30] = [
     ("post", "/klarna/session"),
     ("post", "/klarna/authorize"),
     ("post", "/klarna/webhook"),
@@ -42,6 +42,9 @@ const ROUTES: [(&str, &str); 27] = [
     ("post", "/admin/webhook-keys"),
     ("post", "/admin/webhook-keys/{id}/revoke"),
     ("get", "/admin/webhook-events/{id}"),
+    ("get", "/admin/tokens/{reference}"),
+    ("post", "/admin/tokens/{reference}/charges"),
+    ("post", "/admin/tokens/{reference}/cancel"),
     ("get", "/healthz"),
     ("get", "/healthz/client"),
     ("get", "/readyz"),

@@ -233,6 +233,8 @@ error_codes! {
     StateChanged = "state_changed",
     /// Klarna refused the operation for good.
     Refused = "refused",
+    /// A saved Klarna that cannot be charged (cancelled here or at Klarna, suspended).
+    TokenNotChargeable = "token_not_chargeable",
     /// Admin API without the right bearer token.
     Unauthorized = "unauthorized",
     /// Klarna is unreachable or rate-limited after the client's retries.

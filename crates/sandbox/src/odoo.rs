@@ -17,7 +17,7 @@ use crate::odoo_db::{Database, RpcError};
 use crate::state::Sandbox;
 
 /// The payment_klarna addon's version the stand-in answers a ping with (its manifest's).
-pub const ADDON_VERSION: &str = "18.0.1.2.0";
+pub const ADDON_VERSION: &str = "18.0.1.3.0";
 
 /// The user id `authenticate` returns for the configured login (Odoo's admin is 2).
 pub const UID: i64 = 2;

@@ -42,6 +42,8 @@ pub const TRANSACTION_FIELDS: &[&str] = &[
     "state_message",
     "source_transaction_id",
     "klarna_confirmation_mail",
+    "tokenize",
+    "token_id",
 ];
 
 /// What the addon names a capture's or refund's transaction after.
@@ -121,6 +123,10 @@ impl Database {
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert("payment.transaction".into(), BTreeMap::new());
+        db.models
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert("payment.token".into(), BTreeMap::new());
         for line in DEMO_ORDERS
             .lines()
             .chain(FIXTURES.lines())
@@ -364,6 +370,17 @@ impl Term {
             other => other,
         };
         let list = self.value.as_array();
+        // An x2many (a list of ids) matches as in Odoo: `in` when the sets meet, `=` when
+        // it holds the id.
+        if let Value::Array(ids) = field {
+            return match self.op.as_str() {
+                "in" => list.is_some_and(|l| l.iter().any(|v| ids.contains(v))),
+                "not in" => list.is_none_or(|l| !l.iter().any(|v| ids.contains(v))),
+                "=" => ids.contains(&self.value),
+                "!=" => !ids.contains(&self.value),
+                _ => false,
+            };
+        }
         match self.op.as_str() {
             "=" => field == &self.value,
             "!=" => field != &self.value,

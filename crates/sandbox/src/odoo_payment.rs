@@ -126,6 +126,61 @@ fn new_reference(txs: &Txs, prefix: &str) -> String {
 }
 
 /// Odoo's `_create_child_transaction`: a draft child of `parent`.
+/// A sale order's id, total and currency code, by its name.
+fn order_figures(
+    tables: &BTreeMap<String, Txs>,
+    order_name: &str,
+) -> Result<(i64, f64, String), String> {
+    let order = tables
+        .get("sale.order")
+        .and_then(|t| t.values().find(|o| str_of(o, "name") == order_name))
+        .ok_or("no such sale order")?;
+    let currency = order
+        .get("currency_id")
+        .and_then(Value::as_array)
+        .and_then(|c| c.get(1))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let amount = order
+        .get("amount_total")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    let order_id = order.get("id").and_then(Value::as_i64).unwrap_or(0);
+    Ok((order_id, amount, currency))
+}
+
+/// The draft Odoo makes when the shopper presses Pay with Klarna (`/shop/payment/transaction`):
+/// `tokenize` when the shopper ticked "Save my payment details". Its id.
+pub(crate) fn new_checkout(
+    txs: &mut Txs,
+    reference: &str,
+    order_id: i64,
+    amount: f64,
+    currency: &str,
+    tokenize: bool,
+) -> i64 {
+    let id = txs.keys().max().copied().unwrap_or(0) + 1;
+    let mut t = Record::new();
+    t.insert("id".into(), json!(id));
+    t.insert("reference".into(), json!(new_reference(txs, reference)));
+    t.insert("provider_code".into(), json!("klarna"));
+    t.insert("provider_reference".into(), json!(false));
+    t.insert("sale_order_name".into(), json!(reference));
+    t.insert("sale_order_ids".into(), json!([order_id]));
+    t.insert("amount".into(), json!(amount));
+    t.insert("currency".into(), json!(currency));
+    t.insert("operation".into(), json!("online_direct"));
+    t.insert("state".into(), json!("draft"));
+    t.insert("state_message".into(), json!(false));
+    t.insert("source_transaction_id".into(), json!(false));
+    t.insert("klarna_confirmation_mail".into(), json!(false));
+    t.insert("tokenize".into(), json!(tokenize));
+    t.insert("token_id".into(), json!(false));
+    txs.insert(id, t);
+    id
+}
+
 fn create_child(
     txs: &mut Txs,
     parent: i64,
@@ -475,6 +530,44 @@ impl Database {
         })
     }
 
+    /// What Odoo's `/shop/payment/transaction` does when the shopper presses Pay with
+    /// Klarna: the order's checkout draft, made or reused, asking to save the payment
+    /// method when the shopper ticked the box. Its reference.
+    pub fn checkout(&self, order_name: &str, tokenize: bool) -> Result<String, String> {
+        let mut tables = self.write_tables();
+        let (order_id, amount, currency) = order_figures(&tables, order_name)?;
+        let txs = tables.entry("payment.transaction".to_owned()).or_default();
+        let draft = txs.values_mut().rev().find(|t| {
+            parent_of(t).is_none()
+                && str_of(t, "sale_order_name") == order_name
+                && str_of(t, "state") == "draft"
+        });
+        if let Some(t) = draft {
+            t.insert("tokenize".into(), json!(tokenize));
+            t.insert("amount".into(), json!(amount));
+            return Ok(str_of(t, "reference").to_owned());
+        }
+        let id = new_checkout(txs, order_name, order_id, amount, &currency, tokenize);
+        Ok(txs
+            .get(&id)
+            .map(|t| str_of(t, "reference").to_owned())
+            .unwrap_or_default())
+    }
+
+    /// What Odoo does before it charges a saved Klarna with no shopper present (a renewal,
+    /// a payment registered with the token): a transaction of its own, `offline`, naming the
+    /// token. Its reference, which the charge names.
+    pub fn charge_transaction(&self, order_name: &str, token_id: i64) -> Result<String, String> {
+        let mut tables = self.write_tables();
+        let (order_id, amount, currency) = order_figures(&tables, order_name)?;
+        let txs = tables.entry("payment.transaction".to_owned()).or_default();
+        let id = new_checkout(txs, order_name, order_id, amount, &currency, false);
+        let t = txs.get_mut(&id).ok_or("no transaction")?;
+        t.insert("operation".into(), json!("offline"));
+        t.insert("token_id".into(), json!(token_id));
+        Ok(str_of(t, "reference").to_owned())
+    }
+
     /// The refund wizard's figures for transaction `id` (a capture's child, or a payment
     /// captured whole): its amount, what its done and pending refunds took, what is left.
     pub fn refund_wizard(&self, id: i64) -> Result<RefundWizard, String> {
@@ -541,29 +634,49 @@ impl Database {
                     .find(|t| parent_of(t).is_none() && str_of(t, "sale_order_name") == reference)
             })
             .and_then(|t| t.get("id").and_then(Value::as_i64));
+        // A charge of a saved Klarna names Odoo's transaction (which Odoo made before it
+        // asked for the charge).
+        let source = event["transaction_reference"]
+            .as_str()
+            .and_then(|r| {
+                txs.values()
+                    .find(|t| str_of(t, "reference") == r)
+                    .and_then(|t| t.get("id").and_then(Value::as_i64))
+            })
+            .or(source);
         // The checkout's transaction (a draft Odoo made when the shopper chose Klarna).
         let source = match source {
             Some(id) => id,
             None => {
-                let id = txs.keys().max().copied().unwrap_or(0) + 1;
-                let mut t = Record::new();
-                t.insert("id".into(), json!(id));
-                t.insert("reference".into(), json!(new_reference(txs, reference)));
-                t.insert("provider_code".into(), json!("klarna"));
-                t.insert("provider_reference".into(), klarna_id.clone());
-                t.insert("sale_order_name".into(), json!(reference));
-                t.insert("sale_order_ids".into(), json!([order.get("id")]));
-                t.insert("amount".into(), json!(amount));
-                t.insert("currency".into(), json!(currency));
-                t.insert("operation".into(), json!("online_direct"));
-                t.insert("state".into(), json!("draft"));
-                t.insert("state_message".into(), json!(false));
-                t.insert("source_transaction_id".into(), json!(false));
-                t.insert("klarna_confirmation_mail".into(), json!(false));
-                txs.insert(id, t);
+                let order_id = order.get("id").and_then(Value::as_i64).unwrap_or(0);
+                let id = new_checkout(txs, reference, order_id, amount, currency, false);
+                if let Some(t) = txs.get_mut(&id) {
+                    t.insert("provider_reference".into(), klarna_id.clone());
+                }
                 id
             }
         };
+        // The checkout saved the shopper's Klarna: Odoo's `payment.token`, named by the
+        // gateway's reference (never the token).
+        if let Some(saved) = event["token"].as_object() {
+            let tokens = tables.entry("payment.token".to_owned()).or_default();
+            let id = tokens.keys().max().copied().unwrap_or(0) + 1;
+            let mut token = Record::new();
+            token.insert("id".into(), json!(id));
+            token.insert("provider_code".into(), json!("klarna"));
+            token.insert("provider_ref".into(), saved["reference"].clone());
+            token.insert("payment_details".into(), saved["payment_method"].clone());
+            token.insert("sale_order_name".into(), json!(reference));
+            token.insert("active".into(), json!(true));
+            tokens.insert(id, token);
+            if let Some(t) = tables
+                .get_mut("payment.transaction")
+                .and_then(|txs| txs.get_mut(&source))
+            {
+                t.insert("token_id".into(), json!(id));
+            }
+        }
+        let txs = tables.entry("payment.transaction".to_owned()).or_default();
         let op_reference = event["operation_id"]
             .as_i64()
             .map(|op| format!("{OPERATION_REFERENCE}{op}"));

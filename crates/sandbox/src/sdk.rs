@@ -124,6 +124,21 @@ async fn frame(
     }
 }
 
+/// Klarna's terms for saving the payment method, shown when the session was made to save
+/// it (`intent` `buy_and_tokenize` or `tokenize`): the shopper agrees to them by buying.
+const SAVE_TERMS: &str = r#"<p id="klarna-sandbox-save-terms" class="note">Klarna will save this payment method so that this store can charge it for your future purchases. You can remove it at any time in the Klarna app or at the store.</p>"#;
+
+fn save_terms(sandbox: &Sandbox, session_id: &str) -> &'static str {
+    let state = sandbox.state();
+    let saves = state.sessions.get(session_id).is_some_and(|s| {
+        matches!(
+            s.body.intent.as_deref(),
+            Some("buy_and_tokenize" | "tokenize")
+        )
+    });
+    if saves { SAVE_TERMS } else { "" }
+}
+
 async fn load_frame(State(sandbox): State<Arc<Sandbox>>, Query(q): Query<FrameQuery>) -> Response {
     let known = sandbox.state().sessions.contains_key(&q.session_id);
     if !known {
@@ -134,8 +149,9 @@ async fn load_frame(State(sandbox): State<Arc<Sandbox>>, Query(q): Query<FrameQu
         "load",
         &q,
         &format!(
-            "<p><strong>{}</strong></p><p class=\"note\">Klarna sandbox — no real payment is made.</p>",
-            escape(&name)
+            "<p><strong>{}</strong></p>{}<p class=\"note\">Klarna sandbox — no real payment is made.</p>",
+            escape(&name),
+            save_terms(&sandbox, &q.session_id),
         ),
     )
     .into_response()
@@ -172,9 +188,10 @@ async fn authorize_frame(
 <button type="button" id="klarna-sandbox-decline" data-outcome="decline">Decline</button>
 <button type="button" id="klarna-sandbox-invalid" data-outcome="invalid">Send back with wrong details</button>
 <button type="button" id="klarna-sandbox-close" data-outcome="close">Close</button>
-<p class="note">Klarna sandbox — no real payment is made.</p>"#,
+{}<p class="note">Klarna sandbox — no real payment is made.</p>"#,
             escape(&name),
             escape(&amount),
+            save_terms(&sandbox, &q.session_id),
         ),
     )
     .into_response()

@@ -120,6 +120,9 @@ struct PageQuery {
     mode: Option<String>,
     /// `false`: Klarna's two-step flow (the shopper confirms after approval).
     auto_finalize: Option<String>,
+    /// `1`: the shopper ticked "Save my payment details" (`0` cleared it): Odoo's
+    /// checkout transaction asks to save the payment method, as a real Odoo's would.
+    save: Option<String>,
 }
 
 /// The checkout page's Content-Security-Policy: no inline script, no eval — only this
@@ -181,6 +184,12 @@ async fn payment_page(
         ));
     }
     let partner_lang = order_locale(&sandbox, order);
+    let save = query.save.as_deref() == Some("1");
+    if query.save.is_some()
+        && let Err(e) = sandbox.odoo.checkout(&reference, save)
+    {
+        return (StatusCode::NOT_FOUND, e).into_response();
+    }
     let mode = match query.mode.as_deref() {
         Some("modal") => "modal",
         _ => "inline",
@@ -212,6 +221,14 @@ async fn payment_page(
         ("{{inline_current}}", current("inline")),
         ("{{modal_current}}", current("modal")),
         ("{{auto_finalize}}", auto_finalize.to_owned()),
+        (
+            "{{save_current}}",
+            if save { " aria-current=\"true\"" } else { "" }.to_owned(),
+        ),
+        (
+            "{{nosave_current}}",
+            if save { "" } else { " aria-current=\"true\"" }.to_owned(),
+        ),
         ("{{order_summary}}", summary),
         (
             "{{order_total}}",

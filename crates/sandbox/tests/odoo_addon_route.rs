@@ -114,10 +114,10 @@ async fn a_signed_ping_answers_the_addons_version_and_a_wrongly_signed_one_is_re
     let signed = sign_update(&config.odoo_shared_secret, ts, ping).into_bytes();
     let (status, answer) = post(&url, &ts.to_string(), &signed, ping).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer, json!({"status": "pong", "version": "18.0.1.2.0"}));
+    assert_eq!(answer, json!({"status": "pong", "version": "18.0.1.3.0"}));
     // The stand-in's version is the addon's manifest's.
     let manifest = include_str!("../../../odoo/payment_klarna/__manifest__.py");
-    assert!(manifest.contains("'version': '18.0.1.2.0'"), "bump both");
+    assert!(manifest.contains("'version': '18.0.1.3.0'"), "bump both");
 
     let wrong = sign_update("not-the-secret", ts, ping).into_bytes();
     let (status, answer) = post(&url, &ts.to_string(), &wrong, ping).await;

@@ -2,5 +2,6 @@
 
 from . import payment_klarna_event
 from . import payment_provider
+from . import payment_token
 from . import payment_transaction
 from . import sale_order

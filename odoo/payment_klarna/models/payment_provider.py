@@ -86,6 +86,9 @@ class PaymentProvider(models.Model):
         self.filtered(lambda p: p.code == 'klarna').update({
             'support_manual_capture': 'partial',
             'support_refund': 'partial',
+            # A returning shopper's saved Klarna (Klarna's customer token, kept sealed by the
+            # gateway; Odoo's token holds only the gateway's reference).
+            'support_tokenization': True,
         })
 
     def _compute_klarna_transaction_count(self):

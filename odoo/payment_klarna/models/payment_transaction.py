@@ -6,7 +6,7 @@ import pprint
 import psycopg2
 
 from odoo import _, fields, models
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import format_amount
 
 from odoo.addons.payment_klarna import const
@@ -237,6 +237,104 @@ class PaymentTransaction(models.Model):
             payload={'shipping_info': shipping_info},
         )
 
+    def _klarna_tokenize_from_notification_data(self, saved):
+        """ Save the shopper's Klarna as a `payment.token`: the checkout asked Klarna to save it
+        (the shopper ticked "Save my payment details"), and the gateway keeps Klarna's token
+        sealed. Odoo's token holds only the gateway's reference to it (`provider_ref`). A
+        repeated update finds the token it made.
+
+        :param dict saved: `reference` and `payment_method` (what the shopper saved).
+        :return: None
+        """
+        reference = saved.get('reference')
+        if not reference:
+            return
+        Token = self.env['payment.token'].sudo().with_context(active_test=False)
+        token = Token.search([
+            ('provider_id', '=', self.provider_id.id), ('provider_ref', '=', reference),
+        ], limit=1)
+        if not token:
+            token = Token.create({
+                'provider_id': self.provider_id.id,
+                'payment_method_id': self.payment_method_id.id,
+                'payment_details': saved.get('payment_method') or 'Klarna',
+                'partner_id': self.partner_id.id,
+                'provider_ref': reference,
+            })
+            _logger.info(
+                "saved Klarna %s (token %s) for partner %s from transaction %s",
+                reference, token.id, self.partner_id.id, self.reference,
+            )
+        self.write({'token_id': token.id, 'tokenize': False})
+
+    def _klarna_charged_order(self):
+        """ The sale order a charge of a saved Klarna pays: the gateway charges a whole order,
+        as Odoo holds it, so the transaction must pay one order, all of it.
+
+        :return: The sale order.
+        :rtype: recordset of `sale.order`
+        :raise UserError: When the transaction pays no single order, or not all of it.
+        """
+        orders = self.sale_order_ids or self.invoice_ids.invoice_line_ids.sale_line_ids.order_id
+        if len(orders) != 1:
+            raise UserError("Klarna: " + _(
+                "A saved Klarna pays one sale order: this payment is for %(count)s.",
+                count=len(orders),
+            ))
+        if self.currency_id.compare_amounts(self.amount, orders.amount_total) != 0:
+            raise UserError("Klarna: " + _(
+                "A saved Klarna pays a whole sale order: %(order)s is %(total)s, this payment "
+                "%(amount)s.",
+                order=orders.name,
+                total=format_amount(self.env, orders.amount_total, orders.currency_id),
+                amount=format_amount(self.env, self.amount, self.currency_id),
+            ))
+        return orders
+
+    def _send_payment_request(self):
+        """ Override of `payment` to charge a saved Klarna through the gateway, with no shopper
+        present (a renewal, a reorder, a payment registered with the token).
+
+        Klarna places an order for the sale order as Odoo holds it; it is then captured,
+        refunded and cancelled like a checkout's. The gateway places one order per transaction
+        reference, so a retried request gets the first answer. Its update (authorized or
+        pending) follows as for a checkout; the answer already says how it went.
+        """
+        super()._send_payment_request()
+        if self.provider_code != 'klarna':
+            return
+        if not self.token_id:
+            raise UserError("Klarna: " + _("The transaction is not linked to a token."))
+        order = self._klarna_charged_order()
+        try:
+            answer = self.provider_id._klarna_request(
+                'POST', f'/admin/tokens/{self.token_id.provider_ref}/charges',
+                payload={
+                    'transaction_reference': self.reference,
+                    'order_reference': order.name,
+                    # As this transaction sees it: a renewal's order may be made in it.
+                    'odoo_records': order._klarna_order_records(),
+                },
+                idempotency_key=f'odoo-charge-{self.reference}',
+            )
+        except ValidationError as e:
+            if self.operation == 'offline':
+                self._set_error(str(e))  # Shown on the order; nothing was charged.
+                return
+            raise
+        _logger.info("token charge response for %s:\n%s", self.reference, pprint.pformat(answer))
+        if answer.get('outcome') == 'authorized':
+            self.provider_reference = answer.get('klarna_order_id')
+            if answer.get('fraud_status') == 'PENDING':
+                self._set_pending()
+            else:
+                self._set_authorized()
+        else:
+            self._set_error(_(
+                "%(reason)s Nothing was charged.",
+                reason=answer.get('reason') or _("Klarna declined the payment."),
+            ))
+
     def _send_void_request(self, amount_to_void=None):
         """ Override of `payment` to void through the gateway: cancel an order nothing was
         captured of, release the rest of a partially captured one. """
@@ -366,7 +464,10 @@ class PaymentTransaction(models.Model):
         if provider_ids is not None:
             domain.append(('provider_id', 'in', provider_ids))
         source = self.browse()
-        if klarna_order_id := notification_data.get('klarna_order_id'):
+        if transaction_reference := notification_data.get('transaction_reference'):
+            # A charge of a saved Klarna: the transaction Odoo made for it.
+            source = self.search(domain + [('reference', '=', transaction_reference)], limit=1)
+        if not source and (klarna_order_id := notification_data.get('klarna_order_id')):
             source = self.search(domain + [('provider_reference', '=', klarna_order_id)], limit=1)
         if not source and (reference := notification_data.get('reference')):
             source = self.search(domain + [
@@ -448,6 +549,8 @@ class PaymentTransaction(models.Model):
         source = self._klarna_source()
         if event in ('authorized', 'pending') and notification_data.get('klarna_order_id'):
             self.provider_reference = notification_data['klarna_order_id']
+        if event in ('authorized', 'pending') and notification_data.get('token'):
+            self._klarna_tokenize_from_notification_data(notification_data['token'])
 
         if event == 'pending':
             self._set_pending(_(

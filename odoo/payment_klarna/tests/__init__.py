@@ -4,3 +4,4 @@ from . import test_klarna
 from . import test_klarna_flows
 from . import test_klarna_lock
 from . import test_checkout_browser
+from . import test_saved_klarna

@@ -1,5 +1,6 @@
 # Part of payment_klarna. See LICENSE file for full copyright and licensing details.
 
+import json
 import logging
 import os
 import resource
@@ -274,7 +275,17 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
             self._shot(driver, 'failed-cart')
             raise AssertionError("the lamp never reached the cart")
         driver.get(f'{self.odoo_url}/shop/checkout?try_skip_step=true')
-        self._wait(driver, 'input[name="name"]')
+        # A guest gives an address; a signed-in shopper with one confirms it (or goes straight
+        # on to the payment page).
+        WebDriverWait(driver, 30).until(lambda d: '/shop/payment' in d.current_url or d.find_elements(
+            By.CSS_SELECTOR, 'input[name="name"], a[name="website_sale_main_button"]'
+        ))
+        if not driver.find_elements(By.CSS_SELECTOR, 'input[name="name"]'):
+            if '/shop/payment' not in driver.current_url:
+                self._click(driver, 'a[name="website_sale_main_button"]')
+                WebDriverWait(driver, 30).until(lambda d: '/shop/payment' in d.current_url)
+            self._wait(driver, 'input[name="o_payment_radio"][data-payment-method-code="klarna"]')
+            return
         for name, value in (
             ('name', "Erika Mustermann"), ('email', 'erika@example.de'),
             ('phone', '+49 30 1234567'), ('street', 'Unter den Linden 1'),
@@ -294,6 +305,20 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         if '/shop/payment' not in driver.current_url:
             driver.get(f'{self.odoo_url}/shop/payment')
         self._wait(driver, 'input[name="o_payment_radio"][data-payment-method-code="klarna"]')
+
+    def _log_in(self, driver, login, password):
+        driver.get(f'{self.odoo_url}/web/login')
+        self._wait(driver, 'input[name="login"]').send_keys(login)
+        driver.find_element(By.CSS_SELECTOR, 'input[name="password"]').send_keys(password)
+        self._click(driver, 'form.oe_login_form button[type="submit"]')
+        WebDriverWait(driver, 30).until(lambda d: '/web/login' not in d.current_url)
+
+    def _gateway(self, path):
+        request = urllib.request.Request(
+            self.gateway_url + path, headers={'Authorization': f'Bearer {ADMIN_TOKEN}'},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (the test's gateway)
+            return json.load(answer)
 
     def _pay(self, mode, width):
         self.provider.klarna_widget_mode = mode
@@ -514,6 +539,96 @@ class TestKlarnaCheckoutInBrowser(HttpCase):
         tx = self._pay('inline', 1280)
         self._capture_then_refund_from_the_capture(tx)
         self._a_parked_update_is_replayed_from_the_provider_form()
+
+    def test_a_shopper_saves_klarna_then_pays_the_next_order_with_it_then_removes_it(self):
+        """ Odoo's "Save my payment details", for real: a signed-in shopper ticks it, Klarna's
+        dialog shows its terms for saving, and Odoo gets a token holding only the gateway's
+        reference. The next order offers the saved Klarna and is paid with it — Odoo's token
+        flow, no Klarna form — as a Klarna order of its own. Removing it cancels it. """
+        self.provider.allow_tokenization = True
+        password = 'erika-portal-password-1'
+        user = self.env['res.users'].create({
+            'name': "Erika Mustermann", 'login': 'erika@example.de', 'password': password,
+            'email': 'erika@example.de',
+            'groups_id': [(6, 0, [self.env.ref('base.group_portal').id])],
+        })
+        user.partner_id.write({
+            'street': 'Unter den Linden 1', 'city': 'Berlin', 'zip': '10117',
+            'country_id': self.env.ref('base.de').id, 'phone': '+49 30 1234567',
+        })
+        self.env.flush_all()
+        driver = self._browser(1280)
+        self._log_in(driver, 'erika@example.de', password)
+        self._to_payment_page(driver)
+        radio = driver.find_element(
+            By.CSS_SELECTOR, 'input[name="o_payment_radio"][data-payment-method-code="klarna"]'
+        )
+        driver.execute_script("arguments[0].click();", radio)
+        self._wait(driver, '.o_klarna_widget .kw[data-phase="ready"]')
+        save = self._wait(
+            driver, '[name="o_payment_tokenize_container"]:not(.d-none) '
+                    'input[name="o_payment_tokenize_checkbox"]',
+        )
+        driver.execute_script("arguments[0].click();", save)
+        self._shot(driver, 'save-ticked')
+        self._click(driver, 'button[name="o_payment_submit_button"]')
+        frame = self._wait(driver, 'iframe#klarna-sandbox-authorize', timeout=60)
+        driver.switch_to.frame(frame)
+        try:
+            terms = self._wait(driver, '#klarna-sandbox-save-terms')
+            self.assertIn("save this payment method", terms.text)
+            self._click(driver, '#klarna-sandbox-approve')
+        finally:
+            driver.switch_to.default_content()
+        WebDriverWait(driver, 60).until(lambda d: 'Your payment has been authorized' in d.page_source)
+        self._shot(driver, 'save-authorized')
+        driver.get('about:blank')
+
+        tokens = lambda: self.env['payment.token'].search([  # noqa: E731
+            ('partner_id', '=', user.partner_id.id), ('provider_id', '=', self.provider.id),
+        ])
+        self._settled(lambda: tokens(), "the saved Klarna")
+        with self.registry.test_lock:
+            token = tokens()
+            self.assertEqual(len(token), 1)
+            self.assertTrue(token.provider_ref.startswith('kt_'), token.provider_ref)
+            self.assertTrue(token.payment_details.startswith('Klarna'), token.payment_details)
+            first = token.transaction_ids
+            self.assertEqual(first.state, 'authorized')
+            first_order_id = first.provider_reference
+
+        # The next order: the saved Klarna is offered, and paying with it needs no form.
+        self._to_payment_page(driver)
+        saved = self._wait(
+            driver, f'input[name="o_payment_radio"][data-payment-option-type="token"]'
+                    f'[data-payment-option-id="{token.id}"]',
+        )
+        driver.execute_script("arguments[0].click();", saved)
+        self._shot(driver, 'saved-offered')
+        self._click(driver, 'button[name="o_payment_submit_button"]')
+        WebDriverWait(driver, 60).until(lambda d: 'Your payment has been authorized' in d.page_source)
+        self._shot(driver, 'saved-paid')
+        driver.get('about:blank')
+        charged = lambda: self.env['payment.transaction'].search([  # noqa: E731
+            ('token_id', '=', token.id), ('operation', '=', 'online_token'),
+        ])
+        self._settled(lambda: charged().state == 'authorized', "the charge of the saved Klarna")
+        with self.registry.test_lock:
+            charge = charged()
+            self.assertTrue(charge.provider_reference)
+            self.assertNotEqual(charge.provider_reference, first_order_id)
+            self.assertEqual(charge.sale_order_ids.state, 'sale')
+        view = self._gateway(f'/admin/tokens/{token.provider_ref}')
+        self.assertEqual(
+            [c['klarna_order_id'] for c in view['charges']], [charge.provider_reference],
+        )
+        self._capture_all_then_refund(charge)
+
+        # The shopper removes it: cancelled at Klarna.
+        with self.registry.test_lock:
+            token.action_archive()
+            self.env.flush_all()
+        self.assertEqual(self._gateway(f'/admin/tokens/{token.provider_ref}')['state'], 'cancelled')
 
     def test_modal_wrong_details_then_paid_at_phone_width(self):
         self._pay('modal', 375)

@@ -1,5 +1,5 @@
 //! Durable state, one module per table family: [`sessions`], [`transactions`] (with their
-//! operations), [`audit`], [`jobs`], [`idempotency`], [`secrets`], [`gdpr`].
+//! operations), [`audit`], [`jobs`], [`idempotency`], [`secrets`], [`gdpr`], [`tokens`].
 //!
 //! Every function takes either the pool (a read, or a write that stands alone) or an open
 //! transaction (a write that must commit together with others — a state change, its audit
@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod secrets;
 pub mod sessions;
+pub mod tokens;
 pub mod transactions;
 pub mod webhooks;
 

@@ -125,7 +125,7 @@ impl Transaction {
     }
 }
 
-fn tx_from_row(r: &AnyRow) -> Result<Transaction, GatewayError> {
+pub(crate) fn tx_from_row(r: &AnyRow) -> Result<Transaction, GatewayError> {
     let state: String = r.try_get("state")?;
     let fraud: Option<String> = r.try_get("fraud_status")?;
     Ok(Transaction {

@@ -60,7 +60,8 @@ paymentForm.include({
             return;
         }
         if (flow === 'token') {
-            return; // Klarna does not tokenize.
+            // A saved Klarna: Odoo's token flow charges it on the server (no form to show).
+            return;
         }
         this._setPaymentFlow('direct');
         const radio = document.querySelector('input[name="o_payment_radio"]:checked');
@@ -80,6 +81,27 @@ paymentForm.include({
         }
         const widget = await klarnaWidget();
         this.klarnaHandle = widget.mount(element, {});
+    },
+
+    /**
+     * Start the widget's session again and wait until Klarna's form is ready.
+     *
+     * @private
+     * @return {Promise<boolean>} Whether the form is ready.
+     */
+    _klarnaRestart() {
+        const element = this.klarnaElement;
+        const settled = new Promise((resolve) => {
+            const done = (ev) => {
+                element.removeEventListener('klarna:ready', done);
+                element.removeEventListener('klarna:error', done);
+                resolve(ev.type === 'klarna:ready');
+            };
+            element.addEventListener('klarna:ready', done);
+            element.addEventListener('klarna:error', done);
+        });
+        this.klarnaHandle.update({});
+        return settled;
     },
 
     // #=== PAYMENT FLOW ===#
