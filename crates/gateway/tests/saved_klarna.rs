@@ -250,6 +250,21 @@ async fn a_saved_klarna_is_charged_twice_then_cancelled_and_refused() {
             "[{tag}] the charge and its refund: {charged:?}"
         );
 
+        // `rotate-keys` seals the token again under the new master key; it still works.
+        let new_key = s.gw().secrets.rotate().await.expect("rotate");
+        let resealed = s
+            .gw()
+            .db
+            .token(&reference)
+            .await
+            .expect("read")
+            .expect("token");
+        assert_eq!(resealed.sealed.key_id, new_key, "[{tag}]");
+        assert_ne!(
+            resealed.sealed.ciphertext, stored.sealed.ciphertext,
+            "[{tag}]"
+        );
+
         // Suspended at Klarna (a card that expired): refused, the token stays saved.
         let status_url = format!("{}/_sandbox/tokens/{secret}/status", s.sandbox_url);
         let r = s

@@ -106,6 +106,21 @@ async fn a_database_from_each_earlier_schema_is_migrated_and_serves_what_it_held
             let event = gw.db.event(id).await.expect("read");
             assert!(event.is_some(), "schema {version}: event {id}");
         }
+        // Saved Klarna (schema 6 on): still there, and its sealed token still opens.
+        for reference in expected["saved_tokens"].as_array().into_iter().flatten() {
+            let reference = reference.as_str().expect("reference");
+            let token = gw
+                .db
+                .token(reference)
+                .await
+                .expect("read")
+                .unwrap_or_else(|| panic!("schema {version}: saved Klarna {reference}"));
+            let name = klarna_gateway::secrets::customer_token_name(reference);
+            assert!(
+                gw.secrets.open(&name, &token.sealed).is_ok(),
+                "schema {version}: {reference} opens"
+            );
+        }
         gw.db.pool.close().await;
 
         // The same database opened without its master keys (a fresh key is made for the
@@ -133,6 +148,8 @@ async fn write_the_fixture_of_the_current_schema() {
     let version = Db::known_schema(Backend::Sqlite);
     let db = common::sqlite();
     let s = common::system_with_webhooks(&db, SandboxConfig::default(), |_| {}).await;
+    // The German shopper saves their Klarna (schema 6 on): the fixture holds a sealed token.
+    s.sandbox.odoo.checkout(ORDER, true).expect("checkout");
     let de = s.paid(ORDER, TOKEN).await;
     let se = s.paid(SE_ORDER, SE_TOKEN).await;
     let (status, body) = s
@@ -164,15 +181,18 @@ async fn write_the_fixture_of_the_current_schema() {
     )
     .expect("keys");
     let mut payments = Vec::new();
+    let mut saved_tokens = Vec::new();
     for key in [&de, &se] {
         let view = manage::view(s.gw(), key).await.expect("view");
         payments.push(json!({"payment": view.payment, "operations": view.operations}));
+        saved_tokens.extend(view.saved_token);
     }
     let contents = json!({
         "schema_version": version,
         "admin_token": ADMIN_TOKEN,
         "payments": payments,
         "event_ids": ["evt-fixture-1"],
+        "saved_tokens": saved_tokens,
     });
     std::fs::write(
         fixture(version, "json"),
