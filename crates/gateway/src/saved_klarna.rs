@@ -155,6 +155,26 @@ fn not_chargeable(token: &StoredToken, why: &str) -> GatewayError {
     ))
 }
 
+/// The Klarna idempotency key a charge was (or is being) placed under. An Odoo transaction
+/// is charged to one saved Klarna: named with another, it is refused, and that token's
+/// request neither sees nor resends the first token's charge.
+async fn charge_key(
+    gw: &Gateway,
+    token: &StoredToken,
+    transaction_id: i64,
+) -> Result<IdempotencyKey, GatewayError> {
+    match gw.db.token_charge(transaction_id).await? {
+        Some((Some(id), Some(key))) if id == token.id => Ok(IdempotencyKey::from_stored(key)),
+        Some((Some(_), _)) => Err(GatewayError::invalid(
+            "transaction_reference",
+            "was charged to another saved Klarna",
+        )),
+        _ => Err(GatewayError::Corrupt(format!(
+            "the charge {transaction_id} has no idempotency key"
+        ))),
+    }
+}
+
 /// Charges a saved Klarna for an Odoo sale order: Klarna places an order with no shopper
 /// present, for the amount and lines Odoo holds, once per Odoo transaction.
 pub async fn charge(
@@ -166,11 +186,13 @@ pub async fn charge(
     check("order_reference", &req.order_reference)?;
     let token = find(gw, reference).await?;
     let session_id = charge_row(&req.transaction_reference);
-    // A repeat of a charge that was placed gets its answer, whatever happened since.
-    if let Some(t) = gw.db.transaction_for_session(&session_id).await?
-        && let Some(answer) = checkout::authorized(&t)
-    {
-        return Ok(answer);
+    // A repeat of a charge that was placed gets its answer, whatever happened since — if it
+    // names the same saved Klarna.
+    if let Some(t) = gw.db.transaction_for_session(&session_id).await? {
+        charge_key(gw, &token, t.id).await?;
+        if let Some(answer) = checkout::authorized(&t) {
+            return Ok(answer);
+        }
     }
     if token.state == TokenState::Cancelled {
         return Err(not_chargeable(&token, "was cancelled"));
@@ -218,15 +240,7 @@ pub async fn charge(
             t
         }
     };
-    let key = match gw.db.token_charge(claimed.id).await? {
-        Some((_, Some(key))) => IdempotencyKey::from_stored(key),
-        _ => {
-            return Err(GatewayError::Corrupt(format!(
-                "the charge {} has no idempotency key",
-                claimed.id
-            )));
-        }
-    };
+    let key = charge_key(gw, &token, claimed.id).await?;
     let stored = gw
         .db
         .session(&claimed.session_id)

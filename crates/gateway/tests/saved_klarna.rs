@@ -11,6 +11,10 @@ use common::{ORDER, SE_ORDER, TOKEN, databases, system};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// A second shopper's order (EUR, as Odoo 18 computed it), who saves Klarna too.
+const OTHER_ORDER: &str = "S00093";
+const OTHER_TOKEN: &str = "aebf6e68-51fc-49ec-80e5-f79a7517bb96";
+
 /// Klarna's orders for an Odoo order (its `merchant_reference1`).
 fn klarna_orders_for(s: &common::System, reference: &str) -> Vec<String> {
     let state = s.sandbox.state();
@@ -53,6 +57,23 @@ async fn charge_with_records(
     .await
 }
 
+/// A shopper pays `order` with "Save my payment details" ticked; the session's id.
+async fn pay_and_save(s: &common::System, order: &str, token: &str) -> String {
+    s.sandbox.odoo.checkout(order, true).expect("checkout");
+    let session = s.session(order, token).await;
+    let session_id = session["session_id"].as_str().expect("id").to_owned();
+    let auth = s.approve(&session_id).await;
+    let (status, placed) = s
+        .post(
+            "/klarna/authorize",
+            &json!({"session_id": session_id, "authorization_token": auth}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "[{}] {placed}", s.db);
+    s.settle().await;
+    session_id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_klarna_is_charged_twice_then_cancelled_and_refused() {
     for db in databases().await {
@@ -61,9 +82,7 @@ async fn a_saved_klarna_is_charged_twice_then_cancelled_and_refused() {
 
         // Odoo's checkout transaction asks to save the payment method (the box ticked):
         // the session is made to save it, and Klarna's form shows its terms.
-        s.sandbox.odoo.checkout(ORDER, true).expect("checkout");
-        let session = s.session(ORDER, TOKEN).await;
-        let session_id = session["session_id"].as_str().expect("id").to_owned();
+        let session_id = pay_and_save(&s, ORDER, TOKEN).await;
         assert_eq!(
             s.sandbox.state().sessions[&session_id]
                 .body
@@ -72,15 +91,6 @@ async fn a_saved_klarna_is_charged_twice_then_cancelled_and_refused() {
             Some("buy_and_tokenize"),
             "[{tag}]"
         );
-        let auth = s.approve(&session_id).await;
-        let (status, placed) = s
-            .post(
-                "/klarna/authorize",
-                &json!({"session_id": session_id, "authorization_token": auth}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "[{tag}] {placed}");
-        s.settle().await;
 
         // Klarna made one token; Odoo has a payment.token named by the gateway's opaque
         // reference, and the token itself is nowhere but sealed in the gateway.
@@ -162,6 +172,27 @@ async fn a_saved_klarna_is_charged_twice_then_cancelled_and_refused() {
         assert_eq!(
             order.order_amount, 70_029,
             "[{tag}] Odoo's amount for S00044"
+        );
+
+        // Another shopper's saved Klarna cannot answer for that Odoo transaction: it was
+        // charged to the first token, and naming it with another is refused.
+        pay_and_save(&s, OTHER_ORDER, OTHER_TOKEN).await;
+        let other = s
+            .odoo(
+                "payment.token",
+                "search_read",
+                json!([[["provider_ref", "!=", reference.as_str()]]]),
+                json!({}),
+            )
+            .await;
+        let other = other[0]["provider_ref"].as_str().expect("another token");
+        let (status, taken) = charge(&s, other, &tx_44, "S00044").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "[{tag}] {taken}");
+        assert_eq!(taken["field"], "transaction_reference", "[{tag}] {taken}");
+        assert_eq!(
+            klarna_orders_for(&s, "S00044"),
+            vec![first_id.clone()],
+            "[{tag}]"
         );
 
         // Second charge, its answer lost on the way back and Klarna silent on every

@@ -249,6 +249,11 @@ class PaymentTransaction(models.Model):
         reference = saved.get('reference')
         if not reference:
             return
+        if self.partner_id.is_public:
+            # Odoo keeps no token for the public partner (a constraint): the payment stands.
+            _logger.warning("saved Klarna %s not kept: transaction %s is the public partner's",
+                            reference, self.reference)
+            return
         Token = self.env['payment.token'].sudo().with_context(active_test=False)
         token = Token.search([
             ('provider_id', '=', self.provider_id.id), ('provider_ref', '=', reference),

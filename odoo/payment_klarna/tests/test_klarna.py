@@ -31,7 +31,11 @@ class KlarnaTest(KlarnaCommon, PaymentHttpCommon):
     def test_feature_support_and_currencies(self):
         self.assertEqual(self.klarna.support_manual_capture, 'partial')
         self.assertEqual(self.klarna.support_refund, 'partial')
-        self.assertFalse(self.klarna.support_tokenization)
+        # Saved Klarna: the provider and Klarna's payment methods (Odoo ships them False).
+        self.assertTrue(self.klarna.support_tokenization)
+        for code in ('klarna', 'klarna_paynow', 'klarna_pay_over_time'):
+            method = self.env.ref(f'payment.payment_method_{code}')
+            self.assertTrue(method.support_tokenization, code)
         supported = self.klarna._get_supported_currencies()
         self.assertIn(self.currency_euro, supported)
         self.assertIn(self.currency_usd, supported)

@@ -91,13 +91,8 @@ class KlarnaSavedTest(KlarnaCommon, PaymentHttpCommon):
 
     def _charge_tx(self, token, **values):
         """ Odoo charging the token with no shopper present (a renewal, a reorder). """
-        return self._create_klarna_transaction(
-            reference=f'{self.reference}-renewal', operation='offline', token_id=token.id,
-            **values,
-        )
-
-    def test_klarna_supports_tokenization(self):
-        self.assertTrue(self.klarna.support_tokenization)
+        values = {'reference': f'{self.reference}-renewal', 'operation': 'offline', **values}
+        return self._create_klarna_transaction(token_id=token.id, **values)
 
     def test_a_checkout_that_asked_to_save_gets_a_token_with_only_the_gateways_reference(self):
         tx = self._saved_at_checkout()
@@ -112,6 +107,20 @@ class KlarnaSavedTest(KlarnaCommon, PaymentHttpCommon):
         self._post_update(self._update('authorized', token=SAVED))
         tokens = self.env['payment.token'].search([('provider_ref', '=', SAVED['reference'])])
         self.assertEqual(tokens, token)
+
+    def test_a_public_partners_checkout_is_paid_and_keeps_no_token(self):
+        # Odoo keeps no token for the public partner (a constraint that would otherwise undo
+        # the whole update): the payment stands, nothing is saved.
+        public = self.env.ref('base.public_partner')
+        self.assertTrue(public.is_public)
+        tx = self._create_klarna_transaction(tokenize=True, partner_id=public.id)
+        self._post_update(self._update('authorized', token=SAVED))
+        self.assertEqual(tx.state, 'authorized')
+        self.assertFalse(tx.token_id)
+        self.assertFalse(
+            self.env['payment.token'].with_context(active_test=False)
+            .search([('provider_ref', '=', SAVED['reference'])])
+        )
 
     def test_a_checkout_that_did_not_ask_gets_no_token(self):
         tx = self._create_klarna_transaction()

@@ -123,6 +123,21 @@ paymentForm.include({
             this._enableButton();
             return;
         }
+        // "Save my payment details": Odoo's checkout transaction, made just now, says whether
+        // to save the payment method, and the gateway reads it there (never from this page).
+        // The session made when Klarna was chosen could not know it: it is made again, so
+        // that Klarna's form shows its terms for saving and its approval can be saved.
+        const saving = Boolean(this.paymentContext.tokenizationRequested);
+        if (saving || this.klarnaSaving) {
+            this.klarnaSaving = saving;
+            if (!(await this._klarnaRestart())) {
+                this._displayErrorDialog(
+                    _t("Klarna is not ready"), _t("Klarna's form could not be loaded again. Please pay again.")
+                );
+                this._enableButton();
+                return;
+            }
+        }
         const outcome = klarnaOutcome(this.klarnaElement);
         // The shopper deals with Klarna now (its dialog, or the widget's): Odoo's blocking
         // overlay would cover it. The button stays disabled until the outcome.
