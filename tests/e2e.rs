@@ -644,3 +644,109 @@ async fn price_messaging_follows_the_quantity_on_product_and_cart_pages_under_a_
     }
     system.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the widget bundle and Chromium: run `cargo xtask test`"]
+async fn a_shopper_saves_klarna_on_the_storefront_and_the_shop_charges_it_later() {
+    let dist = PathBuf::from(
+        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
+    );
+    let driver = start_driver().await;
+    let database = Database::sqlite();
+    let system = start_system(dist, &database.url).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let client = browser(&driver, profile.path(), 1280).await;
+
+    // "Save my payment details" ticked: Odoo's checkout transaction asks for it, and
+    // Klarna's dialog shows its terms for saving before the shopper approves.
+    client
+        .goto(&format!(
+            "{}/shop/payment/{SE_ORDER}?save=1",
+            system.sandbox_url
+        ))
+        .await
+        .expect("open the checkout page");
+    wait_for(&client, ".kw[data-phase=ready]").await;
+    wait_for(&client, ".kw-pay:not([disabled])")
+        .await
+        .click()
+        .await
+        .expect("click Pay");
+    let dialog = wait_for(&client, "iframe#klarna-sandbox-authorize").await;
+    dialog.enter_frame().await.expect("enter Klarna's dialog");
+    let terms = wait_for(&client, "#klarna-sandbox-save-terms")
+        .await
+        .text()
+        .await
+        .expect("terms");
+    assert!(terms.contains("save this payment method"), "{terms}");
+    screenshot(&client, "save-klarna-terms").await;
+    wait_for(&client, "#klarna-sandbox-approve")
+        .await
+        .click()
+        .await
+        .expect("click Buy");
+    client.enter_parent_frame().await.expect("back to the page");
+    wait_for(&client, ".kw[data-phase=authorized]").await;
+
+    // Klarna made one customer token; the gateway keeps it sealed, Odoo's payment.token
+    // and the page know only the gateway's reference.
+    let secrets: Vec<String> = system
+        .sandbox
+        .state()
+        .customer_tokens
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    let mut saved = Vec::new();
+    for _ in 0..200 {
+        saved = system.sandbox.odoo.records("payment.token");
+        if !saved.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(saved.len(), 1, "Odoo's payment tokens: {saved:?}");
+    let reference = saved[0]["provider_ref"]
+        .as_str()
+        .expect("provider_ref")
+        .to_owned();
+    assert!(reference.starts_with("kt_"), "{reference}");
+    assert!(
+        !Value::Object(saved[0].clone())
+            .to_string()
+            .contains(&secrets[0])
+    );
+    let page = js(&client, "return document.documentElement.outerHTML").await;
+    assert!(
+        !page.to_string().contains(&secrets[0]),
+        "the page holds the token"
+    );
+    let stored = system
+        .gateway
+        .db
+        .token(&reference)
+        .await
+        .expect("read")
+        .expect("the gateway keeps it");
+    assert_eq!(stored.order_reference, SE_ORDER);
+
+    // The shop charges it later, with no shopper present: one Klarna order, once.
+    let body = json!({"transaction_reference": "S09003-1", "order_reference": "S09003"});
+    let path = format!("/admin/tokens/{reference}/charges");
+    let charged = system.admin(&path, body.clone()).await;
+    assert_eq!(charged["outcome"], "authorized", "{charged}");
+    assert_eq!(system.admin(&path, body).await, charged);
+    let placed = system
+        .sandbox
+        .state()
+        .orders
+        .values()
+        .filter(|o| o.order.merchant_reference1.as_deref() == Some("S09003"))
+        .count();
+    assert_eq!(placed, 1);
+    client.close().await.expect("close the browser");
+    system.running.shutdown().await;
+    database.drop_database().await;
+}
