@@ -207,6 +207,11 @@ class KlarnaMessagingInBrowser(KlarnaMessagingCommon):
             "return document.documentElement.scrollWidth <= window.innerWidth"
         ), "no horizontal scrolling")
 
+    def test_tour_the_placement_follows_the_quantity_on_a_product_page(self):
+        # Odoo's own tour runner (its Chromium), beside the WebDriver runs below.
+        self.assertEqual(self._minor(120.0), 12000, "the tour's amounts are for two decimals")
+        self.start_tour(self.product_url, 'payment_klarna_price_messaging')
+
     def test_the_placement_follows_the_quantity_at_phone_width(self):
         self._follows_the_quantity(375)
 
