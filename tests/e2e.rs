@@ -35,6 +35,13 @@ struct System {
     _data: tempfile::TempDir,
 }
 
+/// The built widget bundle (`cargo xtask test` builds it and names it).
+fn widget_dist() -> PathBuf {
+    PathBuf::from(
+        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
+    )
+}
+
 async fn start_system(dist: PathBuf, database_url: &str) -> System {
     let sandbox_listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -134,9 +141,7 @@ async fn a_shopper_pays_once_with_the_gateway_on_postgresql() {
 
 /// The whole lifecycle through the page, with the gateway on `database`.
 async fn a_shopper_pays_once(database: &Database) {
-    let dist = PathBuf::from(
-        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
-    );
+    let dist = widget_dist();
     eprintln!("the gateway on {}", database.name);
     let system = start_system(dist, &database.url).await;
     let driver = start_driver().await;
@@ -376,9 +381,7 @@ async fn wrong_details_first(client: &fantoccini::Client, pay: &str, label: &str
 async fn inline_and_modal_pay_at_phone_and_desktop_widths_under_a_strict_csp() {
     use fantoccini::key::Key;
 
-    let dist = PathBuf::from(
-        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
-    );
+    let dist = widget_dist();
     let driver = start_driver().await;
     let mut shots = Vec::new();
     for (mode, width) in [
@@ -557,9 +560,7 @@ async fn placement_for(client: &fantoccini::Client, minor: i64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium: run `cargo xtask test`"]
 async fn price_messaging_follows_the_quantity_on_product_and_cart_pages_under_a_strict_csp() {
-    let dist = PathBuf::from(
-        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
-    );
+    let dist = widget_dist();
     let driver = start_driver().await;
     let database = Database::sqlite();
     let system = start_system(dist, &database.url).await;
@@ -648,9 +649,7 @@ async fn price_messaging_follows_the_quantity_on_product_and_cart_pages_under_a_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the widget bundle and Chromium: run `cargo xtask test`"]
 async fn a_shopper_saves_klarna_on_the_storefront_and_the_shop_charges_it_later() {
-    let dist = PathBuf::from(
-        std::env::var("KLARNA_WIDGET_DIST").expect("KLARNA_WIDGET_DIST: the built widget bundle"),
-    );
+    let dist = widget_dist();
     let driver = start_driver().await;
     let database = Database::sqlite();
     let system = start_system(dist, &database.url).await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{ORDER, SE_ORDER, TOKEN, databases, system};
+use common::{ORDER, SE_ORDER, SE_TOKEN, TOKEN, databases, system};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -397,6 +397,67 @@ async fn a_checkout_that_does_not_ask_saves_nothing() {
         assert!(
             odoo_tokens.as_array().is_none_or(Vec::is_empty),
             "[{tag}] {odoo_tokens}"
+        );
+        s.shutdown().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_with_a_saved_klarna_is_erased_only_once_it_is_removed() {
+    for db in databases().await {
+        let s = system(&db).await;
+        let tag = s.db;
+        let email = "anna.svensson@example.se";
+        pay_and_save(&s, SE_ORDER, SE_TOKEN).await;
+        let export = s.gw().db.gdpr_export(email).await.expect("export");
+        let saved = &export["saved_klarna"];
+        assert_eq!(saved.as_array().map(Vec::len), Some(1), "[{tag}] {export}");
+        assert_eq!(saved[0]["state"], "active", "[{tag}] {export}");
+        assert_eq!(saved[0]["saved_at_order"], SE_ORDER, "[{tag}] {export}");
+        let reference = saved[0]["reference"].as_str().expect("ref").to_owned();
+        let secret = s
+            .sandbox
+            .state()
+            .customer_tokens
+            .keys()
+            .next()
+            .cloned()
+            .expect("Klarna's token");
+        assert!(!export.to_string().contains(&secret), "[{tag}] {export}");
+
+        // The payment settled, the saved Klarna still chargeable: erasure is refused and
+        // names it; nothing is erased.
+        let (status, _) = s
+            .admin(&format!("/admin/payments/{SE_ORDER}/captures"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{tag}]");
+        let refused = s.gw().db.gdpr_erase(email).await.expect_err("saved Klarna");
+        assert!(
+            refused.to_string().contains(&reference),
+            "[{tag}] {refused}"
+        );
+        let export = s.gw().db.gdpr_export(email).await.expect("export");
+        assert_eq!(
+            export["sessions"].as_array().map(Vec::len),
+            Some(1),
+            "[{tag}]"
+        );
+
+        // Removed in Odoo (cancelled at Klarna): the person can be erased.
+        let (status, _) = s
+            .admin(&format!("/admin/tokens/{reference}/cancel"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "[{tag}]");
+        assert_eq!(
+            s.gw().db.gdpr_erase(email).await.expect("erase"),
+            1,
+            "[{tag}]"
+        );
+        let export = s.gw().db.gdpr_export(email).await.expect("export");
+        assert!(
+            export["sessions"].as_array().is_some_and(Vec::is_empty),
+            "[{tag}] {export}"
         );
         s.shutdown().await;
         db.cleanup().await;

@@ -61,7 +61,28 @@ impl Db {
                 "created_at": r.try_get::<i64, _>("created_at")?,
             }));
         }
-        Ok(json!({"email": email, "sessions": out_sessions, "payments": out_tx}))
+        let saved = sqlx::query(
+            "SELECT c.reference, c.status, c.payment_method, c.order_reference, c.created_at
+               FROM customer_tokens c JOIN transactions t ON t.id = c.transaction_id
+              WHERE lower(trim(t.customer_email)) = lower(trim($1)) ORDER BY c.id",
+        )
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out_saved = Vec::new();
+        for r in &saved {
+            out_saved.push(json!({
+                "reference": r.try_get::<String, _>("reference")?,
+                "state": r.try_get::<String, _>("status")?,
+                "payment_method": r.try_get::<String, _>("payment_method")?,
+                "saved_at_order": r.try_get::<String, _>("order_reference")?,
+                "created_at": r.try_get::<i64, _>("created_at")?,
+            }));
+        }
+        Ok(
+            json!({"email": email, "sessions": out_sessions, "payments": out_tx,
+                  "saved_klarna": out_saved}),
+        )
     }
 
     /// Order references of this person's payments that are still open (money may still
@@ -78,6 +99,21 @@ impl Db {
         rows.iter()
             .map(|r| Ok(r.try_get("order_reference")?))
             .collect()
+    }
+
+    /// This person's saved Klarna that can still be charged (their references), which block
+    /// erasure too: the shop may charge them with no shopper present, and the person is
+    /// who they belong to.
+    pub async fn saved_klarna_of(&self, email: &str) -> Result<Vec<String>, GatewayError> {
+        let rows = sqlx::query(
+            "SELECT c.reference FROM customer_tokens c JOIN transactions t ON t.id = c.transaction_id
+              WHERE lower(trim(t.customer_email)) = lower(trim($1)) AND c.status = 'active'
+              ORDER BY c.id",
+        )
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("reference")?)).collect()
     }
 
     /// Removes the personal data of rows selected by `condition` (with `arg`). Returns how
@@ -116,6 +152,14 @@ impl Db {
             return Err(GatewayError::Refused(format!(
                 "cannot erase while payments are open (money may still move): {}",
                 open.join(", ")
+            )));
+        }
+        let saved = self.saved_klarna_of(email).await?;
+        if !saved.is_empty() {
+            return Err(GatewayError::Refused(format!(
+                "cannot erase while a saved Klarna can still be charged: {}; remove it in Odoo \
+                 (that cancels it at Klarna), then erase",
+                saved.join(", ")
             )));
         }
         self.scrub_where(
