@@ -4,7 +4,7 @@
 //!
 //! A backup holds the secrets sealed, never their master keys: those are kept apart (the
 //! point of sealing), and a restore checks that the keys it is given open every secret in
-//! the copy before it puts the copy in place.
+//! the copy — the saved Klarna tokens too — before it puts the copy in place.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use sqlx::{Connection, SqliteConnection};
 
 use crate::db::{Backend, Db};
 use crate::error::GatewayError;
+use crate::secrets::customer_token_name;
 use crate::vault::{Sealed, Vault};
 
 /// What a backup file holds, read from the file itself.
@@ -28,6 +29,8 @@ pub struct Summary {
     pub webhook_events: i64,
     /// The sealed secrets' names (never their values).
     pub secrets: Vec<String>,
+    /// Shoppers' saved Klarna, each sealed like a secret (schema 6 on).
+    pub saved_klarna: i64,
 }
 
 /// The file behind a `sqlite:` database URL.
@@ -171,9 +174,33 @@ async fn read(file: &Path) -> Result<(Summary, Vec<(String, Sealed)>), GatewayEr
             .fetch_all(&mut conn)
             .await
             .map_err(not_a_backup)?;
+    // A shopper's saved Klarna is sealed under its own name: a restore whose keys cannot
+    // open it would leave a token Odoo offers and the gateway cannot charge.
+    let (has_tokens,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'customer_tokens'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(not_a_backup)?;
+    let tokens: Vec<(String, String, String, String)> = if has_tokens > 0 {
+        sqlx::query_as(
+            "SELECT reference, key_id, nonce, ciphertext FROM customer_tokens ORDER BY id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(not_a_backup)?
+    } else {
+        Vec::new()
+    };
     conn.close().await.map_err(not_a_backup)?;
+    let saved_klarna = i64::try_from(tokens.len()).unwrap_or(i64::MAX);
+    let tokens = tokens
+        .into_iter()
+        .map(|(reference, k, n, c)| (customer_token_name(&reference), k, n, c));
+    let secrets: Vec<String> = sealed.iter().map(|(name, ..)| name.clone()).collect();
     let sealed: Vec<(String, Sealed)> = sealed
         .into_iter()
+        .chain(tokens)
         .map(|(name, key_id, nonce, ciphertext)| {
             (
                 name,
@@ -193,7 +220,8 @@ async fn read(file: &Path) -> Result<(Summary, Vec<(String, Sealed)>), GatewayEr
             payments,
             sessions,
             webhook_events,
-            secrets: sealed.iter().map(|(n, _)| n.clone()).collect(),
+            secrets,
+            saved_klarna,
         },
         sealed,
     ))
@@ -201,7 +229,7 @@ async fn read(file: &Path) -> Result<(Summary, Vec<(String, Sealed)>), GatewayEr
 
 /// Puts the backup `from` in place as the database at `database_url`, which must not
 /// exist yet, after checking that it is whole, that this binary knows its schema, and
-/// that `vault` opens every secret sealed in it. The copy is written beside the target
+/// that `vault` opens every secret sealed in it (saved Klarna tokens included). The copy is written beside the target
 /// and renamed into place, so a failed restore leaves no half database behind. The
 /// schema is brought forward when the gateway next opens it.
 pub async fn restore(

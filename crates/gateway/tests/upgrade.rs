@@ -20,6 +20,7 @@ use klarna_gateway::{Config, Gateway, InitialSecrets, backup, manage};
 use klarna_sandbox::SandboxConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::{Connection, SqliteConnection};
 
 /// The first schema a fixture was kept for.
 const FIRST_FIXTURE: i64 = 5;
@@ -200,4 +201,49 @@ async fn write_the_fixture_of_the_current_schema() {
     )
     .expect("write");
     s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_backup_whose_saved_klarna_the_keys_cannot_open_is_not_restored() {
+    // Schema 6's fixture holds a saved Klarna sealed with its master keys; here that token
+    // says it was sealed with a key the operator did not keep.
+    let dir = tempfile::tempdir().expect("dir");
+    let copy = dir.path().join("backup.db");
+    std::fs::copy(fixture(6, "db"), &copy).expect("copy");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .expect("open the copy");
+    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM customer_tokens")
+        .fetch_one(&mut conn)
+        .await
+        .expect("a saved Klarna");
+    sqlx::query("UPDATE customer_tokens SET key_id = 'k-not-kept'")
+        .execute(&mut conn)
+        .await
+        .expect("update");
+    conn.close().await.expect("close");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    std::fs::copy(fixture(6, "master.keys"), data.join("master.keys")).expect("keys");
+    let vault = Vault::open(None, &data).expect("vault");
+    let url = format!("sqlite://{}", data.join("gateway.db").display());
+    let summary = backup::inspect(&copy).await.expect("inspect");
+    assert_eq!(summary.saved_klarna, 1);
+    let refused = backup::restore(&copy, &url, &vault)
+        .await
+        .expect_err("a token the keys cannot open");
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("customer_token.{reference}")),
+        "{refused}"
+    );
+    assert!(!data.join("gateway.db").exists(), "nothing put in place");
+
+    // The fixture as it was made restores, its saved Klarna counted.
+    let summary = backup::restore(&fixture(6, "db"), &url, &vault)
+        .await
+        .expect("restore");
+    assert_eq!(summary.saved_klarna, 1);
 }
