@@ -242,8 +242,11 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
             "40",
             "--seed",
             "20261207",
+            // One worker: with two threads, Hypothesis' ast.parse of its lambdas can hit
+            // CPython 3.11's "AST constructor recursion depth mismatch" (a SystemError in
+            // the tool, not an answer of ours) — seen once in a CI run.
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "20",
             "--report",
