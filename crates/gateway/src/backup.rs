@@ -229,9 +229,9 @@ async fn read(file: &Path) -> Result<(Summary, Vec<(String, Sealed)>), GatewayEr
 
 /// Puts the backup `from` in place as the database at `database_url`, which must not
 /// exist yet, after checking that it is whole, that this binary knows its schema, and
-/// that `vault` opens every secret sealed in it (saved Klarna tokens included). The copy is written beside the target
-/// and renamed into place, so a failed restore leaves no half database behind. The
-/// schema is brought forward when the gateway next opens it.
+/// that `vault` opens every secret sealed in it (saved Klarna tokens included). The copy
+/// is written beside the target and renamed into place, so a failed restore leaves no half
+/// database behind. The schema is brought forward when the gateway next opens it.
 pub async fn restore(
     from: &Path,
     database_url: &str,

@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::{Db, now_ms};
 use crate::error::GatewayError;
+use crate::store::tokens::TokenState;
 
 /// Removes addresses, e-mails, phones and names from a stored Klarna body.
 fn scrub(body: &str) -> String {
@@ -61,24 +62,17 @@ impl Db {
                 "created_at": r.try_get::<i64, _>("created_at")?,
             }));
         }
-        let saved = sqlx::query(
-            "SELECT c.reference, c.status, c.payment_method, c.order_reference, c.created_at
-               FROM customer_tokens c JOIN transactions t ON t.id = c.transaction_id
-              WHERE lower(trim(t.customer_email)) = lower(trim($1)) ORDER BY c.id",
-        )
-        .bind(email)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out_saved = Vec::new();
-        for r in &saved {
-            out_saved.push(json!({
-                "reference": r.try_get::<String, _>("reference")?,
-                "state": r.try_get::<String, _>("status")?,
-                "payment_method": r.try_get::<String, _>("payment_method")?,
-                "saved_at_order": r.try_get::<String, _>("order_reference")?,
-                "created_at": r.try_get::<i64, _>("created_at")?,
-            }));
-        }
+        let out_saved = self
+            .saved_klarna_of(email)
+            .await?
+            .into_iter()
+            .map(
+                |(reference, state, payment_method, order_reference, created_at)| {
+                    json!({"reference": reference, "state": state, "payment_method": payment_method,
+                       "saved_at_order": order_reference, "created_at": created_at})
+                },
+            )
+            .collect::<Vec<_>>();
         Ok(
             json!({"email": email, "sessions": out_sessions, "payments": out_tx,
                   "saved_klarna": out_saved}),
@@ -101,19 +95,20 @@ impl Db {
             .collect()
     }
 
-    /// This person's saved Klarna that can still be charged (their references), which block
-    /// erasure too: the shop may charge them with no shopper present, and the person is
-    /// who they belong to.
-    pub async fn saved_klarna_of(&self, email: &str) -> Result<Vec<String>, GatewayError> {
-        let rows = sqlx::query(
-            "SELECT c.reference FROM customer_tokens c JOIN transactions t ON t.id = c.transaction_id
-              WHERE lower(trim(t.customer_email)) = lower(trim($1)) AND c.status = 'active'
-              ORDER BY c.id",
+    /// This person's saved Klarna (reference, state, what was saved, the order that saved
+    /// it, when) — never the token.
+    async fn saved_klarna_of(
+        &self,
+        email: &str,
+    ) -> Result<Vec<(String, String, String, String, i64)>, GatewayError> {
+        Ok(sqlx::query_as(
+            "SELECT c.reference, c.status, c.payment_method, c.order_reference, c.created_at
+               FROM customer_tokens c JOIN transactions t ON t.id = c.transaction_id
+              WHERE lower(trim(t.customer_email)) = lower(trim($1)) ORDER BY c.id",
         )
         .bind(email)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("reference")?)).collect()
+        .await?)
     }
 
     /// Removes the personal data of rows selected by `condition` (with `arg`). Returns how
@@ -154,7 +149,15 @@ impl Db {
                 open.join(", ")
             )));
         }
-        let saved = self.saved_klarna_of(email).await?;
+        // A saved Klarna that can still be charged blocks erasure too: the shop may charge it
+        // with no shopper present, and the person is who it belongs to.
+        let saved: Vec<String> = self
+            .saved_klarna_of(email)
+            .await?
+            .into_iter()
+            .filter(|(_, state, ..)| state == TokenState::Active.as_str())
+            .map(|(reference, ..)| reference)
+            .collect();
         if !saved.is_empty() {
             return Err(GatewayError::Refused(format!(
                 "cannot erase while a saved Klarna can still be charged: {}; remove it in Odoo \
