@@ -2,8 +2,9 @@
 //! "Save my payment details" at checkout, Klarna saves the payment method, the gateway
 //! keeps the token sealed and gives Odoo only an opaque reference; Odoo charges it twice
 //! with no shopper present, each charge a payment captured and refunded like any other;
-//! a charge whose answer was lost is sent again under its key and places one order; the
-//! token is cancelled, and a charge is then refused, clearly, with nothing charged.
+//! a charge whose answer was lost is sent again under its key and places one order, and
+//! three identical charges at once place one order too; the token is cancelled, and a
+//! charge is then refused, clearly, with nothing charged.
 
 mod common;
 
@@ -236,6 +237,35 @@ async fn a_saved_klarna_is_charged_twice_then_cancelled_and_refused() {
         );
         assert_ne!(first_id, second_id);
 
+        // Charged concurrently: Odoo's cron and a person's button send the same Odoo
+        // transaction at once. One request wins the claim, the others send its stored key
+        // again: Klarna places one order and every request is answered with it.
+        let tx_95 = odoo_charge("S00095");
+        let (a, b, c) = tokio::join!(
+            charge(&s, &reference, &tx_95, "S00095"),
+            charge(&s, &reference, &tx_95, "S00095"),
+            charge(&s, &reference, &tx_95, "S00095"),
+        );
+        let placed = klarna_orders_for(&s, "S00095");
+        assert_eq!(
+            placed.len(),
+            1,
+            "[{tag}] one Klarna order: {placed:?} {a:?} {b:?} {c:?}"
+        );
+        for (status, answer) in [a, b, c] {
+            assert_eq!(status, StatusCode::OK, "[{tag}] {answer}");
+            assert_eq!(
+                answer["klarna_order_id"],
+                placed[0].as_str(),
+                "[{tag}] {answer}"
+            );
+        }
+        let (t, _) = s.payment(&placed[0]).await;
+        assert_eq!(
+            t.authorized_amount, 146_304,
+            "[{tag}] Odoo's amount for S00095"
+        );
+
         // A charge is a payment like any other: captured, part refunded, and Odoo's
         // transaction for it follows.
         let (status, captured) = s
@@ -345,7 +375,7 @@ async fn a_saved_klarna_is_charged_twice_then_cancelled_and_refused() {
             .await;
         assert_eq!(status, StatusCode::OK, "[{tag}] {cancelled}");
         assert_eq!(cancelled["state"], "cancelled");
-        assert_eq!(cancelled["charges"].as_array().map(Vec::len), Some(2));
+        assert_eq!(cancelled["charges"].as_array().map(Vec::len), Some(3));
         assert_eq!(
             s.sandbox.state().customer_tokens[secret.as_str()].status,
             klarna_types::klarna::TokenStatus::Cancelled,
