@@ -410,7 +410,7 @@ impl Drop for Killed {
 /// master key opens the secrets the first one sealed).
 async fn gateway(db_url: &str, sandbox_url: &str, data: &std::path::Path) -> (Killed, u16, u16) {
     let port = free_port();
-    // Metrics on, as an operator runs it: the commits' counters say where the time went.
+    // Metrics on, as `serve` runs by default: the commits' counters say where the time went.
     let metrics = free_port();
     let log = std::fs::File::create(
         std::env::temp_dir().join(format!("klarna-bench-gateway-{port}.log")),
