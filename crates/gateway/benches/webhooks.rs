@@ -208,8 +208,6 @@ struct Figures {
     machine: MachineCpu,
     /// The gateways' group commits over the run, from their metrics (none for Python).
     commits: Option<Commits>,
-    /// Events sent at this level.
-    events: usize,
 }
 
 /// The group commits between two scrapes of the gateways' `/metrics`.
@@ -220,6 +218,8 @@ struct Commits {
     batch: f64,
     /// Mean time of one commit's statement (its write and fsync).
     mean: Duration,
+    /// Share of the run the one writer spent committing (near 1: the writer is the limit).
+    writer_busy: f64,
 }
 
 /// (commits, seconds spent committing, events committed) so far, summed over the
@@ -250,12 +250,15 @@ async fn commit_counters(metrics: &[u16]) -> (f64, f64, f64) {
 }
 
 impl Commits {
-    fn between(before: (f64, f64, f64), after: (f64, f64, f64)) -> Option<Self> {
+    /// The commits between two scrapes `run` apart.
+    fn between(before: (f64, f64, f64), after: (f64, f64, f64), run: Duration) -> Option<Self> {
         let count = after.0 - before.0;
+        let committing = after.1 - before.1;
         (count > 0.0).then(|| Self {
             count,
             batch: (after.2 - before.2) / count,
-            mean: Duration::from_secs_f64((after.1 - before.1) / count),
+            mean: Duration::from_secs_f64(committing / count),
+            writer_busy: committing / run.as_secs_f64().max(f64::EPSILON),
         })
     }
 }
@@ -351,7 +354,8 @@ async fn measure(name: &str, servers: &Servers<'_>, plan: &Plan) -> Result {
         )
         .await;
         let (server1, client1, machine1) = (cpu_of(pids), cpu("self"), machine_ticks());
-        let commits = Commits::between(commits0, commit_counters(metrics).await);
+        let run = Duration::from_secs_f64(plan.loaded as f64 / rps);
+        let commits = Commits::between(commits0, commit_counters(metrics).await, run);
         let events = u32::try_from(plan.loaded).unwrap_or(u32::MAX);
         loaded.push(Figures {
             in_flight,
@@ -362,7 +366,6 @@ async fn measure(name: &str, servers: &Servers<'_>, plan: &Plan) -> Result {
             client_cpu: client1.saturating_sub(client0) / events,
             machine: MachineCpu::between(machine0, machine1),
             commits,
-            events: plan.loaded,
         });
     }
     Result {
@@ -698,7 +701,7 @@ fn targets(sqlite: &Result, baseline: Option<&Result>) {
                  was committing {:.0}% of the run (near 100%: the one writer is the limit)",
                 c.mean,
                 c.batch,
-                c.count * c.mean.as_secs_f64() * f.rps / f.events as f64 * 100.0
+                c.writer_busy * 100.0
             )),
         );
     }

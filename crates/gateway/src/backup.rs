@@ -18,6 +18,9 @@ use crate::error::GatewayError;
 use crate::secrets::customer_token_name;
 use crate::vault::{Sealed, Vault};
 
+/// The schema version that brought `customer_tokens` (migration `0006_customer_tokens`).
+const SAVED_KLARNA_SCHEMA: i64 = 6;
+
 /// What a backup file holds, read from the file itself.
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -176,22 +179,17 @@ async fn read(file: &Path) -> Result<(Summary, Vec<(String, Sealed)>), GatewayEr
             .map_err(not_a_backup)?;
     // A shopper's saved Klarna is sealed under its own name: a restore whose keys cannot
     // open it would leave a token Odoo offers and the gateway cannot charge.
-    let (has_tokens,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'customer_tokens'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .map_err(not_a_backup)?;
-    let tokens: Vec<(String, String, String, String)> = if has_tokens > 0 {
-        sqlx::query_as(
-            "SELECT reference, key_id, nonce, ciphertext FROM customer_tokens ORDER BY id",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .map_err(not_a_backup)?
-    } else {
-        Vec::new()
-    };
+    let tokens: Vec<(String, String, String, String)> =
+        if schema_version.unwrap_or(0) >= SAVED_KLARNA_SCHEMA {
+            sqlx::query_as(
+                "SELECT reference, key_id, nonce, ciphertext FROM customer_tokens ORDER BY id",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .map_err(not_a_backup)?
+        } else {
+            Vec::new()
+        };
     conn.close().await.map_err(not_a_backup)?;
     let saved_klarna = i64::try_from(tokens.len()).unwrap_or(i64::MAX);
     let tokens = tokens
